@@ -1,0 +1,48 @@
+"""The loaded policy catalogue: every document, clause and rate table, indexed by id.
+
+Loaded once (`catalogue()`); lookups are dictionary hits, so evaluation cost does not grow with
+the number of clauses loaded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from calc.parameters import POLICY_DIR, Clause, Document, ParameterError, load_document
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    documents: dict[str, Document]
+    clauses: dict[str, tuple[Document, Clause]] = field(default_factory=dict)
+
+    def clause(self, clause_id: str) -> tuple[Document, Clause]:
+        return self.clauses[clause_id]
+
+    def document_of(self, clause_id: str) -> Document:
+        return self.clauses[clause_id][0]
+
+
+def load_catalogue(directory: Path = POLICY_DIR) -> Catalogue:
+    documents: dict[str, Document] = {}
+    clauses: dict[str, tuple[Document, Clause]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == "rates.yaml":
+            continue
+        doc = load_document(path)
+        if doc.id in documents:
+            raise ParameterError(path.name, "id", f"document id {doc.id} defined twice")
+        documents[doc.id] = doc
+        for c in doc.clauses:
+            if c.id in clauses:
+                raise ParameterError(path.name, c.id, "clause id defined twice")
+            if not c.id.startswith(doc.id + "-"):
+                raise ParameterError(path.name, c.id, f"clause id must start with {doc.id}-")
+            clauses[c.id] = (doc, c)
+    return Catalogue(documents=documents, clauses=clauses)
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    return load_catalogue()

@@ -1,0 +1,208 @@
+"""Inputs and outputs of the calculation core (pure pydantic, no I/O, no Temporal).
+
+A `CalcRequest` asks: how much does `enterprise` get under `clause_id` for support `year`,
+given the `facts` of its claim, its `prior_awards`, and the credit-blacklist result?
+The answer is a `CalcResult`: an amount (Decimal, to the fen), a payout `schedule`, a `trace`
+of every step, and, when nothing is payable, a `refusal` with a reason code.
+
+Bad input (negative amounts, unparseable dates, unknown clause, facts a clause needs but lacks)
+is not a refusal: it raises `InputError` naming the field and the rule, before any arithmetic.
+"""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from calc import credit_code
+
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20, decimal_places=4)]
+PositiveMoney = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=20, decimal_places=4)]
+RatePct = Annotated[Decimal, Field(gt=0, lt=100, allow_inf_nan=False)]
+
+# Qualifications an enterprise or institution can hold (input facts with validity dates).
+QualificationKind = Literal[
+    "tech_enterprise",          # 科创企业 / 科技型企业 (generic tech enterprise)
+    "specialized_sme",          # 专精特新
+    "high_tech",                # 国家高新技术企业
+    "tech_sme",                 # 科技型中小企业
+    "good_seedling",            # 好苗子
+    "five_ecosystem",           # 五大产业生态圈企业
+    "future_industry",          # 五大未来产业企业
+    "small_micro",              # 小微企业
+    "vc_institution",           # 风投创投机构 (管理企业)
+    "guarantor",                # 融资担保机构
+    "government_guarantor",     # 政府性融资担保机构
+    "bank",                     # 银行业金融机构
+    "insurer",                  # 保险机构
+    "service_institution",      # 担保、评估等金融服务机构
+    "securitization_manager",   # 知识产权证券化项目管理(协调)人
+    "agri_entity",              # 农业经营主体
+    "computing_project_owner",  # 算力基础设施项目建设单位
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Qualification(Strict):
+    kind: QualificationKind
+    valid_from: date
+    valid_to: date | None = None  # None: open-ended
+
+    def holds_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+class Enterprise(Strict):
+    credit_code: str = Field(description="统一社会信用代码, check digit verified")
+    name: str = ""
+    region: str | None = Field(
+        default=None, pattern=r"^\d{6}$",
+        description="registered region (6-digit code); default: credit code characters 3-8",
+    )
+    qualifications: tuple[Qualification, ...] = ()
+
+    @field_validator("credit_code")
+    @classmethod
+    def _check_code(cls, v: str) -> str:
+        return credit_code.validate(v)
+
+    @property
+    def region_code(self) -> str:
+        return self.region or credit_code.region_of(self.credit_code)
+
+    def qualified(self, kinds: tuple[str, ...] | list[str], day: date) -> bool:
+        return any(q.kind in kinds and q.holds_on(day) for q in self.qualifications)
+
+
+class PriorAward(Strict):
+    """An award already made to this enterprise (from the ledger), for caps across applications."""
+    clause_id: str
+    year: int = Field(ge=1990, le=2100)
+    amount: Money
+    item_id: str | None = None  # loan contract / policy number / investee it paid for
+
+
+class Loan(Strict):
+    loan_id: str = Field(min_length=1, description="loan contract number (the overlap item)")
+    principal: PositiveMoney
+    annual_rate_pct: RatePct = Field(description="contract rate, percent a year (2.60)")
+    contract_date: date
+    term_months: int = Field(gt=0, le=600)
+    start: date = Field(description="first day outstanding")
+    end: date = Field(description="last day outstanding (inclusive)")
+    interest_paid: Money | None = Field(default=None, description="interest actually paid in the support year")
+
+    @model_validator(mode="after")
+    def _order(self) -> "Loan":
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
+class Investment(Strict):
+    investee_id: str = Field(min_length=1, description="investee credit code (the per-investee cap item)")
+    amount: PositiveMoney
+    stage: Literal["seed", "startup", "growth", "mature"]
+    invested_on: date
+    held_until: date | None = Field(default=None, description="date sold; None: still held")
+
+
+class Facts(Strict):
+    """The facts of one claim. Every field is optional here; each clause's data names the
+    facts it requires, and a missing one is an InputError naming the field and the clause."""
+    # loans (interest subsidies)
+    loans: tuple[Loan, ...] | None = None
+    fixed_asset_investment: Money | None = Field(default=None, description="实际投资总额, excl. land/buildings/used equipment")
+    project_total_investment: Money | None = None
+    interest_paid: Money | None = None
+    # insurance (premium subsidies)
+    policy_no: str | None = None
+    premium: PositiveMoney | None = None
+    insured_amount: PositiveMoney | None = None
+    period_start: date | None = Field(default=None, description="start of the insured year")
+    programme_year: int | None = Field(default=None, ge=1, le=10)
+    county_subsidy: Money | None = None
+    # investments (VC rewards)
+    investments: tuple[Investment, ...] | None = None
+    # institutions (banks, guarantors, service institutions)
+    guarantee_balance_daily_avg_last_year: Money | None = None
+    guarantee_balance_daily_avg_this_year: Money | None = None
+    avg_guarantee_fee_rate_pct: Annotated[Decimal, Field(ge=0, lt=100)] | None = None
+    balance_grew_this_year: bool | None = None
+    balance_grew_last_year: bool | None = None
+    new_tech_loans: Money | None = None
+    new_tech_guarantee_total: Money | None = None
+    financing_amount: Money | None = None
+    ranking: int | None = Field(default=None, ge=1)
+    institution_type: str | None = None
+    # grants set by review, staged grants
+    review_amount: Money | None = Field(default=None, description="amount set by review (up to the cap)")
+    stages: dict[str, date] | None = Field(default=None, description="stage name -> date reached/expected")
+    event_date: date | None = Field(default=None, description="date of the rewarded event")
+    item_id: str | None = Field(default=None, description="overlap item, when not a loan/policy/investment")
+
+
+class ReviewerAdjustment(Strict):
+    """A reviewer may lower an award (never raise it), with a reason for the trace."""
+    max_amount: Money
+    reason: str = Field(min_length=1)
+    reviewer: str | None = None
+
+
+class CalcRequest(Strict):
+    clause_id: str
+    year: int = Field(ge=1990, le=2100, description="support year (calendar year the facts belong to)")
+    enterprise: Enterprise
+    facts: Facts = Facts()
+    prior_awards: tuple[PriorAward, ...] = ()
+    blacklisted: bool = Field(default=False, description="result of the 严重失信名单 check")
+    as_of: date | None = Field(default=None, description="calculation date; default 31 Dec of year")
+    adjustment: ReviewerAdjustment | None = None
+    alternatives: tuple[str, ...] = Field(
+        default=(), description="other clauses claimed for the same item (从优、就高、不重复)")
+
+
+class TraceStep(Strict):
+    clause_id: str
+    step: str                     # e.g. "interest", "cap:per_year", "window", "overlap"
+    formula: str = ""
+    inputs: dict[str, str] = {}
+    result: str = ""
+    rule: str | None = None       # the cap or rule that bit, if any
+    cite: str | None = None       # quoted sentence from the policy text
+
+
+class Tranche(Strict):
+    seq: int
+    due: date
+    amount: Decimal
+    label: str = ""
+
+
+class Refusal(Strict):
+    code: Literal[
+        "blacklisted", "out_of_jurisdiction", "out_of_window", "consecutive_years",
+        "ineligible", "below_threshold", "not_preferential_rate", "cap_exhausted",
+        "already_awarded", "not_payable_by_rule", "superseded",
+    ]
+    reason: str
+    rule: str | None = None
+
+
+class CalcResult(Strict):
+    clause_id: str
+    year: int
+    amount: Decimal
+    schedule: tuple[Tranche, ...] = ()
+    trace: tuple[TraceStep, ...] = ()
+    refusal: Refusal | None = None
+    chosen_clause: str | None = None       # under 从优就高不重复: which clause pays
+    alternatives: dict[str, str] = {}      # clause id -> amount it would have paid
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

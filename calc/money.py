@@ -1,0 +1,23 @@
+"""Money and rates: Decimal only, rounded once per award to the fen (ROUND_HALF_UP)."""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+FEN = Decimal("0.01")
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+def to_fen(amount: Decimal) -> Decimal:
+    """Round an award to the fen, half up. Applied once, after every cap."""
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def pct(value: Decimal) -> Decimal:
+    """A percentage (2.60) as a fraction (0.026)."""
+    return value / HUNDRED
+
+
+def fmt(amount: Decimal) -> str:
+    """A decimal as a plain string, never in exponent form."""
+    return format(amount, "f")
