@@ -16,6 +16,11 @@ from calc.parameters import POLICY_DIR, Clause, Document, ParameterError, load_d
 class Catalogue:
     documents: dict[str, Document]
     clauses: dict[str, tuple[Document, Clause]] = field(default_factory=dict)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def cap_group(self, clause_id: str, group: str | None) -> tuple[str, ...]:
+        """The clauses whose awards count against a cap (the clause alone unless the cap names a group)."""
+        return self.groups.get(group, (clause_id,)) if group else (clause_id,)
 
     def clause(self, clause_id: str) -> tuple[Document, Clause]:
         return self.clauses[clause_id]
@@ -40,7 +45,13 @@ def load_catalogue(directory: Path = POLICY_DIR) -> Catalogue:
             if not c.id.startswith(doc.id + "-"):
                 raise ParameterError(path.name, c.id, f"clause id must start with {doc.id}-")
             clauses[c.id] = (doc, c)
-    return Catalogue(documents=documents, clauses=clauses)
+    groups: dict[str, list[str]] = {}
+    for _, c in clauses.values():
+        for cap in c.caps:
+            if cap.group and c.id not in groups.setdefault(cap.group, []):
+                groups[cap.group].append(c.id)
+    return Catalogue(documents=documents, clauses=clauses,
+                     groups={g: tuple(ids) for g, ids in groups.items()})
 
 
 @lru_cache(maxsize=1)

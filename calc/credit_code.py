@@ -7,6 +7,9 @@ _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 
 
 def check_char(first17: str) -> str:
+    bad = [c for c in first17 if c not in _VALUE]
+    if len(first17) != 17 or bad:
+        raise ValueError(f"need 17 characters of {ALPHABET} (no I, O, S, V, Z), got {first17!r}")
     total = sum(_VALUE[c] * w for c, w in zip(first17, WEIGHTS))
     return ALPHABET[(31 - total % 31) % 31]
 

@@ -1,19 +1,161 @@
-"""Evaluation of one clause for one claim (stub: being written)."""
+"""Evaluation of a claim: the policy-wide rules, the clause's formula, caps, 不重复, the
+reviewer's lowering, rounding to the fen, and the payout schedule. Pure: no I/O, no clock."""
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
+from calc import rules
+from calc.caps import apply_caps, item_key, not_twice
+from calc.catalogue import Catalogue, catalogue
+from calc.context import Ctx, Refused, cite_text
 from calc.errors import InputError
-from calc.model import CalcRequest, CalcResult
+from calc.formulas import FORMULAS
+from calc.history import AwardHistory
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
+from calc.money import ZERO, fmt, to_fen
+
+CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
 
 
 def parse_request(data: Any) -> CalcRequest:
-    raise NotImplementedError
+    """Validate raw input (a dict from JSON) into a request, or raise InputError naming the field."""
+    try:
+        req = CalcRequest.model_validate(data)
+    except ValidationError as e:
+        raise InputError.from_validation(e) from None
+    check_request(req)
+    return req
 
 
-def calculate(request: CalcRequest) -> CalcResult:
-    raise NotImplementedError
+def check_request(req: CalcRequest, cat: Catalogue | None = None) -> None:
+    """Refuse unknown clauses and missing facts before any arithmetic."""
+    cat = cat or catalogue()
+    for i, cid in enumerate((req.clause_id, *req.alternatives)):
+        field = "clause_id" if i == 0 else f"alternatives.{i - 1}"
+        if cid not in cat.clauses:
+            raise InputError(field, f"unknown clause {cid!r}; `disburse policies` lists the clause ids")
+        clause = cat.clauses[cid][1]
+        for name in clause.required_facts:
+            if getattr(req.facts, name) is None:
+                raise InputError(f"facts.{name}", f"{cid} ({clause.formula}) requires {name}")
+        if clause.formula == "rate_of_base":
+            for name in (clause.base, clause.second_limit):
+                if name and getattr(req.facts, name) is None:
+                    raise InputError(f"facts.{name}", f"{cid} computes on {name}; it is missing")
+        if "interest_paid_share_pct" in clause.params and req.facts.loans is not None:
+            if req.facts.interest_paid is None and any(l.interest_paid is None for l in req.facts.loans):
+                raise InputError("facts.loans.interest_paid",
+                                 f"{cid} limits the award to a share of the interest actually paid; give it")
 
 
-def calculate_claims(requests: list[CalcRequest]) -> list[CalcResult]:
-    raise NotImplementedError
+def _period(req: CalcRequest, cat: Catalogue) -> tuple[date, date]:
+    w = cat.clauses[req.clause_id][0].window
+    return max(date(req.year, 1, 1), w.start), min(date(req.year, 12, 31), w.end)
+
+
+def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
+    if amount <= 0:
+        return ()
+    if not parts:
+        return (Tranche(seq=1, due=ctx.as_of, amount=amount, label=f"{ctx.cid} {ctx.req.year}"),)
+    raw_total = sum((p[2] for p in parts), ZERO)
+    tranches, paid = [], ZERO
+    for i, (label, due, raw) in enumerate(parts, start=1):
+        share = amount - paid if i == len(parts) else to_fen(amount * raw / raw_total)
+        paid += share
+        tranches.append(Tranche(seq=i, due=due, amount=share, label=label))
+    return tuple(tranches)
+
+
+def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcResult:
+    doc, clause = cat.clauses[req.clause_id]
+    start, end = _period(req, cat)
+    ctx = Ctx(req=req, doc=doc, clause=clause, history=history,
+              as_of=req.as_of or date(req.year, 12, 31), period_start=start, period_end=end)
+    try:
+        rules.blacklist(ctx)
+        rules.jurisdiction(ctx)
+        rules.window(ctx)
+        rules.consecutive_years(ctx)
+        rules.qualification(ctx)
+        rules.thresholds(ctx)
+        raw = FORMULAS[clause.formula](ctx)
+        amount = apply_caps(ctx, cat, raw.amount)
+        amount = not_twice(ctx, cat, amount, item_key(ctx))
+        adj = req.adjustment
+        if adj is not None and adj.max_amount < amount:
+            amount = adj.max_amount
+            ctx.step("reviewer_lowering", formula="min(award, amount set by the reviewer)",
+                     inputs={"max_amount": adj.max_amount, "reviewer": adj.reviewer or "-"},
+                     result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
+        final = to_fen(amount)
+        ctx.step("round", formula="quantize to 0.01, ROUND_HALF_UP", inputs={"amount": amount}, result=final)
+        if final <= 0:
+            raise ctx.refuse("cap_exhausted", f"nothing payable under {clause.id} for {req.year}", rule="zero")
+        # built without re-validation: every value here was produced by this module
+        return CalcResult.model_construct(
+            clause_id=clause.id, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
+            trace=tuple(ctx.trace), refusal=None, chosen_clause=clause.id, alternatives={})
+    except Refused as r:
+        return CalcResult.model_construct(
+            clause_id=clause.id, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(ctx.trace),
+            refusal=r.refusal, chosen_clause=None, alternatives={})
+
+
+def calculate(req: CalcRequest, history: AwardHistory | None = None,
+              cat: Catalogue | None = None) -> CalcResult:
+    """Evaluate the request. With `alternatives`, evaluates every clause claimed for the same item
+    and returns the most favourable (从优、就高、不重复). `history` (optional) is the enterprise's
+    pre-indexed award history; by default it is built from `req.prior_awards`."""
+    cat = cat or catalogue()
+    check_request(req, cat)
+    history = history if history is not None else AwardHistory.of(req.prior_awards)
+    if req.alternatives:
+        claims = [req] + [req.model_copy(update={"clause_id": c, "alternatives": ()}) for c in req.alternatives]
+        return calculate_claims(claims, history, cat)[0]
+    return _evaluate(req, cat, history)
+
+
+def calculate_claims(requests: list[CalcRequest], history: AwardHistory | None = None,
+                     cat: Catalogue | None = None) -> list[CalcResult]:
+    """从优、就高、不重复: clauses that fund the same item for the same enterprise and year form an
+    overlap group; the single highest award is paid, once. Returns the chosen result first, then
+    each alternative (amount 0, refusal `superseded` or its own refusal)."""
+    cat = cat or catalogue()
+    if not requests:
+        return []
+    history = history if history is not None else AwardHistory.of(requests[0].prior_awards)
+    for r in requests:
+        check_request(r.model_copy(update={"alternatives": ()}), cat)
+        if (r.year, r.enterprise.credit_code) != (requests[0].year, requests[0].enterprise.credit_code):
+            raise InputError("year", "claims in one overlap group must be the same enterprise and year")
+    results = [_evaluate(r.model_copy(update={"alternatives": ()}), cat, history) for r in requests]
+    if len(results) == 1:
+        return results
+    # highest award wins; on a tie, the clause claimed first
+    best = max(range(len(results)), key=lambda i: (results[i].amount, -i))
+    chosen = results[best]
+    alternatives = {r.clause_id: fmt(r.amount) for r in results}
+    doc = cat.clauses[chosen.clause_id][0]
+    why = "; ".join(
+        f"{r.clause_id}: {fmt(r.amount)}" + (f" ({r.refusal.code})" if r.refusal else "") for r in results)
+    overlap = TraceStep(
+        clause_id=chosen.clause_id, step="overlap", formula="max(award of each clause claimed for the item)",
+        inputs={r.clause_id: fmt(r.amount) for r in results},
+        result=f"{chosen.clause_id} pays {fmt(chosen.amount)}; alternatives: {why}",
+        rule="从优、就高、不重复", cite=cite_text(doc.rules.overlap_cite))
+    out = [chosen.model_copy(update={"trace": chosen.trace + (overlap,), "alternatives": alternatives,
+                                     "chosen_clause": chosen.clause_id})]
+    for i, r in enumerate(results):
+        if i == best:
+            continue
+        refusal = r.refusal or Refusal(
+            code="superseded", rule="从优、就高、不重复",
+            reason=f"{chosen.clause_id} pays more ({fmt(chosen.amount)} > {fmt(r.amount)}) for the same item")
+        out.append(r.model_copy(update={"amount": Decimal("0.00"), "schedule": (), "refusal": refusal,
+                                        "chosen_clause": chosen.clause_id, "alternatives": alternatives}))
+    return out

@@ -10,6 +10,7 @@ is not a refusal: it raises `InputError` naming the field and the rule, before a
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -167,12 +168,16 @@ class CalcRequest(Strict):
         default=(), description="other clauses claimed for the same item (从优、就高、不重复)")
 
 
-class TraceStep(Strict):
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One step of an evaluation. A plain (slotted) dataclass, not a pydantic model, because an
+    evaluation writes ten of them and must stay cheap; pydantic still validates and serializes it
+    inside CalcResult (inputs and result keep their Decimal/date values; JSON makes them strings)."""
     clause_id: str
     step: str                     # e.g. "interest", "cap:per_year", "window", "overlap"
     formula: str = ""
-    inputs: dict[str, str] = {}
-    result: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    result: Any = ""
     rule: str | None = None       # the cap or rule that bit, if any
     cite: str | None = None       # quoted sentence from the policy text
 

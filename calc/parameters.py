@@ -192,6 +192,11 @@ def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 
 
+def load_yaml(text: str) -> Any:
+    """YAML with decimals as Decimal (never float). Used for policy data and scenario files."""
+    return yaml.load(text, Loader=_DecimalLoader)
+
+
 def _load_yaml(path: Path) -> Any:
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)

@@ -1,0 +1,253 @@
+"""The formula of each kind of clause. Each returns the raw (unrounded, uncapped) award and the
+parts it is paid in; every step goes into the trace with its formula, inputs and citation."""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Callable
+
+from calc import rates
+from calc.context import Ctx
+from calc.money import ZERO, pct
+from calc.parameters import value_on
+
+Part = tuple[str, date, Decimal]   # label, due date, amount
+
+
+@dataclass
+class Raw:
+    amount: Decimal
+    parts: list[Part] = field(default_factory=list)   # empty: one tranche of the whole award
+
+
+def _months_later(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    y, m = d.year + y, m + 1
+    return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+# ---------------------------------------------------------------- loan interest (贴息)
+
+def loan_interest(ctx: Ctx) -> Raw:
+    """贴息: principal × subsidy rate × days outstanding in the support year / days in that year,
+    per loan; under the preferential-rate rule the loan rate must be below the LPR of the same
+    term on the contract date, and the subsidy rate may not push the enterprise's own rate below
+    the deposit benchmark of the same term."""
+    rate_pct, rate_cite = ctx.param("rate_pct")
+    rate_pct = Decimal(rate_pct)
+    preferential = ctx.doc.rules.preferential_rate
+    pref_cite = ctx.doc.rules.preferential_rate_cite
+    year = ctx.req.year
+    days_in_year = Decimal(366 if calendar.isleap(year) else 365)
+    total, refused_loans = ZERO, []
+    share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
+    for loan in ctx.req.facts.loans or ():
+        sub = rate_pct
+        if preferential:
+            lpr, lpr_label = rates.lpr_on(loan.contract_date, loan.term_months)
+            if loan.annual_rate_pct >= lpr:
+                refused_loans.append(loan.loan_id)
+                ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
+                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
+                         result="not preferential: loan excluded", rule="preferential_rate", cite=pref_cite)
+                continue
+            dep, dep_label = rates.deposit_rate(loan.term_months)
+            headroom = loan.annual_rate_pct - dep
+            if headroom < sub:
+                sub = max(headroom, ZERO)
+                ctx.step("deposit_floor", formula="subsidy rate ≤ loan rate − deposit rate (same term)",
+                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "deposit": dep_label,
+                                 "clause_rate_pct": rate_pct},
+                         result=f"{sub}%", rule="deposit_floor", cite=pref_cite)
+            else:
+                ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
+                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
+                         result="preferential", cite=pref_cite)
+        first, last = max(loan.start, ctx.period_start), min(loan.end, ctx.period_end)
+        days = (last - first).days + 1 if last >= first else 0
+        amount = loan.principal * pct(sub) * days / days_in_year
+        ctx.step("interest", formula="principal × rate × days / days in year",
+                 inputs={"loan": loan.loan_id, "principal": loan.principal, "rate_pct": sub, "days": days,
+                         "days_in_year": days_in_year, "counted": f"{first}..{last}" if days else "none"},
+                 result=amount, cite=rate_cite)
+        if share is not None and loan.interest_paid is not None:
+            limit = pct(Decimal(share)) * loan.interest_paid
+            if amount > limit:
+                amount = limit
+                ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
+                         inputs={"loan": loan.loan_id, "interest_paid": loan.interest_paid}, result=amount,
+                         rule="interest_paid_share", cite=ctx.param("interest_paid_share_pct")[1])
+        total += amount
+    loans = ctx.req.facts.loans or ()
+    if loans and len(refused_loans) == len(loans):
+        lpr, _ = rates.lpr_on(loans[0].contract_date, loans[0].term_months)
+        raise ctx.refuse("not_preferential_rate",
+                         f"loan rate {loans[0].annual_rate_pct}% is not below the LPR {lpr}% of the same term on the "
+                         f"contract date {loans[0].contract_date}", rule="preferential_rate", cite=pref_cite)
+    if share is not None and ctx.req.facts.interest_paid is not None:
+        limit = pct(Decimal(share)) * ctx.req.facts.interest_paid
+        if total > limit:
+            total = limit
+            ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
+                     inputs={"interest_paid": ctx.req.facts.interest_paid}, result=total,
+                     rule="interest_paid_share", cite=ctx.param("interest_paid_share_pct")[1])
+    return Raw(total)
+
+
+# ---------------------------------------------------------------- rate × base
+
+def rate_of_base(ctx: Ctx) -> Raw:
+    """按不超过实际保险费X%的标准 / 按…余额X%的比例: rate × base fact, then any second limit."""
+    rate_pct, cite = ctx.param("rate_pct")
+    base_name = ctx.clause.base
+    base = getattr(ctx.req.facts, base_name)
+    amount = pct(Decimal(rate_pct)) * base
+    ctx.step("rate_of_base", formula=f"{rate_pct}% × {base_name}", inputs={base_name: base, "rate_pct": rate_pct},
+             result=amount, cite=cite)
+    if ctx.clause.second_limit:
+        limit = getattr(ctx.req.facts, ctx.clause.second_limit)
+        if amount > limit:
+            amount = limit
+            ctx.step("second_limit", formula=f"≤ {ctx.clause.second_limit}",
+                     inputs={ctx.clause.second_limit: limit}, result=amount, rule=ctx.clause.second_limit, cite=cite)
+    return Raw(amount)
+
+
+# ---------------------------------------------------------------- first set / first batch insurance
+
+def first_set_premium(ctx: Ctx) -> Raw:
+    """首年度不超过实际保险费90%且不超过实际投保费率2%, 从次年度起逐年递减10个百分点."""
+    f = ctx.req.facts
+    first_pct, cite = ctx.param("first_year_pct")
+    step_pct = Decimal(ctx.param("yearly_step_pct")[0])
+    ceiling_pct = Decimal(ctx.param("premium_rate_ceiling_pct")[0])
+    year_no = f.programme_year or 1
+    share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
+    counted = min(f.premium, pct(ceiling_pct) * f.insured_amount)
+    if counted < f.premium:
+        ctx.step("premium_rate_ceiling", formula=f"counted premium = min(premium, {ceiling_pct}% × insured amount)",
+                 inputs={"premium": f.premium, "insured_amount": f.insured_amount}, result=counted,
+                 rule="premium_rate_ceiling", cite=cite)
+    amount = pct(share) * counted
+    ctx.step("first_set_premium", formula=f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium",
+             inputs={"programme_year": year_no, "counted_premium": counted}, result=amount, cite=cite)
+    return Raw(amount)
+
+
+# ---------------------------------------------------------------- VC early-stage reward
+
+def vc_reward(ctx: Ctx) -> Raw:
+    """投资种子期、初创期科创企业2年以上: rate × investment, per investee cap (less what it already got)."""
+    rate_pct, cite = ctx.param("rate_pct")
+    months = int(ctx.param("holding_months")[0])
+    stages = tuple(ctx.param("eligible_stages")[0])
+    per_item = [c for c in ctx.clause.caps if c.scope == "per_item"]
+    w = ctx.doc.window
+    total, paid_any = ZERO, False
+    for inv in ctx.req.facts.investments or ():
+        held_to = inv.held_until or ctx.as_of
+        reached = _months_later(inv.invested_on, months)
+        inputs = {"investee": inv.investee_id, "amount": inv.amount, "stage": inv.stage,
+                  "invested_on": inv.invested_on, "holding_reached": reached, "held_to": held_to}
+        if inv.stage not in stages:
+            ctx.step("investment", inputs=inputs, result=f"excluded: stage not in {stages}", rule="eligible_stages")
+            continue
+        if reached > held_to:
+            ctx.step("investment", inputs=inputs, result=f"excluded: held less than {months} months",
+                     rule="holding_months")
+            continue
+        if not (w.start <= reached <= w.end):
+            ctx.step("investment", inputs=inputs, result="excluded: holding period reached outside the window",
+                     rule="validity", cite=w.cite)
+            continue
+        amount = pct(Decimal(rate_pct)) * inv.amount
+        ctx.step("investment", formula=f"{rate_pct}% × investment", inputs=inputs, result=amount, cite=cite)
+        for cap in per_item:
+            dated = value_on(cap.amount, ctx.period_start)
+            limit = Decimal(dated.value) - ctx.history.for_item(ctx.cid, inv.investee_id)
+            if amount > limit:
+                amount = max(limit, ZERO)
+                ctx.step("cap:per_item", formula="≤ per-investee cap − already awarded for this investee",
+                         inputs={"investee": inv.investee_id, "cap": dated.value,
+                                 "already": ctx.history.for_item(ctx.cid, inv.investee_id)},
+                         result=amount, rule="cap:per_item", cite=dated.cite)
+        paid_any = True
+        total += amount
+    if not paid_any:
+        raise ctx.refuse("ineligible", "no investment qualifies (stage, holding period or window)",
+                         rule="vc_reward", cite=cite)
+    return Raw(total)
+
+
+# ---------------------------------------------------------------- grants
+
+def _ceiling(ctx: Ctx) -> Decimal | None:
+    for cap in ctx.clause.caps:
+        if cap.scope in ("one_off", "per_year", "per_period"):
+            return Decimal(value_on(cap.amount, ctx.period_start).value)
+    return None
+
+
+def reviewed_grant(ctx: Ctx) -> Raw:
+    """按规定给予最高X万元奖励: the amount set by review (default the ceiling), or fixed by tier."""
+    f = ctx.req.facts
+    if ctx.has_param("tiers"):
+        tiers, cite = ctx.param("tiers")
+        kind = f.institution_type
+        if kind not in tiers:
+            raise ctx.refuse("ineligible", f"institution type {kind!r} is none of {', '.join(tiers)}",
+                             rule="tiers", cite=cite)
+        amount = Decimal(tiers[kind])
+        ctx.step("tier", formula="fixed amount by institution type", inputs={"institution_type": kind},
+                 result=amount, cite=cite)
+        return Raw(amount)
+    ceiling = _ceiling(ctx)
+    if f.review_amount is not None:
+        amount = f.review_amount
+        ctx.step("review_amount", formula="amount set by review (up to the ceiling)",
+                 inputs={"review_amount": amount, "ceiling": ceiling}, result=amount)
+    else:
+        amount = ceiling if ceiling is not None else ZERO
+        ctx.step("review_amount", formula="no amount set by review: the ceiling",
+                 inputs={"ceiling": ceiling}, result=amount)
+    return Raw(amount)
+
+
+def staged_grant(ctx: Ctx) -> Raw:
+    """分阶段奖励: total × share of each stage reached; stages already paid are not paid again."""
+    f = ctx.req.facts
+    shares, cite = ctx.param("stage_shares")
+    total = f.review_amount if f.review_amount is not None else (_ceiling(ctx) or ZERO)
+    w = ctx.doc.window
+    already = ctx.history.all_time((ctx.cid,))
+    parts: list[Part] = []
+    for stage, day in sorted((f.stages or {}).items(), key=lambda kv: kv[1]):
+        if stage not in shares:
+            raise ctx.refuse("ineligible", f"unknown stage {stage!r}; stages are {', '.join(shares)}",
+                             rule="stage_shares", cite=cite)
+        inputs = {"stage": stage, "date": day, "share_pct": shares[stage], "total": total}
+        if not (w.start <= day <= w.end):
+            ctx.step("stage", inputs=inputs, result="excluded: outside the window", rule="validity", cite=w.cite)
+            continue
+        amount = pct(Decimal(shares[stage])) * total
+        if already > 0:
+            used = min(already, amount)
+            already -= used
+            amount -= used
+            inputs["already_paid"] = used
+        ctx.step("stage", formula="share × total", inputs=inputs, result=amount, cite=cite)
+        if amount > 0:
+            parts.append((stage, max(day, ctx.as_of), amount))
+    return Raw(sum((p[2] for p in parts), ZERO), parts)
+
+
+FORMULAS: dict[str, Callable[[Ctx], Raw]] = {
+    "loan_interest": loan_interest,
+    "rate_of_base": rate_of_base,
+    "first_set_premium": first_set_premium,
+    "vc_reward": vc_reward,
+    "reviewed_grant": reviewed_grant,
+    "staged_grant": staged_grant,
+}
