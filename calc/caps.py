@@ -10,6 +10,7 @@ from calc.money import ZERO
 from calc.parameters import value_on
 
 _WORDS = {
+    "per_item": "per item",
     "per_year": "per enterprise per year",
     "per_period": "per enterprise over the policy period",
     "cumulative": "cumulative per enterprise",
@@ -20,8 +21,8 @@ _WORDS = {
 def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal) -> Decimal:
     year = ctx.req.year
     for cap in ctx.clause.caps:
-        if cap.scope == "per_item":      # applied per investee inside the formula
-            continue
+        if cap.scope == "per_item" and ctx.clause.formula == "vc_reward":
+            continue                     # applied per investee inside the formula
         dated = value_on(cap.amount, ctx.period_start)
         if dated is None:
             continue
@@ -29,14 +30,18 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal) -> Decimal:
         group = cat.cap_group(ctx.cid, cap.group)
         if cap.scope == "per_year":
             used = ctx.history.in_year(group, year)
+        elif cap.scope == "per_item":
+            item = item_key(ctx)
+            used = sum((ctx.history.for_item(c, item) for c in group), ZERO) if item else ZERO
         elif cap.scope == "per_period":
             w = ctx.doc.window
             used = ctx.history.in_years(group, w.start.year, w.end.year)
         else:
             used = ctx.history.all_time(group)
-        if cap.scope == "one_off" and used > 0:
-            raise ctx.refuse("already_awarded", f"{ctx.cid} is a one-off award and was already awarded ({used})",
-                             rule="cap:one_off", cite=dated.cite)
+        if (cap.scope == "one_off" or cap.once) and used > 0:
+            raise ctx.refuse("already_awarded",
+                             f"{ctx.cid} is a one-off award ({_WORDS[cap.scope]}) and was already awarded ({used})",
+                             rule=f"cap:{cap.scope}", cite=dated.cite)
         remaining = max(limit - used, ZERO)
         inputs = {"cap": limit, "already_awarded": used, "remaining": remaining, "computed": amount}
         if len(group) > 1:

@@ -25,7 +25,7 @@ def cite_text(c: Citation | None) -> str | None:
     return f"{c.clause} {c.text}" + (f" [reading: {c.reading}]" if c.reading else "")
 
 
-@dataclass
+@dataclass(slots=True)
 class Ctx:
     req: CalcRequest
     doc: Document

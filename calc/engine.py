@@ -61,7 +61,7 @@ def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
     if amount <= 0:
         return ()
     if not parts:
-        return (Tranche(seq=1, due=ctx.as_of, amount=amount, label=f"{ctx.cid} {ctx.req.year}"),)
+        return (Tranche.model_construct(seq=1, due=ctx.as_of, amount=amount, label=f"{ctx.cid} {ctx.req.year}"),)
     raw_total = sum((p[2] for p in parts), ZERO)
     tranches, paid = [], ZERO
     for i, (label, due, raw) in enumerate(parts, start=1):

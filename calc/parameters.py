@@ -80,6 +80,7 @@ class Cap(_M):
     group: str | None = Field(
         default=None,
         description="clauses sharing this cap count each other's awards (default: the clause alone)")
+    once: bool = Field(default=False, description="paid once within the scope (一次性): a second award is refused")
 
 
 class Threshold(_M):
@@ -190,6 +191,8 @@ def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
 
 
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+# dates stay text here: pydantic parses them, so a bad date is reported with its key
+_DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_scalar)
 
 
 def load_yaml(text: str) -> Any:

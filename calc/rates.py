@@ -1,35 +1,77 @@
-"""LPR and deposit benchmark tables (policies/rates.yaml) — provisional lead version."""
+"""LPR and deposit benchmark tables (policies/rates.yaml), for the preferential-rate rule:
+the loan rate must be below the LPR of the same term on the contract date, and the subsidy may
+not bring the enterprise's own rate below the deposit benchmark of the same term."""
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
-LPR = [  # since, 1Y, 5Y
-    (date(2023, 6, 20), Decimal("3.55"), Decimal("4.20")),
-    (date(2023, 8, 21), Decimal("3.45"), Decimal("4.20")),
-    (date(2024, 2, 20), Decimal("3.45"), Decimal("3.95")),
-    (date(2024, 7, 22), Decimal("3.35"), Decimal("3.85")),
-    (date(2024, 10, 21), Decimal("3.10"), Decimal("3.60")),
-    (date(2025, 5, 20), Decimal("3.00"), Decimal("3.50")),
-]
-DEPOSIT = [(3, Decimal("1.10")), (6, Decimal("1.30")), (12, Decimal("1.50")), (24, Decimal("2.10")), (36, Decimal("2.75"))]
+from pydantic import BaseModel, ConfigDict, Field
+
+from calc.parameters import POLICY_DIR, Citation, ParameterError, _load_yaml
 
 
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LprFixing(_M):
+    since: date
+    one_year: Decimal = Field(gt=0, lt=100)
+    five_year: Decimal = Field(gt=0, lt=100)
+    cite: Citation
+
+
+class DepositTable(_M):
+    since: date
+    terms: dict[int, Decimal]
+    cite: Citation
+
+
+class Rates(_M):
+    lpr: tuple[LprFixing, ...] = Field(min_length=1)
+    lpr_five_year_from_months: int = 61
+    deposit: tuple[DepositTable, ...] = Field(min_length=1)
+
+
+@lru_cache(maxsize=1)
+def rates() -> Rates:
+    path = POLICY_DIR / "rates.yaml"
+    from pydantic import ValidationError
+    try:
+        r = Rates.model_validate(_load_yaml(path))
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ParameterError(path.name, ".".join(map(str, err["loc"])), err["msg"]) from None
+    if [f.since for f in r.lpr] != sorted(f.since for f in r.lpr):
+        raise ParameterError(path.name, "lpr", "fixings must be in date order")
+    return r
+
+
+@lru_cache(maxsize=4096)
 def lpr_on(day: date, term_months: int) -> tuple[Decimal, str]:
+    """The LPR of the loan's term in force on `day` (the contract date)."""
+    r = rates()
     found = None
-    for since, one, five in LPR:
-        if since <= day:
-            found = (since, one, five)
+    for f in r.lpr:
+        if f.since <= day:
+            found = f
+        else:
+            break
     if found is None:
-        raise LookupError(f"no LPR before {LPR[0][0]}")
-    since, one, five = found
-    if term_months <= 60:
-        return one, f"LPR 1Y {one} since {since}"
-    return five, f"LPR 5Y {five} since {since}"
+        raise LookupError(f"no LPR fixing on or before {day} (first: {r.lpr[0].since})")
+    if term_months >= r.lpr_five_year_from_months:
+        return found.five_year, f"LPR 5Y {found.five_year} since {found.since}"
+    return found.one_year, f"LPR 1Y {found.one_year} since {found.since}"
 
 
+@lru_cache(maxsize=256)
 def deposit_rate(term_months: int) -> tuple[Decimal, str]:
-    for months, r in DEPOSIT:
+    """The deposit benchmark of the shortest published term covering the loan term."""
+    table = rates().deposit[-1]
+    for months in sorted(table.terms):
         if term_months <= months:
-            return r, f"deposit {months}m {r}"
-    return DEPOSIT[-1][1], f"deposit 36m {DEPOSIT[-1][1]} (longer terms)"
+            return table.terms[months], f"deposit {months}m {table.terms[months]}"
+    longest = max(table.terms)
+    return table.terms[longest], f"deposit {longest}m {table.terms[longest]} (longer terms)"

@@ -38,8 +38,8 @@ def facts_for(clause_id: str, base: Decimal, year: int) -> dict[str, Any]:
     if clause.formula == "loan_interest":
         f["loans"] = [{"loan_id": f"L-{clause_id}", "principal": str(base), "annual_rate_pct": "2.60",
                        "contract_date": str(doc.window.start), "term_months": 36,
-                       "start": str(start), "end": str(end), "interest_paid": str(base * Decimal("0.026"))}]
-        f["interest_paid"] = str(base * Decimal("0.026"))
+                       "start": str(start), "end": str(end), "interest_paid": str((base * Decimal("0.026")).quantize(Decimal("0.01")))}]
+        f["interest_paid"] = str((base * Decimal("0.026")).quantize(Decimal("0.01")))
     elif clause.formula == "first_set_premium":
         f["premium"], f["insured_amount"] = str(base), str(base * 100)
     elif clause.formula == "vc_reward":
@@ -60,6 +60,8 @@ def facts_for(clause_id: str, base: Decimal, year: int) -> dict[str, Any]:
         f[clause.base] = str(base)
     if clause.second_limit:
         f[clause.second_limit] = str(Decimal(10) ** 12)
+    if "item_id" in clause.required_facts:
+        f["item_id"] = f"ITEM-{clause_id}"
     f.setdefault("ranking", 1)
     f.setdefault("avg_guarantee_fee_rate_pct", "0.3")
     f.setdefault("balance_grew_this_year", True)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calc import calculate, calculate_claims, catalogue
+from calc import PriorAward, calculate, calculate_claims, catalogue
 from calc.history import AwardHistory
 from calc.parameters import value_on
 from tests.claims import request_for
@@ -87,8 +87,7 @@ def test_one_item_is_paid_once_under_the_overlap_rule(group, base):
         for c in claims:
             if c.clause_id == chosen.clause_id:
                 continue
-            later = c.model_copy(update={"prior_awards": (
-                {"clause_id": chosen.clause_id, "year": c.year, "amount": chosen.amount, "item_id": "ITEM-1"},)})
-            later = type(c).model_validate(later.model_dump())
+            later = c.model_copy(update={"prior_awards": (PriorAward(
+                clause_id=chosen.clause_id, year=c.year, amount=chosen.amount, item_id="ITEM-1"),)})
             again = calculate(later)
             assert chosen.amount + again.amount <= max(alone)

@@ -1,0 +1,147 @@
+"""The policy data files: they load, they cover the catalogue exactly, every quoted sentence is
+really in the seed text, and a broken file is refused naming the file and the key."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from calc.catalogue import load_catalogue
+from calc.parameters import POLICY_DIR, Citation, ParameterError, load_document
+from calc.rates import deposit_rate, lpr_on
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CATALOGUE_MD = (SHARED / "policy-catalogue.md").read_text(encoding="utf-8")
+CAT = load_catalogue()
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _catalogue_rows() -> dict[str, list[str]]:
+    """clause id -> its bureaus column, from the markdown tables of the catalogue."""
+    rows = {}
+    for line in CATALOGUE_MD.splitlines():
+        m = re.match(r"^\| ((?:hz2025|hu2023|zz2025|py2024|hz2021|wh2025)-[\w.-]+) \|", line)
+        if m:
+            rows[m.group(1)] = [c.strip() for c in line.strip().strip("|").split("|")]
+    return rows
+
+
+def _citations(obj, path="") -> list[tuple[str, Citation]]:
+    found = []
+    if isinstance(obj, Citation):
+        return [(path, obj)]
+    if isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            found += _citations(getattr(obj, name), f"{path}.{name}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            found += _citations(v, f"{path}.{i}")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            found += _citations(v, f"{path}.{k}")
+    return found
+
+
+def test_the_catalogue_clauses_are_all_there_and_nothing_else():
+    assert set(CAT.clauses) == set(_catalogue_rows())
+
+
+def test_every_document_of_the_catalogue_is_loaded():
+    assert set(CAT.documents) == {"hz2025", "hz2021", "hu2023", "zz2025", "wh2025", "py2024"}
+
+
+@pytest.mark.parametrize("doc_id", sorted(CAT.documents))
+def test_every_quoted_sentence_is_in_the_seed(doc_id):
+    doc = CAT.documents[doc_id]
+    seed = _squash((SHARED / "seeds" / doc.seed).read_text(encoding="utf-8"))
+    cites = _citations(doc)
+    assert cites, doc_id
+    missing = [(p, c.text) for p, c in cites if _squash(c.text) not in seed]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("clause_id", sorted(_catalogue_rows()))
+def test_the_lead_bureau_is_the_catalogue_s(clause_id):
+    row = _catalogue_rows()[clause_id]
+    bureaus = CAT.clauses[clause_id][1].bureaus
+    printed = row[-1]
+    if printed.startswith("same"):
+        return   # "same" as the row above; checked there
+    lead = re.search(r"lead ([^\s)]+)", printed)
+    expected = lead.group(1) if lead else re.split(r"[,，]", printed)[0].strip()
+    assert bureaus[0].startswith(expected.rstrip("…").strip()), (bureaus, printed)
+
+
+def test_every_clause_cites_its_numbers():
+    for cid, (_, clause) in CAT.clauses.items():
+        for name, values in clause.params.items():
+            assert values and all(v.cite.text for v in values), (cid, name)
+        for cap in clause.caps:
+            assert all(v.cite.text for v in cap.amount), cid
+
+
+def _write(tmp_path, text) -> Path:
+    p = tmp_path / "broken.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+GOOD = (POLICY_DIR / "py2024.yaml").read_text(encoding="utf-8")
+
+
+def test_a_missing_parameter_names_file_and_key(tmp_path):
+    bad = GOOD.replace("    params:\n      rate_pct:", "    params:\n      other_pct:")
+    with pytest.raises(ParameterError) as e:
+        load_document(_write(tmp_path, bad))
+    assert e.value.file == "broken.yaml" and "params.rate_pct" in e.value.key and "rate_pct" in str(e.value)
+
+
+def test_a_bad_date_names_file_and_key(tmp_path):
+    bad = GOOD.replace("start: 2024-01-01", "start: 2024-13-01")
+    with pytest.raises(ParameterError) as e:
+        load_document(_write(tmp_path, bad))
+    assert "broken.yaml" in str(e.value) and "window" in e.value.key
+
+
+def test_a_rate_that_is_not_a_number_is_refused_when_used(tmp_path):
+    bad = GOOD.replace("value: 80,", "value: abc,")
+    doc = load_document(_write(tmp_path, bad))   # values are typed by the formula that reads them
+    assert doc.clauses[0].params["rate_pct"][0].value == "abc"
+    bad = GOOD.replace("regions: [\"330326\"]", "regions: []")
+    with pytest.raises(ParameterError) as e:
+        load_document(_write(tmp_path, bad))
+    assert e.value.key == "regions"
+
+
+def test_a_file_that_is_not_yaml(tmp_path):
+    with pytest.raises(ParameterError) as e:
+        load_document(_write(tmp_path, "id: [unclosed"))
+    assert e.value.file == "broken.yaml" and "YAML" in e.value.reason
+
+
+def test_money_in_the_data_is_never_a_float():
+    for cid, (_, clause) in CAT.clauses.items():
+        for values in clause.params.values():
+            for v in values:
+                assert not isinstance(v.value, float), cid
+        for cap in clause.caps:
+            assert all(isinstance(v.value, (int, Decimal)) for v in cap.amount), cid
+
+
+def test_rate_tables():
+    assert lpr_on(date(2026, 3, 1), 12)[0] == Decimal("3.00")
+    assert lpr_on(date(2024, 8, 1), 72)[0] == Decimal("3.85")
+    assert lpr_on(date(2024, 7, 21), 12)[0] == Decimal("3.45")   # the day before a fixing
+    assert deposit_rate(12)[0] == Decimal("1.50")
+    assert deposit_rate(8)[0] == Decimal("1.50")
+    assert deposit_rate(3)[0] == Decimal("1.10")
+    assert deposit_rate(60)[0] == Decimal("2.75")
+    with pytest.raises(LookupError):
+        lpr_on(date(2020, 1, 1), 12)
