@@ -30,7 +30,7 @@ def batch(n_per_clause: int = 8) -> list:
     reqs = []
     for cid in sorted(catalogue().clauses):
         for _ in range(n_per_clause):
-            reqs.append(request_for(cid, Decimal(rnd.randrange(10_000, 50_000_000))))
+            reqs.append(request_for(cid, Decimal(rnd.randrange(10_000, 50_000_000)), realistic=True))
     rnd.shuffle(reqs)
     return reqs
 

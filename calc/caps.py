@@ -26,7 +26,7 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal) -> Decimal:
         dated = value_on(cap.amount, ctx.period_start)
         if dated is None:
             continue
-        limit = Decimal(dated.value)
+        limit = dated.value
         group = cat.cap_group(ctx.cid, cap.group)
         if cap.scope == "per_year":
             used = ctx.history.in_year(group, year)
@@ -75,10 +75,13 @@ def item_key(ctx: Ctx) -> str | None:
     return None
 
 
-def not_twice(ctx: Ctx, cat: Catalogue, amount: Decimal, item: str | None) -> Decimal:
+def not_twice(ctx: Ctx, cat: Catalogue, amount: Decimal) -> Decimal:
     """不重复: awards already made for this item this year under another clause of the same kind
     count against this one; the enterprise ends up with the single highest award, once."""
-    if item is None or not ctx.doc.rules.overlap_rule:
+    if not ctx.doc.rules.overlap_rule:
+        return amount
+    item = item_key(ctx)
+    if item is None:
         return amount
     paid = {c: a for c, a in ctx.history.item_in_year(item, ctx.req.year).items()
             if c != ctx.cid and c in cat.clauses and cat.clauses[c][1].overlap_item == ctx.clause.overlap_item}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date
 from typing import Any
 
@@ -18,11 +17,21 @@ class Refused(Exception):
         self.refusal = refusal
 
 
-@lru_cache(maxsize=4096)
+_CITES: dict[int, tuple[Citation, str]] = {}
+
+
 def cite_text(c: Citation | None) -> str | None:
+    """The citation as one line. Memoised by identity: citations live as long as the catalogue
+    (the entry keeps its citation alive, so an id is never reused while cached)."""
     if c is None:
         return None
-    return f"{c.clause} {c.text}" + (f" [reading: {c.reading}]" if c.reading else "")
+    hit = _CITES.get(id(c))
+    if hit is None:
+        text = f"{c.clause} {c.text}" + (f" [reading: {c.reading}]" if c.reading else "")
+        if len(_CITES) > 100_000:
+            _CITES.clear()
+        hit = _CITES[id(c)] = (c, text)
+    return hit[1]
 
 
 @dataclass(slots=True)
@@ -35,6 +44,7 @@ class Ctx:
     period_start: date          # first day of the support year counted (clipped to the window)
     period_end: date            # last day counted
     trace: list[TraceStep] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)   # facts of the rules passed, one trace step
 
     @property
     def cid(self) -> str:

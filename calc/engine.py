@@ -3,18 +3,20 @@ reviewer's lowering, rounding to the fen, and the payout schedule. Pure: no I/O,
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
 from calc import rules
-from calc.caps import apply_caps, item_key, not_twice
+from calc.caps import apply_caps, not_twice
 from calc.catalogue import Catalogue, catalogue
 from calc.context import Ctx, Refused, cite_text
 from calc.errors import InputError
 from calc.formulas import FORMULAS
 from calc.history import AwardHistory
+from calc.parameters import Clause
 from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
 from calc.money import ZERO, fmt, to_fen
 
@@ -31,37 +33,51 @@ def parse_request(data: Any) -> CalcRequest:
     return req
 
 
+def _needed(clause: Clause) -> tuple[tuple[str, str], ...]:
+    """The facts a clause cannot be evaluated without, each with the rule that needs it."""
+    needed = [(name, f"{clause.id} ({clause.formula}) requires {name}") for name in clause.required_facts]
+    if clause.formula == "rate_of_base":
+        needed += [(name, f"{clause.id} computes on {name}; it is missing")
+                   for name in (clause.base, clause.second_limit) if name]
+    return tuple(needed)
+
+
+_NEEDED: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
 def check_request(req: CalcRequest, cat: Catalogue | None = None) -> None:
     """Refuse unknown clauses and missing facts before any arithmetic."""
     cat = cat or catalogue()
     for i, cid in enumerate((req.clause_id, *req.alternatives)):
-        field = "clause_id" if i == 0 else f"alternatives.{i - 1}"
-        if cid not in cat.clauses:
+        entry = cat.clauses.get(cid)
+        if entry is None:
+            field = "clause_id" if i == 0 else f"alternatives.{i - 1}"
             raise InputError(field, f"unknown clause {cid!r}; `disburse policies` lists the clause ids")
-        clause = cat.clauses[cid][1]
-        for name in clause.required_facts:
-            if getattr(req.facts, name) is None:
-                raise InputError(f"facts.{name}", f"{cid} ({clause.formula}) requires {name}")
-        if clause.formula == "rate_of_base":
-            for name in (clause.base, clause.second_limit):
-                if name and getattr(req.facts, name) is None:
-                    raise InputError(f"facts.{name}", f"{cid} computes on {name}; it is missing")
-        if "interest_paid_share_pct" in clause.params and req.facts.loans is not None:
-            if req.facts.interest_paid is None and any(l.interest_paid is None for l in req.facts.loans):
+        clause = entry[1]
+        needed = _NEEDED.get(cid)
+        if needed is None or len(_NEEDED) > 10_000:
+            needed = _NEEDED[cid] = _needed(clause)
+        facts = req.facts
+        for name, rule in needed:
+            if getattr(facts, name) is None:
+                raise InputError(f"facts.{name}", rule)
+        if facts.loans is not None and "interest_paid_share_pct" in clause.params:
+            if facts.interest_paid is None and any(loan.interest_paid is None for loan in facts.loans):
                 raise InputError("facts.loans.interest_paid",
                                  f"{cid} limits the award to a share of the interest actually paid; give it")
 
 
-def _period(req: CalcRequest, cat: Catalogue) -> tuple[date, date]:
-    w = cat.clauses[req.clause_id][0].window
-    return max(date(req.year, 1, 1), w.start), min(date(req.year, 12, 31), w.end)
+@lru_cache(maxsize=4096)
+def _period(start: date, end: date, year: int) -> tuple[date, date, date]:
+    """The days of the support year inside the window, and the default as-of date (31 Dec)."""
+    return max(date(year, 1, 1), start), min(date(year, 12, 31), end), date(year, 12, 31)
 
 
 def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
     if amount <= 0:
         return ()
     if not parts:
-        return (Tranche.model_construct(seq=1, due=ctx.as_of, amount=amount, label=f"{ctx.cid} {ctx.req.year}"),)
+        return (Tranche(1, ctx.as_of, amount, f"{ctx.cid} {ctx.req.year}"),)
     raw_total = sum((p[2] for p in parts), ZERO)
     tranches, paid = [], ZERO
     for i, (label, due, raw) in enumerate(parts, start=1):
@@ -73,19 +89,20 @@ def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
 
 def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcResult:
     doc, clause = cat.clauses[req.clause_id]
-    start, end = _period(req, cat)
-    ctx = Ctx(req=req, doc=doc, clause=clause, history=history,
-              as_of=req.as_of or date(req.year, 12, 31), period_start=start, period_end=end)
+    start, end, year_end = _period(doc.window.start, doc.window.end, req.year)
+    ctx = Ctx(req, doc, clause, history, req.as_of or year_end, start, end)
     try:
         rules.blacklist(ctx)
         rules.jurisdiction(ctx)
         rules.window(ctx)
         rules.consecutive_years(ctx)
         rules.qualification(ctx)
+        ctx.step("eligibility", formula="blacklist, jurisdiction, validity window, consecutive years, qualification",
+                 inputs=ctx.checks, result="passed", cite=doc.window.cite)
         rules.thresholds(ctx)
         raw = FORMULAS[clause.formula](ctx)
         amount = apply_caps(ctx, cat, raw.amount)
-        amount = not_twice(ctx, cat, amount, item_key(ctx))
+        amount = not_twice(ctx, cat, amount)
         adj = req.adjustment
         if adj is not None and adj.max_amount < amount:
             amount = adj.max_amount
@@ -97,11 +114,11 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcRe
         if final <= 0:
             raise ctx.refuse("cap_exhausted", f"nothing payable under {clause.id} for {req.year}", rule="zero")
         # built without re-validation: every value here was produced by this module
-        return CalcResult.model_construct(
+        return CalcResult.built(
             clause_id=clause.id, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
             trace=tuple(ctx.trace), refusal=None, chosen_clause=clause.id, alternatives={})
     except Refused as r:
-        return CalcResult.model_construct(
+        return CalcResult.built(
             clause_id=clause.id, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(ctx.trace),
             refusal=r.refusal, chosen_clause=None, alternatives={})
 

@@ -40,14 +40,18 @@ class AwardHistory:
             self._by_item[(clause_id, item_id)] += amount
             self._by_item_year[(item_id, year)][clause_id] += amount
 
-    def in_year(self, clauses: Iterable[str], year: int) -> Decimal:
+    def in_year(self, clauses: tuple[str, ...], year: int) -> Decimal:
+        if len(clauses) == 1:
+            return self._by_clause_year.get((clauses[0], year), ZERO)
         return sum((self._by_clause_year.get((c, year), ZERO) for c in clauses), ZERO)
 
     def in_years(self, clauses: Iterable[str], first: int, last: int) -> Decimal:
         return sum((self._by_clause_year.get((c, y), ZERO)
                     for c in clauses for y in range(first, last + 1)), ZERO)
 
-    def all_time(self, clauses: Iterable[str]) -> Decimal:
+    def all_time(self, clauses: tuple[str, ...]) -> Decimal:
+        if len(clauses) == 1:
+            return self._by_clause.get(clauses[0], ZERO)
         return sum((self._by_clause.get(c, ZERO) for c in clauses), ZERO)
 
     def supported_years(self, clause_id: str) -> set[int]:

@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 FEN = Decimal("0.01")
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
+_HUNDREDTH = Decimal("0.01")
 
 
 def to_fen(amount: Decimal) -> Decimal:
@@ -14,8 +15,8 @@ def to_fen(amount: Decimal) -> Decimal:
 
 
 def pct(value: Decimal) -> Decimal:
-    """A percentage (2.60) as a fraction (0.026)."""
-    return value / HUNDRED
+    """A percentage (2.60) as a fraction (0.026): an exact scaling, value × 0.01."""
+    return value * _HUNDREDTH
 
 
 def fmt(amount: Decimal) -> str:

@@ -82,6 +82,14 @@ class Cap(_M):
         description="clauses sharing this cap count each other's awards (default: the clause alone)")
     once: bool = Field(default=False, description="paid once within the scope (一次性): a second award is refused")
 
+    @model_validator(mode="after")
+    def _money(self) -> "Cap":
+        for v in self.amount:
+            if isinstance(v.value, bool) or not isinstance(v.value, (int, Decimal)) or v.value < 0:
+                raise ValueError(f"cap amount must be a non-negative number of yuan, got {v.value!r}")
+            object.__setattr__(v, "value", Decimal(v.value))   # exact, converted once at load
+        return self
+
 
 class Threshold(_M):
     """An eligibility condition on a fact: `fact op value`, e.g. fixed_asset_investment ge 20000000."""

@@ -18,7 +18,7 @@ def blacklist(ctx: Ctx) -> None:
     if ctx.req.blacklisted:
         raise ctx.refuse("blacklisted", "the enterprise is on the serious-dishonesty list (严重失信名单)",
                          rule="blacklist", cite=ctx.doc.rules.blacklist_cite or BLACKLIST_RULE)
-    ctx.step("blacklist", inputs={"blacklisted": False}, result="not listed")
+    ctx.checks["blacklisted"] = False
 
 
 def jurisdiction(ctx: Ctx) -> None:
@@ -29,7 +29,7 @@ def jurisdiction(ctx: Ctx) -> None:
             "out_of_jurisdiction",
             f"registered region {region} is outside {ctx.doc.issuer} ({', '.join(ctx.doc.regions)}*)",
             rule="jurisdiction")
-    ctx.step("jurisdiction", inputs={"region": region, "issuer": ctx.doc.issuer}, result="inside")
+    ctx.checks["region"] = region
 
 
 def _in_window(ctx: Ctx, day: date) -> bool:
@@ -40,20 +40,19 @@ def _in_window(ctx: Ctx, day: date) -> bool:
 def window(ctx: Ctx) -> None:
     """The period a fact belongs to must fall inside the document's window."""
     w = ctx.doc.window
-    inputs = {"window": f"{w.start}..{w.end}", "year": ctx.req.year}
+    inputs = ctx.checks
     if ctx.period_start > ctx.period_end:
         raise ctx.refuse("out_of_window",
                          f"support year {ctx.req.year} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
                          rule="validity", cite=w.cite)
     kind = ctx.clause.fact_date
-    f = ctx.req.facts
-    day = {"period_start": f.period_start, "event_date": f.event_date}.get(kind)
+    day = getattr(ctx.req.facts, kind) if kind in ("period_start", "event_date") else None
     if day is not None:
         inputs[kind] = day
         if not _in_window(ctx, day):
             raise ctx.refuse("out_of_window", f"{kind} {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
                              rule="validity", cite=w.cite)
-    ctx.step("window", inputs=inputs, result=f"counted {ctx.period_start}..{ctx.period_end}", cite=w.cite)
+    inputs["counted"] = (ctx.period_start, ctx.period_end)
 
 
 def consecutive_years(ctx: Ctx) -> None:
@@ -65,13 +64,12 @@ def consecutive_years(ctx: Ctx) -> None:
     run, y = 0, ctx.req.year - 1
     while y in years:
         run, y = run + 1, y - 1
-    inputs = {"consecutive_years_before": run, "limit": limit}
     if run >= limit:
         raise ctx.refuse(
             "consecutive_years",
             f"already supported under {ctx.cid} for {run} consecutive years up to {ctx.req.year - 1} (limit {limit})",
             rule="consecutive_years", cite=ctx.doc.rules.max_consecutive_years_cite)
-    ctx.step("consecutive_years", inputs=inputs, result="within limit", cite=ctx.doc.rules.max_consecutive_years_cite)
+    ctx.checks["consecutive_years_before"] = run
 
 
 def qualification(ctx: Ctx) -> None:
@@ -82,12 +80,11 @@ def qualification(ctx: Ctx) -> None:
     lo, hi = ctx.period_start, ctx.period_end
     held = [q for q in ctx.req.enterprise.qualifications
             if q.kind in kinds and q.valid_from <= hi and (q.valid_to is None or q.valid_to >= lo)]
-    inputs = {"requires_any_of": ",".join(kinds), "period": f"{lo}..{hi}"}
     if not held:
         raise ctx.refuse("ineligible",
                          f"{ctx.cid} requires one of {', '.join(kinds)} valid during {lo}..{hi}; none held",
                          rule="qualification")
-    ctx.step("qualification", inputs=inputs, result=held[0].kind)
+    ctx.checks["qualification"] = held[0].kind
 
 
 _OPS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq,

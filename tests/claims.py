@@ -15,12 +15,12 @@ REGION_OF = {"3301": "330106", "3305": "330502", "4101": "410105", "4201": "4201
 ALL_KINDS = QualificationKind.__args__  # type: ignore[attr-defined]
 
 
-def enterprise_for(doc_id: str, serial: int = 1) -> dict[str, Any]:
+def enterprise_for(doc_id: str, serial: int = 1, kinds: tuple[str, ...] = ALL_KINDS) -> dict[str, Any]:
     doc = catalogue().documents[doc_id]
     region = REGION_OF.get(doc.regions[0], doc.regions[0].ljust(6, "0"))
     code = make(f"91{region}MA2P{serial:05d}")
     return {"credit_code": code, "name": f"{doc.issuer} applicant {serial}",
-            "qualifications": [{"kind": k, "valid_from": "2000-01-01"} for k in ALL_KINDS]}
+            "qualifications": [{"kind": k, "valid_from": "2000-01-01"} for k in kinds]}
 
 
 def support_year(doc_id: str) -> int:
@@ -82,10 +82,13 @@ def facts_for(clause_id: str, base: Decimal, year: int) -> dict[str, Any]:
 
 
 def request_for(clause_id: str, base: Decimal, prior_awards: list[dict] | None = None,
-                year: int | None = None, serial: int = 1) -> CalcRequest:
-    doc = catalogue().document_of(clause_id)
+                year: int | None = None, serial: int = 1, realistic: bool = False) -> CalcRequest:
+    """A claim under `clause_id` on `base`. `realistic`: the applicant holds just the
+    qualifications the clause asks for (as real applicants do), not every kind there is."""
+    doc, clause = catalogue().clause(clause_id)
     year = year or support_year(doc.id)
+    kinds = (clause.requires_qualification[:1] or ("tech_enterprise",)) if realistic else ALL_KINDS
     return CalcRequest.model_validate({
-        "clause_id": clause_id, "year": year, "enterprise": enterprise_for(doc.id, serial),
+        "clause_id": clause_id, "year": year, "enterprise": enterprise_for(doc.id, serial, kinds),
         "facts": facts_for(clause_id, base, year), "prior_awards": prior_awards or [],
     })
