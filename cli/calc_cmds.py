@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from calc import InputError, calculate, catalogue, parse_request
 from calc.limits import check_limits
@@ -65,22 +64,19 @@ def policies(
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return
-    console = Console()
+    console = Console(highlight=False)
     for d in docs:
-        table = Table(title=f"{d.id} · {d.title} · in force {d.window.start} to {d.window.end}",
-                      title_justify="left", show_lines=False)
-        table.add_column("clause id", style="bold", no_wrap=True)
-        table.add_column("item")
-        table.add_column("名称")
-        table.add_column("name")
-        table.add_column("bureaus (lead first)")
+        console.print(f"[bold]{d.id}[/bold] · {d.title} · {d.number or ''} · in force "
+                      f"{d.window.start} to {d.window.end} · {d.issuer}")
         for c in d.clauses:
-            table.add_row(c.id, c.item, c.name_zh, c.name_en, "、".join(c.bureaus))
+            console.print(f"  [bold cyan]{c.id}[/bold cyan]  {c.item}")
+            console.print(f"      {c.name_zh} · {c.name_en}")
+            console.print(f"      bureaus: {c.bureaus[0]} (lead)" + "".join(f", {b}" for b in c.bureaus[1:]))
         for n in d.non_computable:
-            table.add_row("—", n.item, n.name_zh, f"[dim]not payable by rule: {n.reason}[/dim]", "")
+            console.print(f"  [dim]{n.item} {n.name_zh}: {n.reason}[/dim]")
         for lim in d.limits:
-            table.add_row(lim.id, lim.item, lim.name_zh, f"[dim]limit (pays nothing): {lim.rule}[/dim]", "")
-        console.print(table)
+            console.print(f"  [dim]{lim.id} {lim.item} {lim.name_zh}: limit, pays nothing — {lim.rule}[/dim]")
+        console.print()
 
 
 def check(file: Path = typer.Argument(..., help="facts of a loan or guarantee (JSON)")) -> None:
