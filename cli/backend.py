@@ -1,0 +1,222 @@
+"""The CLI's one door to the backend (models/, workflows/client.py, worker.py).
+
+Everything the commands need from the backend goes through here, imported lazily so that
+`disburse --help` and the registry commands work without Temporal, and so that a change of name
+in the backend is fixed in one place.
+"""
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable
+
+from cli.errors import BAD_INPUT, CliError, describe_validation, temporal_address, temporal_namespace
+
+
+# ------------------------------------------------------------------------------------ temporal
+
+async def connect():
+    from temporalio.client import Client
+    try:
+        from workflows import client as wc
+        fn = getattr(wc, "connect", None)
+    except ImportError:
+        fn = None
+    if fn is not None:
+        return await fn(temporal_address(), namespace=temporal_namespace())
+    return await Client.connect(temporal_address(), namespace=temporal_namespace())
+
+
+def _wc():
+    from workflows import client as wc
+    return wc
+
+
+def task_queue() -> str:
+    try:
+        return _wc().TASK_QUEUE
+    except Exception:  # noqa: BLE001
+        return "disburse"
+
+
+async def run_worker(client) -> None:
+    try:
+        from worker import run_worker as rw
+    except ImportError as e:
+        raise CliError(f"the worker cannot be loaded (worker.py: {e})") from None
+    await rw(client)
+
+
+# ------------------------------------------------------------------------------------ applications
+
+def load_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"), parse_float=Decimal)
+
+
+def application_input(data: Any, *, source: str | None = None, operator: str | None = None):
+    from pydantic import ValidationError
+
+    from models import ApplicationInput
+
+    if not isinstance(data, dict):
+        raise CliError(f"{source or 'input'}: expected a JSON object", BAD_INPUT)
+    if operator:
+        data = {**data, "operator": operator}
+    try:
+        return ApplicationInput.model_validate(data)
+    except ValidationError as e:
+        raise CliError(describe_validation(e, source), BAD_INPUT) from None
+
+
+async def submit(client, inp) -> str:
+    return await _wc().submit(client, inp)
+
+
+def is_duplicate(e: BaseException) -> bool:
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+    return isinstance(e, WorkflowAlreadyStartedError) or "Duplicate" in type(e).__name__ \
+        or "AlreadySubmitted" in type(e).__name__
+
+
+def duplicate_id(e: BaseException, fallback: Any) -> str:
+    return str(getattr(e, "workflow_id", None) or getattr(e, "app_id", None) or fallback)
+
+
+async def status(client, app_id: str):
+    return await _wc().status(client, app_id)
+
+
+async def approve(client, app_id: str, *, reviewer: str, comment: str = "", amount=None, reason=None):
+    return await _wc().approve(client, app_id, reviewer=reviewer, comment=comment, amount=amount, reason=reason)
+
+
+async def reject(client, app_id: str, *, reviewer: str, comment: str):
+    return await _wc().reject(client, app_id, reviewer=reviewer, comment=comment)
+
+
+async def request_info(client, app_id: str, *, reviewer: str, comment: str):
+    return await _wc().request_info(client, app_id, reviewer=reviewer, comment=comment)
+
+
+async def provide_info(client, app_id: str, data: dict, *, operator: str, source: str | None = None):
+    return await _wc().provide_info(client, app_id, data, operator=operator)
+
+
+async def submit_evidence(client, app_id: str, data: dict, *, operator: str | None = None, source: str | None = None):
+    return await _wc().submit_evidence(client, app_id, data)
+
+
+async def confirm_year(client, app_id: str, *, reviewer: str, comment: str = ""):
+    return await _wc().confirm_year(client, app_id, reviewer=reviewer)
+
+
+async def withdraw(client, app_id: str, *, operator: str, comment: str = ""):
+    return await _wc().withdraw(client, app_id, operator=operator)
+
+
+async def revoke(client, app_id: str, *, reviewer: str, reason: str):
+    return await _wc().revoke(client, app_id, reviewer=reviewer, reason=reason)
+
+
+# ------------------------------------------------------------------------------------ visibility
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def visibility_query(*, status: str | None = None, clause: str | None = None, bureau: str | None = None,
+                     enterprise: str | None = None) -> str:
+    """A Temporal visibility query over the custom search attributes (usable in the Web UI too)."""
+    parts = []
+    for attr, value in (("Status", status), ("ClauseId", clause), ("Bureau", bureau), ("EnterpriseCode", enterprise)):
+        if value:
+            parts.append(f"{_attr_name(attr)} = {_quote(value)}")
+    return " AND ".join(parts)
+
+
+def _attr_name(logical: str) -> str:
+    return logical
+
+
+async def list_applications(client, query: str, limit: int = 100) -> list[dict]:
+    return await _wc().list_applications(client, query, limit=limit)
+
+
+def to_plain(obj: Any) -> Any:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+# ------------------------------------------------------------------------------------ database
+
+def _models_db():
+    """models.db if the backend has landed, else None (the CLI then uses cli/localdb.py)."""
+    try:
+        from models import db
+    except ImportError:
+        return None
+    return db
+
+
+def init_db() -> str:
+    db = _models_db()
+    if db is None:
+        from cli import localdb
+        localdb.engine()
+        return localdb.db_url()
+    db.init_db()
+    eng = getattr(db, "engine", None)
+    eng = eng() if callable(eng) else eng
+    return str(getattr(eng, "url", "")) or os.environ.get("DISBURSE_DB_URL", "sqlite:///var/disburse.db")
+
+
+def _local():
+    from cli import localdb
+    return localdb
+
+
+def import_blacklist(path: Path) -> int:
+    return _local().import_blacklist(Path(path))
+
+
+def import_enterprises(path: Path) -> int:
+    return _local().import_enterprises(Path(path))
+
+
+def import_reviewers(path: Path) -> int:
+    return _local().import_reviewers(Path(path))
+
+
+def add_reviewer(reviewer_id: str, *, bureau: str, name: str = "") -> None:
+    _local().add_reviewer(reviewer_id, bureau=bureau, name=name)
+
+
+def blacklist_rows() -> list[dict]:
+    return _local().blacklist_rows()
+
+
+def enterprise_rows() -> list[dict]:
+    return _local().enterprise_rows()
+
+
+def reviewer_rows() -> list[dict]:
+    return _local().reviewer_rows()
+
+
+def ledger_rows(application: str | None = None) -> list[dict]:
+    return []
+
+
+def rows(items: Iterable[Any], fields: tuple[str, ...]) -> list[dict]:
+    out = []
+    for it in items:
+        d = it.model_dump() if hasattr(it, "model_dump") else dict(it)
+        out.append({f: d.get(f) for f in fields})
+    return out

@@ -1,0 +1,129 @@
+"""One clear line on stderr and a non-zero exit for every error a user can cause: no tracebacks.
+
+Commands are wrapped with `@friendly`; anything they raise is turned into `error: ...` by
+`describe()`. Exit codes: 1 = the operation was refused or failed, 2 = bad input,
+3 = the Temporal server cannot be reached.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any, Callable
+
+import typer
+
+BAD_INPUT, FAILED, UNREACHABLE = 2, 1, 3
+
+
+class CliError(Exception):
+    """An error already worded for the user."""
+
+    def __init__(self, message: str, code: int = FAILED):
+        super().__init__(message)
+        self.code = code
+
+
+def temporal_address() -> str:
+    return os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
+
+
+def temporal_namespace() -> str:
+    return os.environ.get("TEMPORAL_NAMESPACE", "default")
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(input)"
+
+
+def describe_validation(e: Any, source: str | None = None) -> str:
+    """A pydantic ValidationError in one line, naming the field of the first problem."""
+    errors = e.errors()
+    first = errors[0] if errors else {"loc": (), "msg": str(e)}
+    msg = first.get("msg", "invalid").removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    prefix = f"{source}: " if source else ""
+    return f"{prefix}{_loc(tuple(first.get('loc', ())))}: {msg}{more}"
+
+
+def _is_connection_failure(e: BaseException) -> bool:
+    text = str(e).lower()
+    return any(s in text for s in (
+        "failed client connect", "connection refused", "tcp connect error", "transport error",
+        "failed to connect", "dns error", "connect error", "unavailable"))
+
+
+def describe(e: BaseException) -> tuple[str, int]:
+    """(message, exit code) for an exception raised by a command."""
+    from pydantic import ValidationError
+
+    if isinstance(e, CliError):
+        return str(e), e.code
+    if isinstance(e, ValidationError):
+        return describe_validation(e), BAD_INPUT
+    name = type(e).__name__
+    try:
+        from calc.errors import InputError
+        if isinstance(e, InputError):
+            return f"{e.field}: {e.rule}", BAD_INPUT
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from temporalio.exceptions import WorkflowAlreadyStartedError
+        from temporalio.service import RPCError, RPCStatusCode
+        if isinstance(e, WorkflowAlreadyStartedError):
+            return f"application {e.workflow_id} was already submitted", FAILED
+        if isinstance(e, RPCError):
+            if e.status == RPCStatusCode.NOT_FOUND:
+                return f"not found: {e.message}", FAILED
+            if e.status == RPCStatusCode.UNAVAILABLE:
+                return _unreachable(), UNREACHABLE
+            if e.status == RPCStatusCode.INVALID_ARGUMENT:
+                return f"rejected by the Temporal server: {e.message}", BAD_INPUT
+            return f"Temporal: {e.message}", FAILED
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(e, (ConnectionError, OSError)) and _is_connection_failure(e):
+        return _unreachable(), UNREACHABLE
+    if isinstance(e, RuntimeError) and _is_connection_failure(e):
+        return _unreachable(), UNREACHABLE
+    if isinstance(e, FileNotFoundError):
+        return f"{e.filename}: no such file", BAD_INPUT
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON: {e}", BAD_INPUT
+    if name in ("OperationalError", "IntegrityError") and hasattr(e, "orig"):
+        return f"database: {e.orig}", FAILED
+    if "Duplicate" in name or "AlreadyExists" in name or "AlreadySubmitted" in name:
+        return str(e) or "already submitted", FAILED
+    if "NotFound" in name or "Unknown" in name:
+        return str(e) or "not found", FAILED
+    if isinstance(e, ValueError):
+        return str(e), BAD_INPUT
+    message = str(e).strip().splitlines()[0] if str(e).strip() else name
+    return f"{message}", FAILED
+
+
+def _unreachable() -> str:
+    return (f"cannot reach the Temporal server at {temporal_address()}: it is not running; "
+            "start it with `make run` (or `disburse up`), or set TEMPORAL_ADDRESS")
+
+
+def fail(message: str, code: int = FAILED) -> None:
+    raise CliError(message, code)
+
+
+def friendly(fn: Callable) -> Callable:
+    """Run a command; print any error as one line on stderr and exit non-zero."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as e:  # noqa: BLE001 - the whole point: no tracebacks
+            if os.environ.get("DISBURSE_DEBUG"):
+                raise
+            message, code = describe(e)
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(code) from None
+    return wrapper

@@ -1,0 +1,176 @@
+"""`disburse up` and `disburse worker`: the long-running commands.
+
+`up` = SQLite DB (var/disburse.db) + Temporal dev server (var/temporal.db, Web UI) + a worker,
+in one process, until Ctrl-C. A second run reuses both files, so workflows started before carry
+on; if a server already listens on the port it is reused instead of starting another.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from cli import backend
+from cli.errors import CliError, UNREACHABLE
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# The demo batch: a few applications across several clauses and cities (examples/*.json).
+DEMO_APPLICATIONS = (
+    "hz2025-04-tech-insurance-premium",
+    "hz2025-01-tech-loan-interest",
+    "hz2025-06-first-set-equipment-insurance",
+    "hz2025-09-vc-early-stage-reward",
+    "hu2023-04-ip-insurance-premium",
+    "zz2025-2.2-tech-insurance-premium",
+    "py2024-05-use-first-transfer-insurance",
+)
+
+
+def _exit_hard(code: int) -> None:
+    """Leave without running interpreter finalizers: temporalio 1.35's core runtime can crash the
+    process at exit after a clean shutdown (see scripts/test.sh)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+async def _serve(client, console: Console, ready_message=None, after_start=None) -> None:
+    """Run the worker until SIGINT/SIGTERM, then shut it down gracefully (a second Ctrl-C
+    leaves at once)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            print("\ndisburse: second interrupt, leaving now", file=sys.stderr)
+            _exit_hard(130)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    task = asyncio.create_task(backend.run_worker(client))
+    try:
+        # give the worker a moment to fail fast (bad registration, ...)
+        done, _ = await asyncio.wait({task}, timeout=0.5)
+        if done:
+            task.result()
+            return
+        if after_start is not None:
+            await after_start()
+        if ready_message is not None:
+            ready_message()
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            stopper.cancel()
+            task.result()   # the worker ended on its own: surface why
+            return
+        console.print("\ndisburse: stopping the worker…")
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=15)
+
+
+def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Console) -> None:
+    from deploy.devserver import DevServer, DevServerError
+
+    Path("var").mkdir(exist_ok=True)
+    db_url = backend.init_db()
+    server = DevServer(port=port, ui_port=ui_port, db_file=db_file, host="127.0.0.1")
+    started = server.start()
+    address = server.address
+    os.environ["TEMPORAL_ADDRESS"] = address
+    code = 0
+    try:
+        console.print(f"disburse: database       {db_url}")
+        if started:
+            console.print(f"disburse: temporal       started dev server on {address} "
+                          f"(state in {db_file}, log in {server.log_file})")
+        else:
+            console.print(f"disburse: temporal       reusing the server already on {address}")
+
+        async def main() -> None:
+            try:
+                client = await server.connect(timeout=60)
+            except DevServerError as e:
+                raise CliError(str(e), UNREACHABLE) from None
+
+            async def load_demo() -> None:
+                if demo:
+                    await _load_demo(client, console)
+
+            def ready() -> None:
+                ui = server.ui_url if started else f"http://localhost:{ui_port}"
+                console.print(f"disburse: worker         running on task queue {backend.task_queue()}")
+                console.print(f"disburse: Web UI         {ui}")
+                console.print("disburse: submit         .venv/bin/disburse submit "
+                              "examples/hz2025-04-tech-insurance-premium.json")
+                console.print("disburse: list / status  .venv/bin/disburse list · .venv/bin/disburse status APP_ID")
+                console.print("disburse: ready — Ctrl-C stops (state is kept in var/)")
+
+            await _serve(client, console, ready_message=ready, after_start=load_demo)
+
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = e.code
+    except Exception as e:  # noqa: BLE001 - one line, then stop the server we started
+        from cli.errors import describe
+        message, code = describe(e)
+        print(f"error: {message}", file=sys.stderr)
+    finally:
+        if started:
+            console.print("disburse: stopping the Temporal dev server…")
+            server.stop()
+    console.print("disburse: stopped")
+    _exit_hard(code)
+
+
+def run_worker_only(*, console: Console) -> None:
+    code = 0
+
+    async def main() -> None:
+        client = await backend.connect()
+        console.print(f"disburse: worker on {backend.task_queue()} against {os.environ.get('TEMPORAL_ADDRESS', 'localhost:7233')}"
+                      " — Ctrl-C stops")
+        await _serve(client, console)
+
+    try:
+        backend.init_db()
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:  # noqa: BLE001
+        from cli.errors import describe
+        message, code = describe(e)
+        print(f"error: {message}", file=sys.stderr)
+    _exit_hard(code)
+
+
+async def _load_demo(client, console: Console) -> None:
+    """Registry, reviewers, blacklist and a few applications from examples/. Idempotent: imports
+    replace rows, and an application submitted on an earlier run is reported, not an error."""
+    n = backend.import_enterprises(EXAMPLES / "enterprises.csv")
+    r = backend.import_reviewers(EXAMPLES / "reviewers.csv")
+    b = backend.import_blacklist(EXAMPLES / "blacklist.csv")
+    console.print(f"disburse: demo           {n} enterprises, {r} reviewers, {b} blacklist entries loaded from examples/")
+    for clause in DEMO_APPLICATIONS:
+        path = EXAMPLES / f"{clause}.json"
+        try:
+            inp = backend.application_input(backend.load_json(path), source=str(path), operator="demo")
+            app_id = await backend.submit(client, inp)
+            console.print(f"disburse: demo           submitted {app_id}")
+        except Exception as e:  # noqa: BLE001
+            if backend.is_duplicate(e):
+                console.print(f"disburse: demo           {backend.duplicate_id(e, path)} already submitted (kept)")
+            else:
+                from cli.errors import describe
+                console.print(f"disburse: demo           {path.name}: {describe(e)[0]}")

@@ -1,0 +1,1 @@
+"""Local deployment helpers: the embedded Temporal dev server (deploy/devserver.py)."""

