@@ -2,7 +2,6 @@
 risk-sharing split, loan size and term caps. Evaluated against facts by `disburse check`."""
 from __future__ import annotations
 
-import operator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -10,8 +9,7 @@ from typing import Any
 from calc.catalogue import Catalogue, catalogue
 from calc.context import cite_text
 from calc.parameters import value_on
-
-_OPS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+from calc.rules import OPS
 
 
 def check_limits(facts: dict[str, Any], doc: str | None = None, on: date | None = None,
@@ -30,6 +28,6 @@ def check_limits(facts: dict[str, Any], doc: str | None = None, on: date | None 
             limit = Decimal(str(dated.value))
             actual = facts[lim.fact]
             out.append({"limit": lim.id, "doc": d.id, "fact": lim.fact, "value": str(actual),
-                        "limit_value": str(limit), "op": lim.op, "ok": bool(_OPS[lim.op](actual, limit)),
+                        "limit_value": str(limit), "op": lim.op, "ok": bool(OPS[lim.op](actual, limit)),
                         "rule": lim.rule, "cite": cite_text(dated.cite)})
     return out

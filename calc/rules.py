@@ -87,7 +87,7 @@ def qualification(ctx: Ctx) -> None:
     ctx.checks["qualification"] = held[0].kind
 
 
-_OPS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq,
+OPS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq,
         "in": lambda a, b: a in b}
 _WORDS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "in": "in"}
 
@@ -102,7 +102,7 @@ def thresholds(ctx: Ctx) -> None:
         limit = dated.value
         if isinstance(actual, Decimal) and not isinstance(limit, (Decimal, bool)) and isinstance(limit, int):
             limit = Decimal(limit)
-        ok = actual is not None and _OPS[t.op](actual, limit)
+        ok = actual is not None and OPS[t.op](actual, limit)
         inputs = {t.fact: actual, "threshold": f"{_WORDS[t.op]} {limit}"}
         if not ok:
             raise ctx.refuse(t.code, f"{t.rule} ({t.fact} = {actual})", rule=f"threshold:{t.fact}", cite=dated.cite)
