@@ -105,15 +105,15 @@ async def provide_info(client, app_id: str, data: dict, *, operator: str, source
 
 
 async def submit_evidence(client, app_id: str, data: dict, *, operator: str | None = None, source: str | None = None):
-    return await _wc().submit_evidence(client, app_id, data)
+    return await _wc().submit_evidence(client, app_id, data, operator=operator or "")
 
 
 async def confirm_year(client, app_id: str, *, reviewer: str, comment: str = ""):
-    return await _wc().confirm_year(client, app_id, reviewer=reviewer)
+    return await _wc().confirm_year(client, app_id, reviewer=reviewer, comment=comment)
 
 
 async def withdraw(client, app_id: str, *, operator: str, comment: str = ""):
-    return await _wc().withdraw(client, app_id, operator=operator)
+    return await _wc().withdraw(client, app_id, operator=operator, comment=comment)
 
 
 async def revoke(client, app_id: str, *, reviewer: str, reason: str):
@@ -156,62 +156,58 @@ def to_plain(obj: Any) -> Any:
 
 # ------------------------------------------------------------------------------------ database
 
-def _models_db():
-    """models.db if the backend has landed, else None (the CLI then uses cli/localdb.py)."""
+def _registry():
+    from models import registry
+    return registry
+
+
+def _bad_input(fn, *args, **kw):
+    """Registry errors (bad CSV, bad credit code, missing file) become one-line CLI errors."""
+    reg = _registry()
     try:
-        from models import db
-    except ImportError:
-        return None
-    return db
+        return fn(*args, **kw)
+    except (reg.RegistryError, ValueError) as e:
+        raise CliError(str(e), BAD_INPUT) from None
+    except UnicodeDecodeError:
+        raise CliError(f"{args[0] if args else 'input'}: not UTF-8 text", BAD_INPUT) from None
 
 
 def init_db() -> str:
-    db = _models_db()
-    if db is None:
-        from cli import localdb
-        localdb.engine()
-        return localdb.db_url()
-    db.init_db()
-    eng = getattr(db, "engine", None)
-    eng = eng() if callable(eng) else eng
-    return str(getattr(eng, "url", "")) or os.environ.get("DISBURSE_DB_URL", "sqlite:///var/disburse.db")
-
-
-def _local():
-    from cli import localdb
-    return localdb
+    from models import db
+    eng = db.init_db()
+    return eng.url.render_as_string(hide_password=True)
 
 
 def import_blacklist(path: Path) -> int:
-    return _local().import_blacklist(Path(path))
+    return _bad_input(_registry().import_blacklist_csv, Path(path))
 
 
 def import_enterprises(path: Path) -> int:
-    return _local().import_enterprises(Path(path))
+    return _bad_input(_registry().import_enterprises_csv, Path(path))
 
 
 def import_reviewers(path: Path) -> int:
-    return _local().import_reviewers(Path(path))
+    return _bad_input(_registry().import_reviewers_csv, Path(path))
 
 
 def add_reviewer(reviewer_id: str, *, bureau: str, name: str = "") -> None:
-    _local().add_reviewer(reviewer_id, bureau=bureau, name=name)
+    _bad_input(_registry().add_reviewer, reviewer_id, bureau, name)
 
 
 def blacklist_rows() -> list[dict]:
-    return _local().blacklist_rows()
+    return _registry().blacklist_rows()
 
 
 def enterprise_rows() -> list[dict]:
-    return _local().enterprise_rows()
+    return _registry().enterprise_rows()
 
 
 def reviewer_rows() -> list[dict]:
-    return _local().reviewer_rows()
+    return _registry().list_reviewers()
 
 
 def ledger_rows(application: str | None = None) -> list[dict]:
-    return []
+    return _registry().ledger_rows(application)
 
 
 def rows(items: Iterable[Any], fields: tuple[str, ...]) -> list[dict]:

@@ -33,17 +33,6 @@ DEFAULT_UI_PORT = 8233
 DEFAULT_DB_FILE = "var/temporal.db"
 DEFAULT_NAMESPACE = "default"
 
-# Used only while models/search_attributes.py is not importable.
-_FALLBACK_SEARCH_ATTRIBUTES: dict[str, str] = {
-    "Status": "Keyword",
-    "ClauseId": "Keyword",
-    "Bureau": "KeywordList",
-    "EnterpriseCode": "Keyword",
-    "SupportYear": "Int",
-    "Amount": "Double",
-}
-
-
 class DevServerError(RuntimeError):
     """The dev server could not be started or did not answer in time."""
 
@@ -63,39 +52,9 @@ def temporal_binary() -> str:
 
 
 def search_attributes() -> dict[str, str]:
-    """Custom search attribute name -> type (Keyword, Int, ...), from models/search_attributes.py."""
-    try:
-        from models import search_attributes as sa  # owned by the backend
-    except Exception:  # noqa: BLE001 - not there yet: use the fallback set
-        return dict(_FALLBACK_SEARCH_ATTRIBUTES)
-    for name in ("SEARCH_ATTRIBUTE_TYPES", "SEARCH_ATTRIBUTES", "ATTRIBUTES"):
-        table = getattr(sa, name, None)
-        if isinstance(table, dict) and table:
-            return {str(k): _type_name(v) for k, v in table.items()}
-    for name in ("cli_args", "devserver_args", "search_attribute_args", "start_dev_args"):
-        fn = getattr(sa, name, None)
-        if callable(fn):
-            return _parse_args(list(fn()))
-    return dict(_FALLBACK_SEARCH_ATTRIBUTES)
-
-
-def _type_name(v: object) -> str:
-    if isinstance(v, str):
-        return v
-    name = getattr(v, "name", None) or str(v)      # enum members, IndexedValueType...
-    name = name.rsplit(".", 1)[-1]
-    name = name.removeprefix("INDEXED_VALUE_TYPE_")
-    known = {t.upper(): t for t in ("Text", "Keyword", "Int", "Double", "Bool", "Datetime", "KeywordList")}
-    return known.get(name.replace("_", "").upper(), name)
-
-
-def _parse_args(args: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for a in args:
-        if "=" in a and not a.startswith("-"):
-            k, v = a.split("=", 1)
-            out[k] = v
-    return out
+    """Custom search attribute name -> type (Keyword, Bool, ...): models/search_attributes.py."""
+    from models.search_attributes import SEARCH_ATTRIBUTE_TYPES
+    return dict(SEARCH_ATTRIBUTE_TYPES)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -174,7 +174,7 @@ def test_examples_validate_as_application_input(clause):
 
 def test_example_credit_codes_are_valid():
     import csv
-    from cli.localdb import credit_code_validate
+    from calc.credit_code import validate as credit_code_validate
     for name in ("enterprises.csv", "blacklist.csv"):
         with open(EXAMPLES / name, encoding="utf-8") as f:
             for row in csv.DictReader(f):

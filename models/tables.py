@@ -1,0 +1,100 @@
+"""SQLModel tables: registries (reviewers, blacklist, enterprises), ledger, calculations,
+notifications, and a mirror of application status/decisions for the CLI."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Optional
+
+from sqlalchemy import Column, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _money() -> Column:
+    return Column(Numeric(20, 2, asdecimal=True), nullable=False)
+
+
+class Reviewer(SQLModel, table=True):
+    __tablename__ = "reviewer"
+    reviewer_id: str = Field(primary_key=True)
+    bureau: str                               # qualified name, e.g. 杭州市科技局
+    name: str = ""
+
+
+class BlacklistEntry(SQLModel, table=True):
+    __tablename__ = "blacklist"
+    credit_code: str = Field(primary_key=True)
+    name: str = ""
+    listed_on: Optional[date] = None
+    reason: str = ""
+
+
+class EnterpriseRow(SQLModel, table=True):
+    __tablename__ = "enterprise"
+    credit_code: str = Field(primary_key=True)
+    name: str = ""
+    region: str = ""
+    qualifications: str = ""                  # "kind:from[:to];kind:from"
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("application_id", "year", "seq", name="uq_ledger_app_year_seq"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    application_id: str = Field(index=True)
+    clause_id: str
+    enterprise_code: str = Field(index=True)
+    year: int
+    seq: int
+    amount: Decimal = Field(sa_column=_money())
+    due: Optional[date] = None
+    label: str = ""
+    paid_at: datetime
+
+
+class CalculationRow(SQLModel, table=True):
+    __tablename__ = "calculation"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    application_id: str = Field(index=True)
+    clause_id: str
+    year: int
+    amount: Decimal = Field(sa_column=_money())
+    refusal_code: Optional[str] = None
+    result_json: str                          # full CalcResult incl. trace
+    created_at: datetime
+
+
+class NotificationRow(SQLModel, table=True):
+    __tablename__ = "notification"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    application_id: str = Field(index=True)
+    kind: str
+    message: str
+    recipients: str = ""                      # ";"-joined
+    created_at: datetime
+
+
+class ApplicationRow(SQLModel, table=True):
+    __tablename__ = "application"
+    application_id: str = Field(primary_key=True)
+    clause_id: str
+    enterprise_code: str
+    enterprise_name: str = ""
+    year: int
+    status: str
+    awarded: Decimal = Field(sa_column=_money())
+    bureaus: str = ""                         # ";"-joined qualified bureaus
+    overdue: bool = False
+    updated_at: datetime
+
+
+class DecisionRow(SQLModel, table=True):
+    __tablename__ = "decision"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    application_id: str = Field(index=True)
+    kind: str
+    who: str
+    bureau: Optional[str] = None
+    comment: str = ""
+    year: int = 0
+    decided_at: datetime

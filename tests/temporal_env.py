@@ -1,0 +1,92 @@
+"""Time-skipping Temporal environment + worker shared by the backend tests (one event loop for
+the session; tests call `run(coro)`), and helpers to build applications."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from calc.credit_code import make as make_code
+from models import search_attributes as sa
+
+TEST_SERVER = Path(sys.prefix) / "bin" / "temporal-test-server"
+ENTERPRISE = "91330106MA2H00001E"
+PREMIUM_CLAUSE = "hz2025-04-tech-insurance-premium"
+LOAN_CLAUSE = "hz2025-01-tech-loan-interest"
+PREMIUM_FACTS = {"premium": "800000", "policy_no": "P-1", "period_start": "2026-01-10"}
+
+REVIEWERS = {
+    "hz-kjj": "杭州市科技局", "hz-czj": "杭州市财政局", "hz-czj2": "杭州市财政局", "hz-jxj": "杭州市经信局",
+    "hz-jtj": "杭州市交通运输局", "op-demo": "杭州市科技局",
+}
+
+_serial = itertools.count(1)
+
+
+def fresh_code(region: str = "330106") -> str:
+    """A distinct valid credit code per call (workflow ids must not collide across tests)."""
+    n = next(_serial)
+    return make_code(f"91{region}MA2T{n:05d}"[:17])
+
+
+def loan(year: int) -> dict:
+    return {"loan_id": f"L-{year}", "principal": "8000000", "annual_rate_pct": "2.60",
+            "contract_date": f"{year - 1}-12-20", "term_months": 12, "start": f"{year}-01-01",
+            "end": f"{year}-12-31"}
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.env: WorkflowEnvironment | None = None
+        self._worker_task = None
+        self._executor = ThreadPoolExecutor(max_workers=16)
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    @property
+    def client(self):
+        return self.env.client
+
+    def start(self) -> None:
+        self.run(self._start())
+
+    async def _start(self) -> None:
+        from worker import build_worker
+        self.env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter)
+        await self.env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+            namespace=self.env.client.namespace,
+            search_attributes={k.name: k.indexed_value_type for k in sa.ALL}))
+        self.worker = build_worker(self.env.client, executor=self._executor)
+        self._worker_task = self.loop.create_task(self.worker.run())
+        from activities import ALL_ACTIVITIES
+        from temporalio.worker import Worker
+        from tests.fake_activities import STAGED_QUEUE, staged_calculate_award
+        from workflows.application import ApplicationWorkflow
+        acts = [a for a in ALL_ACTIVITIES if a.__name__ != "calculate_award"] + [staged_calculate_award]
+        self.staged_worker = Worker(self.env.client, task_queue=STAGED_QUEUE, workflows=[ApplicationWorkflow],
+                                    activities=acts, activity_executor=self._executor)
+        self._staged_task = self.loop.create_task(self.staged_worker.run())
+        await asyncio.sleep(0)
+
+    def stop(self) -> None:
+        async def _stop():
+            try:
+                await asyncio.wait_for(self.worker.shutdown(), 20)
+                await asyncio.wait_for(self.staged_worker.shutdown(), 20)
+            except Exception:  # noqa: BLE001
+                pass
+            try:
+                await asyncio.wait_for(self.env.shutdown(), 20)
+            except Exception:  # noqa: BLE001
+                pass
+        self.run(_stop())
+        self._executor.shutdown(wait=False)

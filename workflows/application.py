@@ -1,0 +1,448 @@
+"""ApplicationWorkflow: one subsidy application, review -> credit check -> calculation -> payout
+(-> evidence -> finance confirmation -> next programme year via continue-as-new).
+
+Thin and deterministic: every I/O is an activity; the clause facts it needs (bureaus, programme
+years) and the reviewer registry arrive in the input, resolved by the submitting client.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Optional
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import BlacklistCheck, BlacklistResult
+    from calc.model import CalcResult, Facts
+    from models.application import (
+        TERMINAL, ApplicationStatus, AwardSoFar, CalcInput, Decision, DecisionRecord, Notification, OperatorAction,
+        PayoutInput, PayoutRecord, Revocation, StatusUpdate, TrancheState, WorkflowInput,
+        YearConfirmation,
+    )
+    from models import search_attributes as sa
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                    maximum_interval=timedelta(minutes=1), maximum_attempts=5)
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+
+
+def _invalid(message: str) -> ApplicationError:
+    """A refused request (update validator/handler): fails the update, never the workflow."""
+    return ApplicationError(message, type="InvalidRequest", non_retryable=True)
+
+
+def _cause_message(err: BaseException) -> str:
+    cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
+    return getattr(cause, "message", None) or str(cause)
+
+
+@workflow.defn
+class ApplicationWorkflow:
+    @workflow.init
+    def __init__(self, inp: WorkflowInput) -> None:
+        self.inp = inp
+        self.app = inp.application
+        self.status = "review" if inp.programme_year == 1 else "credit_check"
+        self.decisions: list[DecisionRecord] = list(inp.decisions)
+        self.tranches: list[TrancheState] = list(inp.tranches)
+        self.awarded: Decimal = inp.awarded_total
+        self.review: dict[str, DecisionRecord] = {}      # bureau -> approve/reject this review
+        self.rejected = False
+        self.closed: Optional[str] = None                # withdrawn / revoked (set by handlers)
+        self.overdue = False
+        self.facts_patch: dict[str, Any] = {}
+        self.evidence: Optional[dict[str, Any]] = None
+        self.confirmed = False
+        self.adjustment: Optional[dict[str, Any]] = None
+        self.calc: Optional[CalcResult] = None
+        self.note: Optional[str] = None
+
+    # ------------------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, inp: WorkflowInput) -> dict:
+        await self._mirror()
+        if inp.programme_year == 1:
+            await self._review()
+            if self._finished():
+                return await self._finish()
+        await self._set_status("credit_check")
+        if await self._blacklisted():
+            return await self._finish()
+        await self._set_status("calculating")
+        if not await self._calculate():
+            return await self._finish()
+        await self._set_status("payout")
+        await self._payout()
+        if self._finished():
+            return await self._finish()
+        if self.inp.programme_year < self.inp.clause.programme_years:
+            await self._next_year()      # continues as new unless closed / no evidence
+        if not self._finished():
+            await self._set_status("completed")
+        return await self._finish()
+
+    def _finished(self) -> bool:
+        return self.status in TERMINAL
+
+    async def _finish(self) -> dict:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._mirror()
+        return self._status_model().model_dump(mode="json")
+
+    # ------------------------------------------------------------------------------ phases
+
+    async def _wait_with_sla(self, done) -> None:
+        """Wait for done(); every review_sla_days without it: Overdue, escalate, keep waiting."""
+        while True:
+            try:
+                await workflow.wait_condition(done, timeout=timedelta(days=self.app.review_sla_days))
+                return
+            except asyncio.TimeoutError:
+                if self.status == "info_requested":
+                    continue                      # waiting on the enterprise, not the bureaus
+                self.overdue = True
+                self._upsert(sa.OVERDUE.value_set(True))
+                pending = [b for b in self.inp.clause.required_bureaus if b not in self.review] \
+                    if self.status == "review" else [self.inp.clause.finance_bureau]
+                await self._activity("notify", Notification(
+                    application_id=self.app.application_id, kind="escalation",
+                    message=f"{self.status} overdue (> {self.app.review_sla_days} days); waiting for "
+                            + "、".join(pending), recipients=pending))
+                await self._mirror()
+
+    async def _review(self) -> None:
+        required = self.inp.clause.required_bureaus
+        await self._wait_with_sla(lambda: self.closed is not None or self.rejected
+                                  or (self.status == "review" and all(b in self.review for b in required)))
+        if self.closed:
+            await self._set_status(self.closed)
+        elif self.rejected:
+            await self._set_status("rejected")
+
+    async def _blacklisted(self) -> bool:
+        res: BlacklistResult = await self._activity("check_blacklist", BlacklistCheck(
+            application_id=self.app.application_id, clause_id=self.app.clause_id,
+            enterprise_code=self.app.enterprise_code), result_type=BlacklistResult)
+        if res.listed:
+            self.note = f"blacklisted: {res.reason}"
+            await self._set_status("blacklisted")
+        return res.listed
+
+    async def _calculate(self) -> bool:
+        try:
+            self.calc = await self._activity("calculate_award", CalcInput(
+                application_id=self.app.application_id, clause_id=self.app.clause_id, year=self.app.year,
+                enterprise_code=self.app.enterprise_code, facts=self.app.facts,
+                as_of=workflow.now().date().isoformat(), alternatives=self.app.alternatives,
+                adjustment=self.adjustment), result_type=CalcResult)
+        except ActivityError as e:
+            self.note = _cause_message(e)
+            await self._set_status("refused")
+            return False
+        if self.calc.refusal is not None:
+            self.note = f"{self.calc.refusal.code}: {self.calc.refusal.reason}"
+            await self._set_status("refused")
+            return False
+        for t in self.calc.schedule:
+            self.tranches.append(TrancheState(year=self.app.year, seq=t.seq, due=t.due.isoformat(),
+                                              amount=t.amount, label=t.label))
+        return True
+
+    async def _payout(self) -> None:
+        for i, t in enumerate(self.tranches):
+            if t.year != self.app.year or t.state != "pending":
+                continue
+            due = datetime.combine(date.fromisoformat(t.due), time(0, 0), tzinfo=timezone.utc)
+            waited = False
+            if due > workflow.now():
+                waited = True
+                try:
+                    await workflow.wait_condition(lambda: self.closed is not None, timeout=due - workflow.now())
+                except asyncio.TimeoutError:
+                    pass
+            if not self.closed and (waited or t.seq > 1) and await self._blacklisted():
+                pass
+            if self.closed or self._finished():
+                for rest in self.tranches[i:]:
+                    if rest.state == "pending":
+                        rest.state = "cancelled"
+                if self.closed and not self._finished():
+                    await self._set_status(self.closed)
+                return
+            rec: PayoutRecord = await self._activity("record_payout", PayoutInput(
+                application_id=self.app.application_id, clause_id=self.app.clause_id,
+                enterprise_code=self.app.enterprise_code, year=t.year, seq=t.seq, amount=t.amount,
+                due=t.due, label=t.label), result_type=PayoutRecord)
+            t.state = "paid"
+            self.awarded += rec.amount
+            self._upsert(sa.AWARDED_AMOUNT.value_set(float(self.awarded)))
+            await self._mirror()
+
+    async def _next_year(self) -> None:
+        await self._set_status("awaiting_evidence")
+        try:
+            await workflow.wait_condition(lambda: self.closed is not None or self.evidence is not None,
+                                          timeout=timedelta(days=self.app.evidence_deadline_days))
+        except asyncio.TimeoutError:
+            self.note = "no evidence by deadline"
+            return
+        if self.closed:
+            await self._set_status(self.closed)
+            return
+        await self._set_status("confirming")
+        await self._wait_with_sla(lambda: self.closed is not None or self.confirmed)
+        if self.closed:
+            await self._set_status(self.closed)
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        year_amount = sum((t.amount for t in self.tranches if t.year == self.app.year and t.state == "paid"),
+                          Decimal("0"))
+        facts = {**self.app.facts.model_dump(mode="json", exclude_none=True), **(self.evidence or {})}
+        nxt = self.inp.model_copy(update={
+            "application": self.app.model_copy(update={"year": self.app.year + 1,
+                                                       "facts": Facts.model_validate(facts)}),
+            "programme_year": self.inp.programme_year + 1,
+            "awards": [*self.inp.awards, AwardSoFar(year=self.app.year, amount=year_amount)],
+            "awarded_total": self.awarded, "decisions": self.decisions, "tranches": self.tranches,
+        })
+        workflow.continue_as_new(nxt)
+
+    # ------------------------------------------------------------------------------ helpers
+
+    async def _activity(self, name: str, arg: Any, result_type: Any = None) -> Any:
+        return await workflow.execute_activity(name, arg, result_type=result_type,
+                                               start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+
+    def _upsert(self, *updates) -> None:
+        if self.inp.search_attributes:
+            workflow.upsert_search_attributes(list(updates))
+
+    async def _set_status(self, status: str) -> None:
+        self.status = status
+        self._upsert(sa.STATUS.value_set(status))
+        await self._mirror()
+
+    async def _mirror(self, decision: Optional[DecisionRecord] = None) -> None:
+        await self._activity("record_status", StatusUpdate(
+            application_id=self.app.application_id, clause_id=self.app.clause_id,
+            enterprise_code=self.app.enterprise_code, enterprise_name=self.app.enterprise_name,
+            year=self.app.year, status=self.status, awarded=self.awarded, bureaus=self.inp.clause.bureaus,
+            overdue=self.overdue, decision=decision))
+
+    def _record(self, kind: str, who: str, bureau: Optional[str], comment: str = "",
+                amount: Optional[Decimal] = None) -> DecisionRecord:
+        rec = DecisionRecord(kind=kind, who=who, bureau=bureau, when=workflow.now(), comment=comment,
+                             year=self.app.year, amount=amount)
+        self.decisions.append(rec)
+        return rec
+
+    # ------------------------------------------------------------------------------ validation
+
+    def _open(self) -> None:
+        if self._finished() or self.closed:
+            raise _invalid(f"application {self.app.application_id} is closed ({self.closed or self.status})")
+
+    def _bureau_of(self, reviewer: str) -> str:
+        if reviewer == self.app.operator:
+            raise _invalid(f"{reviewer} submitted this application and cannot decide on it")
+        bureau = self.inp.reviewers.get(reviewer)
+        if bureau is None:
+            raise _invalid(f"reviewer {reviewer!r} is not registered")
+        return bureau
+
+    def _check_decision(self, d: Decision) -> str:
+        self._open()
+        bureau = self._bureau_of(d.reviewer)
+        if bureau not in self.inp.clause.required_bureaus:
+            raise _invalid(f"{bureau} is not responsible for {self.app.clause_id} "
+                             f"(reviewers: {'、'.join(self.inp.clause.required_bureaus)})")
+        if self.status not in ("review", "info_requested"):
+            raise _invalid(f"application is not in review (status {self.status})")
+        if bureau in self.review:
+            raise _invalid(f"{bureau} has already decided ({self.review[bureau].kind} by {self.review[bureau].who})")
+        return bureau
+
+    def _check_operator(self, operator: str) -> None:
+        if operator and operator != self.app.operator:
+            raise _invalid(f"only the submitting operator ({self.app.operator}) may do this, not {operator}")
+
+    def _check_facts(self, facts: dict[str, Any]) -> None:
+        merged = {**self.app.facts.model_dump(mode="json", exclude_none=True), **facts}
+        try:
+            Facts.model_validate(merged)
+        except ValueError as e:
+            raise _invalid(f"facts: {e}") from None
+
+    def _finance(self, reviewer: str, what: str) -> str:
+        bureau = self._bureau_of(reviewer)
+        if bureau != self.inp.clause.finance_bureau:
+            raise _invalid(f"only {self.inp.clause.finance_bureau} may {what}; {reviewer} is {bureau}")
+        return bureau
+
+    # ------------------------------------------------------------------------------ updates
+
+    @workflow.update
+    async def approve(self, d: Decision) -> DecisionRecord:
+        bureau = self._check_decision(d)
+        if d.amount is not None:
+            adj = {"max_amount": str(d.amount), "reason": d.reason, "reviewer": d.reviewer}
+            if self.adjustment is None or Decimal(self.adjustment["max_amount"]) > d.amount:
+                self.adjustment = adj
+        rec = self._record("approve", d.reviewer, bureau, d.comment, d.amount)
+        self.review[bureau] = rec
+        await self._mirror(rec)
+        return rec
+
+    @approve.validator
+    def _v_approve(self, d: Decision) -> None:
+        self._check_decision(d)
+        if self.status == "info_requested":
+            raise _invalid("information was requested; wait for the enterprise to provide it")
+        if d.amount is not None:
+            if d.amount < 0:
+                raise _invalid("amount must not be negative")
+            if not (d.reason and d.reason.strip()):
+                raise _invalid("lowering an award needs a reason")
+
+    @workflow.update
+    async def reject(self, d: Decision) -> DecisionRecord:
+        bureau = self._check_decision(d)
+        rec = self._record("reject", d.reviewer, bureau, d.comment)
+        self.review[bureau] = rec
+        self.rejected = True
+        await self._mirror(rec)
+        return rec
+
+    @reject.validator
+    def _v_reject(self, d: Decision) -> None:
+        self._check_decision(d)
+        if not d.comment.strip():
+            raise _invalid("a rejection needs a comment")
+
+    @workflow.update
+    async def request_info(self, d: Decision) -> DecisionRecord:
+        bureau = self._check_decision(d)
+        rec = self._record("request_info", d.reviewer, bureau, d.comment)
+        self.status = "info_requested"
+        self._upsert(sa.STATUS.value_set(self.status))
+        await self._mirror(rec)
+        return rec
+
+    @request_info.validator
+    def _v_request_info(self, d: Decision) -> None:
+        self._check_decision(d)
+        if self.status != "review":
+            raise _invalid(f"information can only be requested in review (status {self.status})")
+
+    @workflow.update
+    async def provide_info(self, a: OperatorAction) -> DecisionRecord:
+        self._check_facts(a.facts)
+        self.app = self.app.model_copy(update={"facts": Facts.model_validate(
+            {**self.app.facts.model_dump(mode="json", exclude_none=True), **a.facts})})
+        rec = self._record("provide_info", a.operator or self.app.operator, None, a.comment)
+        self.status = "review"
+        self._upsert(sa.STATUS.value_set(self.status))
+        await self._mirror(rec)
+        return rec
+
+    @provide_info.validator
+    def _v_provide_info(self, a: OperatorAction) -> None:
+        self._open()
+        if self.status != "info_requested":
+            raise _invalid(f"no information was requested (status {self.status})")
+        self._check_operator(a.operator)
+        self._check_facts(a.facts)
+
+    @workflow.update
+    async def submit_evidence(self, a: OperatorAction) -> DecisionRecord:
+        self.evidence = dict(a.facts)
+        rec = self._record("submit_evidence", a.operator or self.app.operator, None, a.comment)
+        await self._mirror(rec)
+        return rec
+
+    @submit_evidence.validator
+    def _v_submit_evidence(self, a: OperatorAction) -> None:
+        self._open()
+        if self.status != "awaiting_evidence" or self.evidence is not None:
+            raise _invalid(f"evidence is only accepted while awaiting evidence (status {self.status})")
+        self._check_operator(a.operator)
+        self._check_facts(a.facts)
+
+    @workflow.update
+    async def confirm_year(self, c: YearConfirmation) -> DecisionRecord:
+        bureau = self._finance(c.reviewer, "confirm a programme year")
+        self.confirmed = True
+        rec = self._record("confirm_year", c.reviewer, bureau, c.comment)
+        await self._mirror(rec)
+        return rec
+
+    @confirm_year.validator
+    def _v_confirm_year(self, c: YearConfirmation) -> None:
+        self._open()
+        if self.status != "confirming" or self.confirmed:
+            raise _invalid(f"nothing to confirm (status {self.status})")
+        self._finance(c.reviewer, "confirm a programme year")
+
+    @workflow.update
+    async def withdraw(self, a: OperatorAction) -> DecisionRecord:
+        self.closed = "withdrawn"
+        rec = self._record("withdraw", a.operator, None, a.comment)
+        await self._mirror(rec)
+        return rec
+
+    @withdraw.validator
+    def _v_withdraw(self, a: OperatorAction) -> None:
+        self._open()
+        if not a.operator:
+            raise _invalid("withdraw needs the operator")
+        self._check_operator(a.operator)
+
+    @workflow.update
+    async def revoke(self, r: Revocation) -> DecisionRecord:
+        bureau = self._finance(r.reviewer, "revoke an application")
+        self.closed = "revoked"
+        rec = self._record("revoke", r.reviewer, bureau, r.reason)
+        await self._mirror(rec)
+        return rec
+
+    @revoke.validator
+    def _v_revoke(self, r: Revocation) -> None:
+        self._open()
+        self._finance(r.reviewer, "revoke an application")
+
+    # ------------------------------------------------------------------------------ queries
+
+    def _status_model(self) -> ApplicationStatus:
+        calc = None
+        if self.calc is not None:
+            calc = {"amount": str(self.calc.amount),
+                    "refusal": self.calc.refusal.model_dump(mode="json") if self.calc.refusal else None,
+                    "tranches": len(self.calc.schedule)}
+        return ApplicationStatus(
+            application_id=self.app.application_id, status=self.status, clause_id=self.app.clause_id,
+            enterprise_code=self.app.enterprise_code, enterprise_name=self.app.enterprise_name,
+            year=self.app.year, programme_year=self.inp.programme_year,
+            programme_years=self.inp.clause.programme_years, required_bureaus=self.inp.clause.required_bureaus,
+            decisions=self.decisions, overdue=self.overdue, awarded=self.awarded, tranches=self.tranches,
+            calculation=calc, note=self.note)
+
+    @workflow.query(name="status")
+    def get_status(self) -> dict:
+        return self._status_model().model_dump(mode="json")
+
+    @workflow.query(name="decisions")
+    def decisions_so_far(self) -> list[DecisionRecord]:
+        return self.decisions
+
+    @workflow.query
+    def calculation(self) -> Optional[CalcResult]:
+        return self.calc
+
+    @workflow.query(name="tranches")
+    def tranche_states(self) -> list[TrancheState]:
+        return self.tranches
