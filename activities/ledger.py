@@ -24,6 +24,7 @@ def write_payout(req: PayoutInput) -> PayoutRecord:
         if row is None:
             s.add(LedgerEntry(application_id=req.application_id, clause_id=req.clause_id,
                               enterprise_code=req.enterprise_code, year=req.year, seq=req.seq, amount=req.amount,
+                              item_id=req.item_id,
                               due=date.fromisoformat(req.due) if req.due else None, label=req.label,
                               paid_at=datetime.now(timezone.utc)))
             try:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from calc import rules
-from calc.caps import apply_caps, not_twice
+from calc.caps import apply_caps, item_key, not_twice
 from calc.catalogue import Catalogue, catalogue
 from calc.context import Ctx, Refused, cite_text
 from calc.errors import InputError
@@ -116,11 +116,11 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcRe
         # built without re-validation: every value here was produced by this module
         return CalcResult.built(
             clause_id=clause.id, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
-            trace=tuple(ctx.trace), refusal=None, chosen_clause=clause.id, alternatives={})
+            trace=tuple(ctx.trace), refusal=None, chosen_clause=clause.id, alternatives={}, item_id=item_key(ctx))
     except Refused as r:
         return CalcResult.built(
             clause_id=clause.id, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(ctx.trace),
-            refusal=r.refusal, chosen_clause=None, alternatives={})
+            refusal=r.refusal, chosen_clause=None, alternatives={}, item_id=item_key(ctx))
 
 
 def calculate(req: CalcRequest, history: AwardHistory | None = None,

@@ -210,6 +210,7 @@ class CalcResult(Strict):
     refusal: Refusal | None = None
     chosen_clause: str | None = None       # under 从优就高不重复: which clause pays
     alternatives: dict[str, str] = {}      # clause id -> amount it would have paid
+    item_id: str | None = None             # the item paid for (loan, policy, investment): ledger key of 不重复
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

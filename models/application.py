@@ -68,6 +68,7 @@ class ClauseInfo(BaseModel):
     required_bureaus: list[str]              # qualified: lead (+ finance when the clause lists it)
     bureaus: list[str] = []                  # every responsible bureau, qualified
     programme_years: int = 1
+    last_year: Optional[int] = None          # last support year inside the policy window
 
 
 class WorkflowInput(BaseModel):
@@ -123,6 +124,8 @@ class TrancheState(BaseModel):
     amount: Decimal
     label: str = ""
     state: Literal["pending", "paid", "cancelled"] = "pending"
+    clause_id: Optional[str] = None          # the clause that pays (the chosen one under 从优就高)
+    item_id: Optional[str] = None
 
 
 class ApplicationStatus(BaseModel):
@@ -165,6 +168,7 @@ class PayoutInput(BaseModel):
     amount: Decimal
     due: str
     label: str = ""
+    item_id: Optional[str] = None
 
 
 class PayoutRecord(BaseModel):

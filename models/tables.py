@@ -46,6 +46,7 @@ class LedgerEntry(SQLModel, table=True):
     enterprise_code: str = Field(index=True)
     year: int
     seq: int
+    item_id: Optional[str] = None             # loan / policy / investment paid for (不重复 across clauses)
     amount: Decimal = Field(sa_column=_money())
     due: Optional[date] = None
     label: str = ""

@@ -65,23 +65,40 @@ class ApplicationWorkflow:
 
     @workflow.run
     async def run(self, inp: WorkflowInput) -> dict:
+        """Year 1: review -> credit check -> calculation -> payout.
+        Year n > 1 (a new run, the year's evidence in its facts): calculation -> finance bureau
+        confirms -> credit check -> payout. Then, while the programme lasts, wait for the next
+        year's evidence and continue as new."""
         await self._mirror()
         if inp.programme_year == 1:
             await self._review()
             if self._finished():
                 return await self._finish()
-        await self._set_status("credit_check")
-        if await self._blacklisted():
-            return await self._finish()
-        await self._set_status("calculating")
-        if not await self._calculate():
-            return await self._finish()
+            await self._set_status("credit_check")
+            if await self._blacklisted():
+                return await self._finish()
+            await self._set_status("calculating")
+            if not await self._calculate():
+                return await self._finish()
+        else:
+            await self._set_status("calculating")
+            if not await self._calculate():
+                return await self._finish()
+            await self._set_status("confirming")
+            await self._wait_with_sla(lambda: self.closed is not None or self.confirmed)
+            if self.closed:
+                await self._set_status(self.closed)
+                return await self._finish()
+            await self._set_status("credit_check")
+            if await self._blacklisted():
+                self._cancel_pending()
+                return await self._finish()
         await self._set_status("payout")
         await self._payout()
         if self._finished():
             return await self._finish()
-        if self.inp.programme_year < self.inp.clause.programme_years:
-            await self._next_year()      # continues as new unless closed / no evidence
+        if self._another_year():
+            await self._await_evidence()     # continues as new unless closed / no evidence
         if not self._finished():
             await self._set_status("completed")
         return await self._finish()
@@ -91,6 +108,7 @@ class ApplicationWorkflow:
 
     async def _finish(self) -> dict:
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._cancel_pending()             # whatever ended the application, nothing more is paid
         await self._mirror()
         return self._status_model().model_dump(mode="json")
 
@@ -101,6 +119,9 @@ class ApplicationWorkflow:
         while True:
             try:
                 await workflow.wait_condition(done, timeout=timedelta(days=self.app.review_sla_days))
+                if self.overdue:
+                    self.overdue = False
+                    self._upsert(sa.OVERDUE.value_set(False))
                 return
             except asyncio.TimeoutError:
                 if self.status == "info_requested":
@@ -146,56 +167,73 @@ class ApplicationWorkflow:
             return False
         if self.calc.refusal is not None:
             self.note = f"{self.calc.refusal.code}: {self.calc.refusal.reason}"
-            await self._set_status("refused")
+            if self.inp.programme_year > 1:      # the years already paid stand; the programme ends
+                self.note = f"programme ended: {self.app.year} not supported ({self.note})"
+                await self._set_status("completed")
+            else:
+                await self._set_status("refused")
             return False
         for t in self.calc.schedule:
             self.tranches.append(TrancheState(year=self.app.year, seq=t.seq, due=t.due.isoformat(),
-                                              amount=t.amount, label=t.label))
+                                              amount=t.amount, label=t.label, clause_id=self.calc.clause_id,
+                                              item_id=self.calc.item_id))
         return True
 
     async def _payout(self) -> None:
-        for i, t in enumerate(self.tranches):
-            if t.year != self.app.year or t.state != "pending":
-                continue
-            due = datetime.combine(date.fromisoformat(t.due), time(0, 0), tzinfo=timezone.utc)
-            waited = False
-            if due > workflow.now():
-                waited = True
-                try:
-                    await workflow.wait_condition(lambda: self.closed is not None, timeout=due - workflow.now())
-                except asyncio.TimeoutError:
-                    pass
-            if not self.closed and (waited or t.seq > 1) and await self._blacklisted():
-                pass
+        """Pay this year's tranches in order, each on its due date (durable timer). A tranche that
+        waited, or any after the first, re-checks the blacklist first; withdraw/revoke/blacklist
+        cancel whatever is still pending."""
+        for t in [t for t in self.tranches if t.year == self.app.year and t.state == "pending"]:
+            waited = await self._sleep_until(t.due)
+            if not self.closed and (waited or t.seq > 1):
+                await self._blacklisted()
             if self.closed or self._finished():
-                for rest in self.tranches[i:]:
-                    if rest.state == "pending":
-                        rest.state = "cancelled"
-                if self.closed and not self._finished():
+                self._cancel_pending()
+                if not self._finished():
                     await self._set_status(self.closed)
                 return
             rec: PayoutRecord = await self._activity("record_payout", PayoutInput(
-                application_id=self.app.application_id, clause_id=self.app.clause_id,
+                application_id=self.app.application_id, clause_id=t.clause_id or self.app.clause_id,
                 enterprise_code=self.app.enterprise_code, year=t.year, seq=t.seq, amount=t.amount,
-                due=t.due, label=t.label), result_type=PayoutRecord)
+                due=t.due, label=t.label, item_id=t.item_id), result_type=PayoutRecord)
             t.state = "paid"
             self.awarded += rec.amount
             self._upsert(sa.AWARDED_AMOUNT.value_set(float(self.awarded)))
             await self._mirror()
 
-    async def _next_year(self) -> None:
+    async def _sleep_until(self, day: str) -> bool:
+        """Wait until 00:00 UTC of `day` or until the application is closed; True if it waited."""
+        due = datetime.combine(date.fromisoformat(day), time(0, 0), tzinfo=timezone.utc)
+        if due <= workflow.now():
+            return False
+        try:
+            await workflow.wait_condition(lambda: self.closed is not None, timeout=due - workflow.now())
+        except asyncio.TimeoutError:
+            pass
+        return True
+
+    def _another_year(self) -> bool:
+        """Does the programme go on? Up to programme_years, never past the policy window."""
+        clause = self.inp.clause
+        return (self.inp.programme_year < clause.programme_years
+                and (clause.last_year is None or self.app.year + 1 <= clause.last_year))
+
+    def _evidence_deadline(self) -> timedelta:
+        """Evidence for year Y+1 is due evidence_deadline_days after Y+1 ends."""
+        end = datetime(self.app.year + 1, 12, 31, tzinfo=timezone.utc) + timedelta(days=self.app.evidence_deadline_days)
+        return max(end - workflow.now(), timedelta(seconds=1))
+
+    async def _await_evidence(self) -> None:
         await self._set_status("awaiting_evidence")
         try:
             await workflow.wait_condition(lambda: self.closed is not None or self.evidence is not None,
-                                          timeout=timedelta(days=self.app.evidence_deadline_days))
+                                          timeout=self._evidence_deadline())
         except asyncio.TimeoutError:
-            self.note = "no evidence by deadline"
+            self.note = f"programme ended: no evidence for {self.app.year + 1} by the deadline"
+            await self._activity("notify", Notification(
+                application_id=self.app.application_id, kind="programme_ended", message=self.note,
+                recipients=[self.app.operator]))
             return
-        if self.closed:
-            await self._set_status(self.closed)
-            return
-        await self._set_status("confirming")
-        await self._wait_with_sla(lambda: self.closed is not None or self.confirmed)
         if self.closed:
             await self._set_status(self.closed)
             return
@@ -203,6 +241,8 @@ class ApplicationWorkflow:
         year_amount = sum((t.amount for t in self.tranches if t.year == self.app.year and t.state == "paid"),
                           Decimal("0"))
         facts = {**self.app.facts.model_dump(mode="json", exclude_none=True), **(self.evidence or {})}
+        if self.app.facts.programme_year is not None and "programme_year" not in (self.evidence or {}):
+            facts["programme_year"] = self.app.facts.programme_year + 1
         nxt = self.inp.model_copy(update={
             "application": self.app.model_copy(update={"year": self.app.year + 1,
                                                        "facts": Facts.model_validate(facts)}),
@@ -211,6 +251,11 @@ class ApplicationWorkflow:
             "awarded_total": self.awarded, "decisions": self.decisions, "tranches": self.tranches,
         })
         workflow.continue_as_new(nxt)
+
+    def _cancel_pending(self) -> None:
+        for t in self.tranches:
+            if t.state == "pending":
+                t.state = "cancelled"
 
     # ------------------------------------------------------------------------------ helpers
 

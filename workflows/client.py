@@ -46,7 +46,12 @@ def clause_info(clause_id: str) -> ClauseInfo:
     required = [lead] + ([finance] if finance and finance != lead else [])
     return ClauseInfo(issuer=doc.issuer, lead_bureau=lead, finance_bureau=finance or f"{doc.issuer}财政局",
                       required_bureaus=required, bureaus=bureaus,
-                      programme_years=int(getattr(clause, "programme_years", 1) or 1))
+                      programme_years=clause.programme_years, last_year=_window_end_year(doc))
+
+
+def _window_end_year(doc) -> Optional[int]:
+    end = getattr(doc.window, "end", None)
+    return end.year if end else None
 
 
 def workflow_input(inp: ApplicationInput, *, reviewers: Optional[dict[str, str]] = None,

@@ -1,0 +1,107 @@
+"""Records the event histories the replay test (tests/test_replay.py) keeps, so that a change to
+ApplicationWorkflow that would break workflows already running (for years) fails a test.
+
+    .venv/bin/python -m tests.record_histories      # rewrites tests/histories/*.json
+
+Record again only on purpose: a history recorded with today's code proves nothing about
+yesterday's workflows. Keep the old files when the workflow changes; add new ones beside them.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+
+async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
+    """name -> (workflow id, run ids). Each drives one path through the workflow to its end."""
+    from tests.backend_helpers import app_input, approve_both, register, result, wait_status
+    from tests.temporal_env import LOAN_CLAUSE, fresh_code, loan
+    from workflows import client as wc
+    from datetime import timedelta
+
+    out: dict[str, tuple[str, list[str]]] = {}
+
+    async def start(**kw) -> tuple[str, str]:
+        code = register(db, fresh_code())
+        app_id = await wc.submit(h.client, app_input(code, **kw))
+        return app_id, (await h.client.get_workflow_handle(app_id).describe()).run_id
+
+    # review with a request for information, an SLA escalation, approval, payout
+    app_id, run = await start()
+    await wc.request_info(h.client, app_id, reviewer="hz-kjj", comment="send the policy scan")
+    await wc.provide_info(h.client, app_id, {"premium": "800000"}, operator="op-demo")
+    await wc.approve(h.client, app_id, reviewer="hz-kjj", comment="ok")
+    await h.env.sleep(timedelta(days=16))
+    await wait_status(h, app_id, "review")
+    await wc.approve(h.client, app_id, reviewer="hz-czj", comment="late but fine")
+    await result(h, app_id)
+    out["lifecycle_info_sla"] = (app_id, [run])
+
+    # a loan-interest programme over two years (continue-as-new), finance confirmation
+    app_id, run = await start(clause=LOAN_CLAUSE, facts={"loans": [loan(2026)]})
+    await approve_both(h, app_id, lead="hz-jxj")
+    await wait_status(h, app_id, "awaiting_evidence")
+    await wc.submit_evidence(h.client, app_id, {"loans": [loan(2027)]}, operator="op-demo")
+    await wait_status(h, app_id, "confirming")
+    await wc.confirm_year(h.client, app_id, reviewer="hz-czj")
+    await result(h, app_id)
+    last = (await h.client.get_workflow_handle(app_id).describe()).run_id
+    out["programme_two_years"] = (app_id, [run, last])
+
+    # rejected by one bureau
+    app_id, run = await start()
+    await wc.reject(h.client, app_id, reviewer="hz-kjj", comment="not a tech enterprise")
+    await result(h, app_id)
+    out["rejected"] = (app_id, [run])
+
+    # withdrawn while awaiting evidence
+    app_id, run = await start(clause=LOAN_CLAUSE, facts={"loans": [loan(2026)]})
+    await approve_both(h, app_id, lead="hz-jxj")
+    await wait_status(h, app_id, "awaiting_evidence")
+    await wc.withdraw(h.client, app_id, operator="op-demo")
+    await result(h, app_id)
+    out["withdrawn_awaiting_evidence"] = (app_id, [run])
+    return out
+
+
+async def histories(h, db) -> dict[str, object]:
+    """name -> WorkflowHistory, one per run (suffix -run1, -run2 for continue-as-new chains)."""
+    got = {}
+    for name, (app_id, runs) in (await scenarios(h, db)).items():
+        for i, run_id in enumerate(runs, start=1):
+            hist = await h.client.get_workflow_handle(app_id, run_id=run_id).fetch_history()
+            got[name if len(runs) == 1 else f"{name}-run{i}"] = hist
+    return got
+
+
+def main() -> int:
+    from models import registry
+    from models.db import init_db
+    from tests.temporal_env import REVIEWERS, Harness
+    os.environ["DISBURSE_DB_URL"] = f"sqlite:///{tempfile.mkdtemp()}/record.db"
+    init_db()
+    for rid, bureau in REVIEWERS.items():
+        registry.add_reviewer(rid, bureau, rid)
+    h = Harness()
+    h.start()
+    try:
+        got = h.run(histories(h, registry))
+    finally:
+        h.stop()
+    HISTORIES.mkdir(exist_ok=True)
+    for name, hist in got.items():
+        path = HISTORIES / f"{name}.json"
+        path.write_text(json.dumps(json.loads(hist.to_json()), indent=1) + "\n")
+        print(f"wrote {path.relative_to(HISTORIES.parent.parent)} ({len(hist.events)} events)")
+    sys.stdout.flush()
+    os._exit(0)     # temporalio 1.35 may crash at interpreter exit
+
+
+if __name__ == "__main__":
+    main()
