@@ -47,8 +47,13 @@ _NEEDED: dict[str, tuple[tuple[str, str], ...]] = {}
 
 def check_request(req: CalcRequest, cat: Catalogue | None = None) -> None:
     """Refuse unknown clauses and missing facts before any arithmetic."""
+    check_claim(req.clause_id, req.facts, req.alternatives, cat)
+
+
+def check_claim(clause_id: str, facts, alternatives=(), cat: Catalogue | None = None) -> None:
+    """Unknown clause ids and facts a claimed clause needs but lacks: InputError(field, rule)."""
     cat = cat or catalogue()
-    for i, cid in enumerate((req.clause_id, *req.alternatives)):
+    for i, cid in enumerate((clause_id, *alternatives)):
         entry = cat.clauses.get(cid)
         if entry is None:
             field = "clause_id" if i == 0 else f"alternatives.{i - 1}"
@@ -57,7 +62,6 @@ def check_request(req: CalcRequest, cat: Catalogue | None = None) -> None:
         needed = _NEEDED.get(cid)
         if needed is None or len(_NEEDED) > 10_000:
             needed = _NEEDED[cid] = _needed(clause)
-        facts = req.facts
         for name, rule in needed:
             if getattr(facts, name) is None:
                 raise InputError(f"facts.{name}", rule)

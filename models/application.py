@@ -5,8 +5,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from calc.credit_code import validate as validate_credit_code
 from calc.model import CalcResult, Facts, Tranche
 
 FINANCE_BUREAU = "市财政局"
@@ -47,6 +48,12 @@ class ApplicationInput(BaseModel):
     review_sla_days: int = Field(default=15, gt=0)
     evidence_deadline_days: int = Field(default=90, gt=0)
     application_id: Optional[str] = None
+
+    @field_validator("enterprise_code")
+    @classmethod
+    def _credit_code(cls, v: str) -> str:
+        """统一社会信用代码 (GB 32100-2015), check digit included."""
+        return validate_credit_code(v)
 
     @model_validator(mode="after")
     def _derive_id(self) -> "ApplicationInput":
@@ -95,6 +102,11 @@ class OperatorAction(BaseModel):
     operator: str = ""
     comment: str = ""
     facts: dict[str, Any] = {}
+
+
+class ReviewerRegistry(BaseModel):
+    """The reviewer registry (reviewer id -> qualified bureau) as the database holds it now."""
+    reviewers: dict[str, str]
 
 
 class YearConfirmation(BaseModel):
@@ -202,7 +214,7 @@ class StatusUpdate(BaseModel):
 WorkflowInput.model_rebuild()
 
 __all__ = [
-    "ClauseInfo", "ApplicationInput", "ApplicationStatus", "AwardSoFar", "CalcInput", "CalcResult", "Decision",
+    "ClauseInfo", "ApplicationInput", "ReviewerRegistry", "ApplicationStatus", "AwardSoFar", "CalcInput", "CalcResult", "Decision",
     "DecisionRecord", "Notification", "OperatorAction", "PayoutInput", "PayoutRecord", "Revocation",
     "StatusUpdate", "TERMINAL", "TrancheState", "Tranche", "WorkflowInput", "YearConfirmation",
     "qualify", "workflow_id_for", "FINANCE_BUREAU",

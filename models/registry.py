@@ -151,6 +151,10 @@ def add_reviewer(reviewer_id: str, bureau: str, name: str = "") -> None:
         raise RegistryError("a reviewer id must not be empty")
     if not bureau.strip():
         raise RegistryError("bureau must not be empty")
+    from models.clauses import known_bureaus
+    if bureau.strip() not in known_bureaus():
+        raise RegistryError(f"bureau {bureau.strip()!r} is not a responsible bureau of any clause; "
+                            f"known: {'、'.join(sorted(known_bureaus()))}")
     with session() as s:
         s.merge(Reviewer(reviewer_id=reviewer_id.strip(), bureau=bureau.strip(), name=name))
         s.commit()
@@ -158,8 +162,11 @@ def add_reviewer(reviewer_id: str, bureau: str, name: str = "") -> None:
 
 def import_reviewers_csv(path) -> int:
     rows = _read_csv(path, ("reviewer_id", "bureau"))
-    for r in rows:
-        add_reviewer(r["reviewer_id"], r["bureau"], r.get("name", ""))
+    for i, r in enumerate(rows, start=2):
+        try:
+            add_reviewer(r["reviewer_id"], r["bureau"], r.get("name", ""))
+        except RegistryError as e:
+            raise RegistryError(f"{path}: line {i}: {e}") from None
     return len(rows)
 
 

@@ -72,6 +72,13 @@ def test_reviewers_add_and_list(cli):
     assert out.stdout.count("hz-kjj") == 1
 
 
+def test_reviewers_add_refuses_an_unknown_bureau(cli):
+    r = cli("reviewers", "add", "hz-x", "--bureau", "杭州市科技厅")
+    assert r.exit_code != 0
+    assert "杭州市科技厅" in r.output and "not a responsible bureau" in r.output
+    assert "hz-x" not in cli("reviewers", "list").stdout
+
+
 def test_reviewers_add_needs_a_bureau(cli):
     r = cli("reviewers", "add", "hz-kjj")
     assert r.exit_code != 0

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.backend_helpers import approve_both, result, submit_new, wait_status
+from tests.backend_helpers import approve_both, result, submit_new, wait_status  # noqa: F401
 from workflows import client as wc
 from workflows.client import RequestRefused
 
@@ -72,4 +72,41 @@ def test_duplicate_submission_refused(harness, db):
         assert (await result(harness, app_id))["status"] == "withdrawn"
         with pytest.raises(wc.DuplicateApplication):       # REJECT_DUPLICATE: also once closed
             await wc.submit(harness.client, app_input(code))
+    harness.run(go())
+
+
+def test_a_reviewer_registered_after_submission_can_decide(harness, db):
+    async def go():
+        app_id = await submit_new(harness, db)
+        db.add_reviewer("hz-kjj-new", "杭州市科技局", "新同事")       # not in the workflow's snapshot
+        rec = await wc.approve(harness.client, app_id, reviewer="hz-kjj-new", comment="ok")
+        assert rec.bureau == "杭州市科技局"
+        with pytest.raises(RequestRefused, match="not registered"):   # still unknown after the refresh
+            await wc.approve(harness.client, app_id, reviewer="ghost", comment="x")
+        await wc.approve(harness.client, app_id, reviewer="hz-czj", comment="ok")
+        assert (await result(harness, app_id))["status"] == "completed"
+    harness.run(go())
+
+
+def test_invalid_input_never_starts_a_workflow(harness, db):
+    from pydantic import ValidationError
+    from temporalio.service import RPCError
+
+    from calc import InputError
+    from tests.backend_helpers import app_input, register
+    from tests.temporal_env import fresh_code
+
+    async def go():
+        code = register(db, fresh_code())
+        with pytest.raises(ValidationError, match="enterprise_code"):
+            app_input(code[:-1] + ("0" if code[-1] != "0" else "1"))          # wrong check digit
+        bad = [(app_input(code, clause="hz2025-99-nothing"), "clause_id"),
+               (app_input(code, facts={"policy_no": "P-1", "period_start": "2026-01-10"}), "facts.premium"),
+               (app_input(code, alternatives=["nope"]), "alternatives.0")]
+        for inp, field in bad:
+            with pytest.raises(InputError) as ei:
+                await wc.submit(harness.client, inp)
+            assert ei.value.field == field
+            with pytest.raises(RPCError):
+                await harness.client.get_workflow_handle(inp.application_id).describe()
     harness.run(go())

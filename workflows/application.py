@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from calc.model import CalcResult, Facts
     from models.application import (
         TERMINAL, ApplicationStatus, AwardSoFar, CalcInput, Decision, DecisionRecord, Notification, OperatorAction,
-        PayoutInput, PayoutRecord, Revocation, StatusUpdate, TrancheState, WorkflowInput,
+        PayoutInput, PayoutRecord, ReviewerRegistry, Revocation, StatusUpdate, TrancheState, WorkflowInput,
         YearConfirmation,
     )
     from models import search_attributes as sa
@@ -459,6 +459,17 @@ class ApplicationWorkflow:
     def _v_revoke(self, r: Revocation) -> None:
         self._open()
         self._finance(r.reviewer, "revoke an application")
+
+    @workflow.update
+    def refresh_reviewers(self, r: ReviewerRegistry) -> int:
+        """The client sends the registry when a reviewer registered after submission acts: the
+        decision's validator then checks against it (a validator cannot read the database)."""
+        self.inp.reviewers = dict(r.reviewers)
+        return len(r.reviewers)
+
+    @refresh_reviewers.validator
+    def _v_refresh_reviewers(self, r: ReviewerRegistry) -> None:
+        self._open()
 
     # ------------------------------------------------------------------------------ queries
 

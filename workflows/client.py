@@ -12,9 +12,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models import search_attributes as sa
 from models.application import (
-    ApplicationInput, ClauseInfo, Decision, DecisionRecord, OperatorAction, Revocation, WorkflowInput,
-    YearConfirmation, qualify, workflow_id_for,
+    ApplicationInput, Decision, DecisionRecord, OperatorAction, ReviewerRegistry, Revocation, WorkflowInput,
+    YearConfirmation,
+    workflow_id_for,
 )
+from models.clauses import check_application, clause_info
 from workflows.application import ApplicationWorkflow
 
 TASK_QUEUE = "disburse"
@@ -36,24 +38,6 @@ async def connect(address: str = "localhost:7233", namespace: str = "default") -
     return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
 
 
-def clause_info(clause_id: str) -> ClauseInfo:
-    """Qualified bureaus and programme length of a clause (from the policy catalogue)."""
-    from calc import catalogue
-    doc, clause = catalogue().clause(clause_id)
-    bureaus = [qualify(doc.issuer, b) for b in clause.bureaus]
-    lead = bureaus[0]
-    finance = next((b for b in bureaus if b.endswith("财政局")), None)
-    required = [lead] + ([finance] if finance and finance != lead else [])
-    return ClauseInfo(issuer=doc.issuer, lead_bureau=lead, finance_bureau=finance or f"{doc.issuer}财政局",
-                      required_bureaus=required, bureaus=bureaus,
-                      programme_years=clause.programme_years, last_year=_window_end_year(doc))
-
-
-def _window_end_year(doc) -> Optional[int]:
-    end = getattr(doc.window, "end", None)
-    return end.year if end else None
-
-
 def workflow_input(inp: ApplicationInput, *, reviewers: Optional[dict[str, str]] = None,
                    search_attributes: bool = True) -> WorkflowInput:
     if reviewers is None:
@@ -66,6 +50,7 @@ def workflow_input(inp: ApplicationInput, *, reviewers: Optional[dict[str, str]]
 async def submit(client: Client, inp: ApplicationInput, *, reviewers: Optional[dict[str, str]] = None,
                  search_attributes: bool = True, task_queue: str = TASK_QUEUE) -> str:
     """Start the application's workflow; its id is app-{enterprise}-{clause}-{year}."""
+    check_application(inp)
     winp = workflow_input(inp, reviewers=reviewers, search_attributes=search_attributes)
     wid = inp.application_id or workflow_id_for(inp.enterprise_code, inp.clause_id, inp.year)
     attrs = None
@@ -90,6 +75,22 @@ def handle(client: Client, app_id: str):
 
 
 async def _update(client: Client, app_id: str, method, arg) -> DecisionRecord:
+    try:
+        return await _execute(client, app_id, method, arg)
+    except RequestRefused as e:
+        # a reviewer registered after the application was submitted: send the registry, retry once
+        who = getattr(arg, "reviewer", None)
+        if not (who and "is not registered" in str(e)):
+            raise
+        from models.registry import reviewer_snapshot
+        registry = reviewer_snapshot()
+        if who not in registry:
+            raise
+        await _execute(client, app_id, ApplicationWorkflow.refresh_reviewers, ReviewerRegistry(reviewers=registry))
+        return await _execute(client, app_id, method, arg)
+
+
+async def _execute(client: Client, app_id: str, method, arg):
     try:
         return await handle(client, app_id).execute_update(method, arg)
     except WorkflowUpdateFailedError as e:
