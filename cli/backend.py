@@ -18,15 +18,7 @@ from cli.errors import BAD_INPUT, CliError, describe_validation, temporal_addres
 # ------------------------------------------------------------------------------------ temporal
 
 async def connect():
-    from temporalio.client import Client
-    try:
-        from workflows import client as wc
-        fn = getattr(wc, "connect", None)
-    except ImportError:
-        fn = None
-    if fn is not None:
-        return await fn(temporal_address(), namespace=temporal_namespace())
-    return await Client.connect(temporal_address(), namespace=temporal_namespace())
+    return await _wc().connect(temporal_address(), namespace=temporal_namespace())
 
 
 def _wc():
@@ -88,6 +80,10 @@ async def status(client, app_id: str):
     return await _wc().status(client, app_id)
 
 
+async def calculation(client, app_id: str):
+    return await _wc().calculation(client, app_id)
+
+
 async def approve(client, app_id: str, *, reviewer: str, comment: str = "", amount=None, reason=None):
     return await _wc().approve(client, app_id, reviewer=reviewer, comment=comment, amount=amount, reason=reason)
 
@@ -130,7 +126,7 @@ def visibility_query(*, status: str | None = None, clause: str | None = None, bu
                      enterprise: str | None = None) -> str:
     """A Temporal visibility query over the custom search attributes (usable in the Web UI too)."""
     parts = []
-    for attr, value in (("Status", status), ("ClauseId", clause), ("Bureau", bureau), ("EnterpriseCode", enterprise)):
+    for attr, value in (("ApplicationStatus", status), ("ClauseId", clause), ("Bureau", bureau), ("EnterpriseCode", enterprise)):
         if value:
             parts.append(f"{_attr_name(attr)} = {_quote(value)}")
     return " AND ".join(parts)

@@ -44,7 +44,8 @@ app.add_typer(blacklist_app, name="blacklist")
 app.add_typer(enterprises_app, name="enterprises")
 app.add_typer(reviewers_app, name="reviewers")
 
-console = Console(highlight=False, soft_wrap=True)
+# piped or captured output gets wide tables instead of columns squeezed to nothing
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -135,28 +136,22 @@ def submit(
 def status(
     app_id: str = typer.Argument(..., help="application id (workflow id)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    trace: bool = typer.Option(False, "--trace", help="also show the calculation, step by step"),
 ) -> None:
-    """Where an application stands: state, amount, approvals, tranches."""
+    """Where an application stands: status, decisions, tranches (and the calculation trace)."""
+    from cli import show
     st = backend.to_plain(run(backend.status, app_id))
-    if as_json or not isinstance(st, dict):
-        _print_json(st)
+    calculation = backend.to_plain(run(backend.calculation, app_id)) if trace else None
+    if as_json:
+        _print_json({**st, "trace": calculation} if trace else st)
         return
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in st.items():
-        if isinstance(value, (dict, list, tuple)):
-            value = json.dumps(value, ensure_ascii=False, default=str)
-            if len(value) > 400:
-                value = value[:400] + "…"
-        table.add_row(str(key), str(value))
-    console.print(table)
+    show.application(console, st, calculation)
 
 
 @app.command("list")
 @friendly
 def list_(
-    status_: Optional[str] = typer.Option(None, "--status", help="e.g. review, approved, paying, completed, refused"),
+    status_: Optional[str] = typer.Option(None, "--status", help="review, info_requested, payout, awaiting_evidence, confirming, completed, rejected, refused, blacklisted, withdrawn, revoked"),
     clause: Optional[str] = typer.Option(None, "--clause", help="clause id, e.g. hz2025-04-tech-insurance-premium"),
     bureau: Optional[str] = typer.Option(None, "--bureau", help="a bureau reviewing it, e.g. 杭州市科技局"),
     enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise credit code"),
@@ -169,12 +164,12 @@ def list_(
         typer.echo(query or "(all applications)", err=True)
     rows = run(backend.list_applications, query, limit)
     table = Table(title=f"applications{' where ' + query if query else ''}", title_justify="left")
-    for col in ("id", "clause", "enterprise", "year", "status", "amount", "bureaus"):
-        table.add_column(col, justify="right" if col == "amount" else "left", no_wrap=col == "id")
+    # the id already names enterprise, clause and year (app-{credit code}-{clause}-{year})
+    for col in ("id", "status", "amount", "lead bureau"):
+        table.add_column(col, justify="right" if col == "amount" else "left", no_wrap=True)
     for r in rows:
-        table.add_row(str(r.get("id", "")), str(r.get("clause") or ""), str(r.get("enterprise") or ""),
-                      str(r.get("year") or ""), str(r.get("status") or ""), _money(r.get("amount")),
-                      "、".join(r.get("bureaus") or []))
+        table.add_row(str(r.get("id", "")), str(r.get("status") or ""), _money(r.get("amount")),
+                      (r.get("bureaus") or [""])[0])
     console.print(table)
     if not rows:
         console.print("[dim]no applications match[/dim]")
@@ -350,7 +345,10 @@ def ledger(
     if as_json:
         _print_json(rows)
         return
-    _rows_table("ledger (paid tranches)", rows, money_cols=("amount",))
+    shown = [{"application": r["application_id"], "year": r["year"], "#": r["seq"], "paid by clause": r["clause_id"],
+              "item": r.get("item_id") or "", "amount": r["amount"], "paid (UTC)": str(r["paid_at"])[:19]}
+             for r in rows]
+    _rows_table("ledger (paid tranches)", shown, money_cols=("amount",))
     if rows:
         total = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
         console.print(f"total paid: {_money(total)}")
@@ -373,13 +371,8 @@ def _rows_table(title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) 
 # ------------------------------------------------------------------------------------ calc core
 
 def _register_calc() -> None:
-    try:
-        from cli import calc_cmds
-    except Exception:  # noqa: BLE001 - not there yet, or the calc core is mid-change
-        return
-    register = getattr(calc_cmds, "register", None)
-    if callable(register):
-        register(app)
+    from cli import calc_cmds
+    calc_cmds.register(app)
 
 
 _register_calc()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey
 
-STATUS = SearchAttributeKey.for_keyword("Status")
+STATUS = SearchAttributeKey.for_keyword("ApplicationStatus")   # "Status" is reserved by Temporal (ExecutionStatus)
 CLAUSE_ID = SearchAttributeKey.for_keyword("ClauseId")
 LEAD_BUREAU = SearchAttributeKey.for_keyword("LeadBureau")
 ENTERPRISE_CODE = SearchAttributeKey.for_keyword("EnterpriseCode")

@@ -148,7 +148,7 @@ def test_list_builds_a_visibility_query():
     from cli.backend import visibility_query
     q = visibility_query(status="review", clause="hz2025-04-tech-insurance-premium", bureau="杭州市科技局",
                          enterprise='91"X')
-    assert q == ('Status = "review" AND ClauseId = "hz2025-04-tech-insurance-premium" '
+    assert q == ('ApplicationStatus = "review" AND ClauseId = "hz2025-04-tech-insurance-premium" '
                  'AND Bureau = "杭州市科技局" AND EnterpriseCode = "91\\"X"')
     assert visibility_query() == ""
 

@@ -107,6 +107,13 @@ def test_submit_approve_pay_through_the_cli(stack):
     assert state.get("status") == "completed", state
     assert [d["bureau"] for d in state["decisions"]] == ["杭州市科技局", "杭州市财政局"]
 
+    deadline = time.monotonic() + 10                                # the UI's filters, through the CLI
+    done = ""
+    while app_id not in done and time.monotonic() < deadline:
+        done = disburse(env, tmp, "list", "--status", "completed", "--bureau", "杭州市科技局").stdout
+        time.sleep(0.5)
+    assert app_id in done and "400,000.00" in done
+
     db = sqlite3.connect(tmp / "disburse.db")
     rows = db.execute("select year, seq, amount from ledger where application_id = ?", (app_id,)).fetchall()
     assert [(y, q, Decimal(str(a))) for y, q, a in rows] == [(2026, 1, Decimal("400000.00"))]

@@ -218,6 +218,12 @@ class ApplicationWorkflow:
         return (self.inp.programme_year < clause.programme_years
                 and (clause.last_year is None or self.app.year + 1 <= clause.last_year))
 
+    def _programme_length(self) -> int:
+        clause, first_year = self.inp.clause, self.app.year - self.inp.programme_year + 1
+        if clause.last_year is None:
+            return clause.programme_years
+        return max(1, min(clause.programme_years, clause.last_year - first_year + 1))
+
     def _evidence_deadline(self) -> timedelta:
         """Evidence for year Y+1 is due evidence_deadline_days after Y+1 ends."""
         end = datetime(self.app.year + 1, 12, 31, tzinfo=timezone.utc) + timedelta(days=self.app.evidence_deadline_days)
@@ -483,7 +489,7 @@ class ApplicationWorkflow:
             application_id=self.app.application_id, status=self.status, clause_id=self.app.clause_id,
             enterprise_code=self.app.enterprise_code, enterprise_name=self.app.enterprise_name,
             year=self.app.year, programme_year=self.inp.programme_year,
-            programme_years=self.inp.clause.programme_years, required_bureaus=self.inp.clause.required_bureaus,
+            programme_years=self._programme_length(), required_bureaus=self.inp.clause.required_bureaus,
             decisions=self.decisions, overdue=self.overdue, awarded=self.awarded, tranches=self.tranches,
             calculation=calc, note=self.note)
 
