@@ -127,6 +127,7 @@ class ApplicationWorkflow:
                 if self.status == "info_requested":
                     continue                      # waiting on the enterprise, not the bureaus
                 self.overdue = True
+                self._log("overdue", status=self.status, sla_days=self.app.review_sla_days)
                 self._upsert(sa.OVERDUE.value_set(True))
                 pending = [b for b in self.inp.clause.required_bureaus if b not in self.review] \
                     if self.status == "review" else [self.inp.clause.finance_bureau]
@@ -197,6 +198,7 @@ class ApplicationWorkflow:
                 enterprise_code=self.app.enterprise_code, year=t.year, seq=t.seq, amount=t.amount,
                 due=t.due, label=t.label, item_id=t.item_id), result_type=PayoutRecord)
             t.state = "paid"
+            self._log("tranche_paid", year=t.year, seq=t.seq, amount=str(rec.amount), first_write=rec.created)
             self.awarded += rec.amount
             self._upsert(sa.AWARDED_AMOUNT.value_set(float(self.awarded)))
             await self._mirror()
@@ -273,7 +275,13 @@ class ApplicationWorkflow:
         if self.inp.search_attributes:
             workflow.upsert_search_attributes(list(updates))
 
+    def _log(self, event: str, **fields: Any) -> None:
+        """A structured log line (activities/logs.py renders it as JSON); not repeated on replay."""
+        workflow.logger.info(event, extra={"application_id": self.app.application_id,
+                                           "clause_id": self.app.clause_id, **fields})
+
     async def _set_status(self, status: str) -> None:
+        self._log("status", status=status, year=self.app.year, note=self.note)
         self.status = status
         self._upsert(sa.STATUS.value_set(status))
         await self._mirror()
@@ -289,6 +297,7 @@ class ApplicationWorkflow:
                 amount: Optional[Decimal] = None) -> DecisionRecord:
         rec = DecisionRecord(kind=kind, who=who, bureau=bureau, when=workflow.now(), comment=comment,
                              year=self.app.year, amount=amount)
+        self._log("decision", kind=kind, who=who, bureau=bureau, year=self.app.year)
         self.decisions.append(rec)
         return rec
 
