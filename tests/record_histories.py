@@ -1,10 +1,10 @@
 """Records the event histories the replay test (tests/test_replay.py) keeps, so that a change to
 ApplicationWorkflow that would break workflows already running (for years) fails a test.
 
-    .venv/bin/python -m tests.record_histories      # rewrites tests/histories/*.json
+    .venv/bin/python -m tests.record_histories v2   # writes tests/histories/<scenario>-v2.json
 
-Record again only on purpose: a history recorded with today's code proves nothing about
-yesterday's workflows. Keep the old files when the workflow changes; add new ones beside them.
+Record only on purpose, under a new tag: a history recorded with today's code proves nothing
+about yesterday's workflows, so the old files stay (an existing file is never overwritten).
 """
 from __future__ import annotations
 
@@ -81,6 +81,14 @@ async def histories(h, db) -> dict[str, object]:
 
 
 def main() -> int:
+    if len(sys.argv) != 2 or not sys.argv[1].isidentifier():
+        print("usage: python -m tests.record_histories TAG   (e.g. v2)", file=sys.stderr)
+        return 2
+    tag = sys.argv[1]
+    taken = sorted(p.name for p in HISTORIES.glob(f"*-{tag}.json"))
+    if taken:
+        print(f"tag {tag} is taken ({', '.join(taken)}); choose a new one", file=sys.stderr)
+        return 2
     from models import registry
     from models.db import init_db
     from tests.temporal_env import REVIEWERS, Harness
@@ -96,7 +104,7 @@ def main() -> int:
         h.stop()
     HISTORIES.mkdir(exist_ok=True)
     for name, hist in got.items():
-        path = HISTORIES / f"{name}.json"
+        path = HISTORIES / f"{name}-{tag}.json"
         path.write_text(json.dumps(json.loads(hist.to_json()), indent=1) + "\n")
         print(f"wrote {path.relative_to(HISTORIES.parent.parent)} ({len(hist.events)} events)")
     sys.stdout.flush()
@@ -104,4 +112,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

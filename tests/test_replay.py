@@ -29,8 +29,8 @@ def _replay(workflow_cls, path: Path):
 
 def test_histories_are_kept():
     names = {p.stem for p in HISTORIES}
-    assert {"lifecycle_info_sla", "programme_two_years-run1", "programme_two_years-run2", "rejected",
-            "withdrawn_awaiting_evidence"} <= names
+    assert {"lifecycle_info_sla-v1", "programme_two_years-run1-v1", "programme_two_years-run2-v1", "rejected-v1",
+            "withdrawn_awaiting_evidence-v1"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
