@@ -7,6 +7,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.logs import bind
+from activities.once import activity_key, add_once
 from calc import CalcRequest, CalcResult, InputError, calculate
 from models import registry
 from models.application import CalcInput
@@ -34,10 +35,10 @@ def calculate_award(req: CalcInput) -> CalcResult:
         log.warning("calculation_input_error", error=str(e))
         raise ApplicationError(f"calculation input error: {e}", type="InputError", non_retryable=True) from None
     with session() as s:
-        s.add(CalculationRow(application_id=req.application_id, clause_id=req.clause_id, year=req.year,
-                             amount=result.amount, refusal_code=result.refusal.code if result.refusal else None,
-                             result_json=result.model_dump_json(), created_at=datetime.now(timezone.utc)))
-        s.commit()
+        add_once(s, CalculationRow(application_id=req.application_id, clause_id=result.clause_id, year=req.year,
+                                   amount=result.amount, refusal_code=result.refusal.code if result.refusal else None,
+                                   result_json=result.model_dump_json(), created_at=datetime.now(timezone.utc),
+                                   source=activity_key()))
     log.info("calculated", year=req.year, amount=str(result.amount),
              refusal=result.refusal.code if result.refusal else None, tranches=len(result.schedule))
     return result

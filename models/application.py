@@ -209,6 +209,7 @@ class StatusUpdate(BaseModel):
     bureaus: list[str] = []
     overdue: bool = False
     decision: Optional[DecisionRecord] = None
+    version: int = 0                         # increases with every mirror of one application
 
 
 WorkflowInput.model_rebuild()

@@ -6,12 +6,34 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import Column, Numeric, UniqueConstraint
+from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+_FEN = Decimal("0.01")
+
+
+class Fen(TypeDecorator):
+    """Money stored exactly as an integer number of fen (SQLite has no exact decimal type: its
+    NUMERIC is a float), read back as a Decimal with two places. An amount finer than a fen is
+    refused, never rounded silently: the calculation core rounds, the database only stores."""
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        d = Decimal(str(value)) if not isinstance(value, Decimal) else value
+        if d != d.quantize(_FEN):
+            raise ValueError(f"amount {d} is finer than a fen; round it before storing")
+        return int(d.quantize(_FEN) * 100)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else (Decimal(int(value)) / 100).quantize(_FEN)
 
 
 def _money() -> Column:
-    return Column(Numeric(20, 2, asdecimal=True), nullable=False)
+    return Column(Fen(), nullable=False)
 
 
 class Reviewer(SQLModel, table=True):
@@ -56,6 +78,7 @@ class LedgerEntry(SQLModel, table=True):
 class CalculationRow(SQLModel, table=True):
     __tablename__ = "calculation"
     id: Optional[int] = Field(default=None, primary_key=True)
+    source: Optional[str] = Field(default=None, unique=True)   # run id + activity id: one row per activity
     application_id: str = Field(index=True)
     clause_id: str
     year: int
@@ -68,6 +91,7 @@ class CalculationRow(SQLModel, table=True):
 class NotificationRow(SQLModel, table=True):
     __tablename__ = "notification"
     id: Optional[int] = Field(default=None, primary_key=True)
+    source: Optional[str] = Field(default=None, unique=True)
     application_id: str = Field(index=True)
     kind: str
     message: str
@@ -86,12 +110,14 @@ class ApplicationRow(SQLModel, table=True):
     awarded: Decimal = Field(sa_column=_money())
     bureaus: str = ""                         # ";"-joined qualified bureaus
     overdue: bool = False
+    version: int = 0                          # of the workflow state mirrored here (newest wins)
     updated_at: datetime
 
 
 class DecisionRow(SQLModel, table=True):
     __tablename__ = "decision"
     id: Optional[int] = Field(default=None, primary_key=True)
+    source: Optional[str] = Field(default=None, unique=True)
     application_id: str = Field(index=True)
     kind: str
     who: str

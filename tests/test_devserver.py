@@ -116,7 +116,7 @@ def test_submit_approve_pay_through_the_cli(stack):
 
     db = sqlite3.connect(tmp / "disburse.db")
     rows = db.execute("select year, seq, amount from ledger where application_id = ?", (app_id,)).fetchall()
-    assert [(y, q, Decimal(str(a))) for y, q, a in rows] == [(2026, 1, Decimal("400000.00"))]
+    assert rows == [(2026, 1, 40000000)]                                   # stored exactly, in fen
 
     ledger = disburse(env, tmp, "ledger", "--application", app_id).stdout
     assert "400,000.00" in ledger

@@ -71,3 +71,29 @@ def test_the_same_loan_under_a_second_clause_gets_only_the_top_up(harness, db):
             ("hz2025-", Decimal("200000.00"), "loan:L-BIG"), ("hz2025-", Decimal("100000.00"), "loan:L-BIG")]
         assert sum(r["amount"] for r in rows) == Decimal("300000.00")
     harness.run(go())
+
+
+def test_an_amount_finer_than_a_fen_is_refused_not_rounded(db):
+    import pytest
+    from sqlalchemy.exc import StatementError
+    with pytest.raises(StatementError, match="finer than a fen"):
+        write_payout(_payout(seq=4, amount="0.005"))
+    assert db.ledger_rows("app-x") == []
+
+
+def test_rows_written_by_retried_activities_are_written_once(harness, db):
+    """notify / record_status / calculate_award rows are keyed by run id + activity id."""
+    from temporalio.testing import ActivityEnvironment
+    from sqlmodel import select
+
+    from activities.notify import notify
+    from models.application import Notification
+    from models.db import session
+    from models.tables import NotificationRow
+
+    env = ActivityEnvironment()
+    n = Notification(application_id="app-y", kind="escalation", message="late", recipients=["杭州市财政局"])
+    env.run(notify, n)
+    env.run(notify, n)                          # the same activity (same run + activity id) again
+    with session() as s:
+        assert len(s.exec(select(NotificationRow).where(NotificationRow.application_id == "app-y")).all()) == 1

@@ -60,6 +60,7 @@ class ApplicationWorkflow:
         self.adjustment: Optional[dict[str, Any]] = None
         self.calc: Optional[CalcResult] = None
         self.note: Optional[str] = None
+        self.mirrors = 0                                 # versions the status rows in the database
 
     # ------------------------------------------------------------------------------ run
 
@@ -287,7 +288,9 @@ class ApplicationWorkflow:
         await self._mirror()
 
     async def _mirror(self, decision: Optional[DecisionRecord] = None) -> None:
+        self.mirrors += 1
         await self._activity("record_status", StatusUpdate(
+            version=self.inp.programme_year * 1_000_000 + self.mirrors,
             application_id=self.app.application_id, clause_id=self.app.clause_id,
             enterprise_code=self.app.enterprise_code, enterprise_name=self.app.enterprise_name,
             year=self.app.year, status=self.status, awarded=self.awarded, bureaus=self.inp.clause.bureaus,
