@@ -1,12 +1,11 @@
-"""Database engine (DISBURSE_DB_URL, default sqlite:///<project>/var/disburse.db) and init_db()."""
+"""Database engine (DISBURSE_DB_URL, default sqlite:///<project>/var/disburse.db), migrated on first use."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from models import tables  # noqa: F401 - registers the tables
 
@@ -25,34 +24,30 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def engine():
-    """The engine for the current DISBURSE_DB_URL (tables created on first use)."""
+def engine(migrate: bool = True):
+    """The engine for the current DISBURSE_DB_URL, its schema brought to the newest migration on
+    first use (models/migrate.py)."""
     url = db_url()
     eng = _engines.get(url)
     if eng is None:
-        if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-            event.listen(eng, "connect", _sqlite_pragmas)
-        else:
-            eng = create_engine(url)
-        _create_tables(eng)
+        eng = _make_engine(url)
+        if not migrate:
+            return eng
+        from models.migrate import upgrade
+        upgrade(eng)
         _engines[url] = eng
     return eng
 
 
-def _create_tables(eng, attempts: int = 5) -> None:
-    """create_all, tolerant of another process (worker, CLI) creating the same tables at the
-    same moment: its check-then-create can lose the race with "table ... already exists"."""
-    for attempt in range(attempts):
-        try:
-            SQLModel.metadata.create_all(eng)
-            return
-        except OperationalError as e:
-            if "already exists" not in str(e) or attempt == attempts - 1:
-                raise
+def _make_engine(url: str):
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(eng, "connect", _sqlite_pragmas)
+        return eng
+    return create_engine(url)
 
 
 def init_db():
