@@ -72,12 +72,8 @@ def run(coro_fn, *args, **kwargs):
 
 
 def _money(v: Any) -> str:
-    if v is None or v == "":
-        return ""
-    try:
-        return f"{Decimal(str(v)):,.2f}"
-    except Exception:  # noqa: BLE001
-        return str(v)
+    from cli.show import money
+    return money(v)
 
 
 def _print_json(data: Any) -> None:

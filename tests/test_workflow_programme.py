@@ -30,6 +30,15 @@ async def _next_year(h, app_id: str, evidence: dict, *, confirm: bool = True) ->
     return st
 
 
+async def _loan_year_one_paid(h, db) -> tuple[str, str]:
+    """A hz2025-01 loan-interest programme whose 2026 tranche is paid, awaiting 2027's evidence."""
+    code = register(db, fresh_code())
+    app_id = await wc.submit(h.client, app_input(code, clause=LOAN_CLAUSE, year=2026, facts={"loans": [loan(2026)]}))
+    await approve_both(h, app_id, lead="hz-jxj")
+    await wait_status(h, app_id, "awaiting_evidence")
+    return code, app_id
+
+
 def test_three_year_first_set_programme_declines_ten_points_a_year(harness, db):
     """hz2025-06: 90% in the first year, then 10 points less each year; 2025, 2026, 2027 are the
     policy window's three years, so the programme ends by itself after 2027."""
@@ -76,11 +85,7 @@ def test_loan_programme_stops_at_the_end_of_the_policy_window(harness, db):
 
 def test_no_evidence_by_the_deadline_ends_the_programme_cleanly(harness, db):
     async def go():
-        code = register(db, fresh_code())
-        app_id = await wc.submit(harness.client, app_input(code, clause=LOAN_CLAUSE, year=2026,
-                                                           facts={"loans": [loan(2026)]}))
-        await approve_both(harness, app_id, lead="hz-jxj")
-        await wait_status(harness, app_id, "awaiting_evidence")
+        code, app_id = await _loan_year_one_paid(harness, db)
         res = await result(harness, app_id)                           # time skips past the deadline
         assert res["status"] == "completed"
         assert "no evidence for 2027" in res["note"]
@@ -95,11 +100,7 @@ def test_no_evidence_by_the_deadline_ends_the_programme_cleanly(harness, db):
 
 def test_blacklisted_between_programme_years_gets_no_further_tranche(harness, db):
     async def go():
-        code = register(db, fresh_code())
-        app_id = await wc.submit(harness.client, app_input(code, clause=LOAN_CLAUSE, year=2026,
-                                                           facts={"loans": [loan(2026)]}))
-        await approve_both(harness, app_id, lead="hz-jxj")
-        await wait_status(harness, app_id, "awaiting_evidence")
+        code, app_id = await _loan_year_one_paid(harness, db)
         db.add_blacklist(code, reason="列入严重失信名单")
         await _next_year(harness, app_id, {"loans": [loan(2027)]})
         res = await result(harness, app_id)
@@ -113,11 +114,7 @@ def test_year_two_refusals(harness, db):
     """Evidence only from the submitting operator, with valid facts; confirmation only by the
     finance bureau; withdraw while awaiting evidence cancels the programme."""
     async def go():
-        code = register(db, fresh_code())
-        app_id = await wc.submit(harness.client, app_input(code, clause=LOAN_CLAUSE, year=2026,
-                                                           facts={"loans": [loan(2026)]}))
-        await approve_both(harness, app_id, lead="hz-jxj")
-        await wait_status(harness, app_id, "awaiting_evidence")
+        code, app_id = await _loan_year_one_paid(harness, db)
         with pytest.raises(RequestRefused, match="only the submitting operator"):
             await wc.submit_evidence(harness.client, app_id, {"loans": [loan(2027)]}, operator="intruder")
         with pytest.raises(RequestRefused, match="facts"):
@@ -136,11 +133,7 @@ def test_year_two_refusals(harness, db):
 
 def test_withdraw_while_awaiting_evidence(harness, db):
     async def go():
-        code = register(db, fresh_code())
-        app_id = await wc.submit(harness.client, app_input(code, clause=LOAN_CLAUSE, year=2026,
-                                                           facts={"loans": [loan(2026)]}))
-        await approve_both(harness, app_id, lead="hz-jxj")
-        await wait_status(harness, app_id, "awaiting_evidence")
+        code, app_id = await _loan_year_one_paid(harness, db)
         await wc.withdraw(harness.client, app_id, operator="op-demo", comment="moved away")
         res = await result(harness, app_id)
         assert res["status"] == "withdrawn" and len(db.ledger_rows(app_id)) == 1
