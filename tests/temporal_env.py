@@ -65,23 +65,29 @@ class Harness:
         await self.env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
             namespace=self.env.client.namespace,
             search_attributes={k.name: k.indexed_value_type for k in sa.ALL}))
-        self.worker = build_worker(self.env.client, executor=self._executor)
-        self._worker_task = self.loop.create_task(self.worker.run())
-        from activities import ALL_ACTIVITIES
-        from temporalio.worker import Worker
-        from tests.fake_activities import STAGED_QUEUE, staged_calculate_award
-        from workflows.application import ApplicationWorkflow
-        acts = [a for a in ALL_ACTIVITIES if a.__name__ != "calculate_award"] + [staged_calculate_award]
-        self.staged_worker = Worker(self.env.client, task_queue=STAGED_QUEUE, workflows=[ApplicationWorkflow],
-                                    activities=acts, activity_executor=self._executor)
-        self._staged_task = self.loop.create_task(self.staged_worker.run())
+        from tests import fake_activities as fake
+        self.workers = [build_worker(self.env.client, executor=self._executor)]
+        # the same workflow with one activity replaced, on a task queue of its own
+        for queue, name, stand_in in ((fake.STAGED_QUEUE, "calculate_award", fake.staged_calculate_award),
+                                      (fake.FLAKY_QUEUE, "record_payout", fake.flaky_record_payout)):
+            self.workers.append(self._worker_with(queue, name, stand_in))
+        self._tasks = [self.loop.create_task(w.run()) for w in self.workers]
         await asyncio.sleep(0)
+
+    def _worker_with(self, queue: str, name: str, stand_in):
+        from temporalio.worker import Worker
+
+        from activities import ALL_ACTIVITIES
+        from workflows.application import ApplicationWorkflow
+        acts = [a for a in ALL_ACTIVITIES if a.__name__ != name] + [stand_in]
+        return Worker(self.env.client, task_queue=queue, workflows=[ApplicationWorkflow], activities=acts,
+                      activity_executor=self._executor)
 
     def stop(self) -> None:
         async def _stop():
             try:
-                await asyncio.wait_for(self.worker.shutdown(), 20)
-                await asyncio.wait_for(self.staged_worker.shutdown(), 20)
+                for w in self.workers:
+                    await asyncio.wait_for(w.shutdown(), 20)
             except Exception:  # noqa: BLE001
                 pass
             try:

@@ -97,3 +97,22 @@ def test_rows_written_by_retried_activities_are_written_once(harness, db):
     env.run(notify, n)                          # the same activity (same run + activity id) again
     with session() as s:
         assert len(s.exec(select(NotificationRow).where(NotificationRow.application_id == "app-y")).all()) == 1
+
+
+def test_a_worker_crash_after_the_ledger_write_pays_once(harness, db):
+    """The ledger activity writes, then its worker 'crashes' before reporting, twice; Temporal
+    retries it; the retries find the row and the workflow completes with one payout."""
+    from tests.fake_activities import FLAKY_FAILURES, FLAKY_QUEUE
+
+    async def go():
+        code = register(db, fresh_code())
+        app_id = await wc.submit(harness.client, app_input(code), task_queue=FLAKY_QUEUE)
+        await approve_both(harness, app_id)
+        res = await result(harness, app_id)
+        assert res["status"] == "completed" and res["awarded"] == "400000.00"
+        assert [r["amount"] for r in db.ledger_rows(app_id)] == [Decimal("400000.00")]
+        history = await harness.client.get_workflow_handle(app_id).fetch_history()
+        started = [e for e in history.events if e.HasField("activity_task_started_event_attributes")]
+        attempts = [e.activity_task_started_event_attributes.attempt for e in started]
+        assert max(attempts) == FLAKY_FAILURES + 1           # the payout activity ran three times
+    harness.run(go())

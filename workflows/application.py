@@ -25,8 +25,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from models import search_attributes as sa
 
+# Retry until it works (a database outage must not fail an application that runs for years);
+# business refusals are raised non-retryable by the activities and end the retries at once.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                    maximum_interval=timedelta(minutes=1), maximum_attempts=5)
+                    maximum_interval=timedelta(minutes=5), maximum_attempts=0)
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 
 
@@ -54,7 +56,6 @@ class ApplicationWorkflow:
         self.rejected = False
         self.closed: Optional[str] = None                # withdrawn / revoked (set by handlers)
         self.overdue = False
-        self.facts_patch: dict[str, Any] = {}
         self.evidence: Optional[dict[str, Any]] = None
         self.confirmed = False
         self.adjustment: Optional[dict[str, Any]] = None
