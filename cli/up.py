@@ -165,7 +165,7 @@ async def _load_demo(client, console: Console) -> None:
     for clause in DEMO_APPLICATIONS:
         path = EXAMPLES / f"{clause}.json"
         try:
-            inp = backend.application_input(backend.load_json(path), source=str(path), operator="demo")
+            inp = backend.application_input(backend.load_json(path), source=str(path))   # operator op-demo
             app_id = await backend.submit(client, inp)
             console.print(f"disburse: demo           submitted {app_id}")
         except Exception as e:  # noqa: BLE001

@@ -163,3 +163,59 @@ def test_devserver_starts_registers_attributes_and_keeps_state(tmp_path):
 
     asyncio.run(first_run())
     asyncio.run(second_run())
+
+
+def _up(env, cwd, port, ui_port, db_file) -> tuple[subprocess.Popen, list[str]]:
+    """`disburse up --demo` until it says it is ready; returns the process and its lines so far."""
+    proc = subprocess.Popen([DISBURSE, "up", "--demo", "--port", str(port), "--ui-port", str(ui_port),
+                             "--db-file", str(db_file)], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.strip())
+        if line.startswith("disburse: ready"):
+            return proc, lines
+    _stop(proc)
+    raise AssertionError("disburse up never got ready:\n" + "\n".join(lines))
+
+
+def test_up_with_demo_twice_keeps_what_the_first_run_started(tmp_path):
+    """The main job: dev server + database + worker + demo batch; a second run reuses the same
+    files, the applications started before are still there, and the demo is not submitted twice."""
+    from deploy.devserver import free_port
+
+    port, ui_port = free_port(), free_port()
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+           "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1"}
+    db_file = tmp_path / "temporal.db"
+    proc, lines = _up(env, tmp_path, port, ui_port, db_file)
+    try:
+        submitted = [x for x in lines if "demo" in x and "submitted app-" in x]
+        assert len(submitted) >= 5, lines
+        assert any(f"http://localhost:{ui_port}" in x or f":{ui_port}" in x for x in lines), lines
+        app_id = next(x.split("submitted ", 1)[1].strip() for x in submitted if "hz2025-04" in x)
+        disburse(env, tmp_path, "approve", app_id, "--reviewer", "hz-kjj")      # one of two bureaus
+    finally:
+        _stop(proc)
+    assert db_file.exists()
+
+    proc, lines = _up(env, tmp_path, port, ui_port, db_file)
+    try:
+        kept = [x for x in lines if "already submitted (kept)" in x]
+        assert len(kept) == len(submitted), lines
+        listed = disburse(env, tmp_path, "list").stdout
+        assert all(x.split("submitted ", 1)[1].strip() in listed for x in submitted), listed
+        st = json.loads(disburse(env, tmp_path, "status", app_id, "--json").stdout)
+        assert st["status"] == "review" and [d["who"] for d in st["decisions"]] == ["hz-kjj"]
+        disburse(env, tmp_path, "approve", app_id, "--reviewer", "hz-czj")      # the worker of run 2 pays
+        deadline = time.monotonic() + 30
+        while st["status"] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            st = json.loads(disburse(env, tmp_path, "status", app_id, "--json").stdout)
+        assert st["status"] == "completed" and st["awarded"] == "400000.00"
+    finally:
+        _stop(proc)
