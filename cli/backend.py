@@ -56,10 +56,16 @@ def application_input(data: Any, *, source: str | None = None, operator: str | N
         raise CliError(f"{source or 'input'}: expected a JSON object", BAD_INPUT)
     if operator:
         data = {**data, "operator": operator}
+    from calc import InputError
+    from models.clauses import check_application
     try:
-        return ApplicationInput.model_validate(data)
+        inp = ApplicationInput.model_validate(data)
+        check_application(inp)           # clause known, facts complete: before any connection
+        return inp
     except ValidationError as e:
         raise CliError(describe_validation(e, source), BAD_INPUT) from None
+    except InputError as e:
+        raise CliError(f"{source + ': ' if source else ''}{e.field}: {e.rule}", BAD_INPUT) from None
 
 
 async def submit(client, inp) -> str:

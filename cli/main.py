@@ -118,9 +118,14 @@ def worker() -> None:
 def submit(
     file: Path = typer.Argument(..., help="an application (JSON); see examples/"),
     operator: Optional[str] = typer.Option(None, "--operator", help="operator submitting it (recorded in the history)"),
+    sla_days: Optional[int] = typer.Option(
+        None, "--sla-days", min=1, envvar="DISBURSE_REVIEW_SLA_DAYS",
+        help="days the bureaus have to decide before the application is flagged overdue (default 15)"),
 ) -> None:
     """Submit an application; prints its id (the workflow id)."""
     data = read_json(file)
+    if sla_days is not None and isinstance(data, dict):
+        data = {**data, "review_sla_days": sla_days}
     inp = backend.application_input(data, source=str(file), operator=operator)
     app_id = run(backend.submit, inp)
     console.print(f"submitted [bold]{app_id}[/bold]")

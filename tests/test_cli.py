@@ -135,6 +135,20 @@ def test_submit_validation_error_names_the_field(cli, tmp_path):
     _one_line_error(cli("submit", bad), "premium")
 
 
+@pytest.mark.parametrize("change, field", [
+    ({"clause_id": "hz2025-99-none"}, "clause_id"),
+    ({"facts": {"policy_no": "P-1", "period_start": "2026-01-10"}}, "facts.premium"),
+    ({"enterprise_code": "91330106MA2KX0A01X"}, "enterprise_code"),
+])
+def test_submit_refuses_before_connecting(cli, tmp_path, change, field):
+    data = json.loads((EXAMPLES / "hz2025-04-tech-insurance-premium.json").read_text(encoding="utf-8"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**data, **change}), encoding="utf-8")
+    r = cli("submit", bad)                       # no Temporal server runs: the input is refused first
+    _one_line_error(r, field)
+    assert "server" not in r.output
+
+
 def test_approve_lowering_needs_a_reason(cli):
     _one_line_error(cli("approve", "APP-1", "--reviewer", "hz-czj", "--amount", "1000"), "--reason")
 
