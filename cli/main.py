@@ -236,10 +236,10 @@ def provide_info(
 @friendly
 def evidence(
     app_id: str = typer.Argument(...),
-    file: Path = typer.Argument(..., help="JSON evidence (e.g. interest paid, stage reached)"),
-    operator: Optional[str] = typer.Option(None, "--operator"),
+    file: Path = typer.Argument(..., help="JSON: the next programme year's facts, e.g. {\"loans\": [...]}, or {\"facts\": {...}, \"comment\": \"...\"}"),
+    operator: str = typer.Option(..., "--operator", help="the operator who submitted the application"),
 ) -> None:
-    """Submit evidence an application waits for (next programme year, a listing stage...)."""
+    """Submit the next programme year's evidence (interest subsidies, first-set insurance): status awaiting_evidence."""
     data = read_json(file)
     run(backend.submit_evidence, app_id, data, operator=operator, source=str(file))
     console.print(f"evidence recorded for {app_id}")

@@ -117,6 +117,8 @@ def test_year_two_refusals(harness, db):
         code, app_id = await _loan_year_one_paid(harness, db)
         with pytest.raises(RequestRefused, match="only the submitting operator"):
             await wc.submit_evidence(harness.client, app_id, {"loans": [loan(2027)]}, operator="intruder")
+        with pytest.raises(RequestRefused, match="must say who they are"):
+            await wc.submit_evidence(harness.client, app_id, {"loans": [loan(2027)]}, operator="")
         with pytest.raises(RequestRefused, match="facts"):
             await wc.submit_evidence(harness.client, app_id, {"loans": [{"principal": "-1"}]}, operator="op-demo")
         await wc.submit_evidence(harness.client, app_id, {"loans": [loan(2027)]}, operator="op-demo")

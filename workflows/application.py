@@ -332,7 +332,9 @@ class ApplicationWorkflow:
         return bureau
 
     def _check_operator(self, operator: str) -> None:
-        if operator and operator != self.app.operator:
+        if not operator:
+            raise _invalid("the operator must say who they are (operator)")
+        if operator != self.app.operator:
             raise _invalid(f"only the submitting operator ({self.app.operator}) may do this, not {operator}")
 
     def _check_facts(self, facts: dict[str, Any]) -> None:
@@ -462,8 +464,6 @@ class ApplicationWorkflow:
     @withdraw.validator
     def _v_withdraw(self, a: OperatorAction) -> None:
         self._open()
-        if not a.operator:
-            raise _invalid("withdraw needs the operator")
         self._check_operator(a.operator)
 
     @workflow.update
