@@ -380,15 +380,30 @@ _register_calc()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Leaves with os._exit once the output is flushed: temporalio
+    1.35's core runtime can crash the interpreter at exit (about 1 run in 10 here) after the
+    command has done its work, which would turn a success into a segfault."""
+    code = 0
     try:
         app()
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            code = 1
+        else:
+            code = e.code or 0
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        sys.exit(130)
+        code = 130
     except CliError as e:  # raised outside a command (should not happen)
         typer.echo(f"error: {e}", err=True)
-        sys.exit(e.code)
+        code = e.code
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):   # output piped into `head`, or closed
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":
