@@ -23,3 +23,15 @@ def test_full_lifecycle(harness, db):
         assert d.typed_search_attributes.get(sa.AWARDED_AMOUNT) == 400000.0
         assert [x["kind"] for x in res["decisions"]] == ["approve", "approve"]
     harness.run(go())
+
+
+def test_the_web_ui_shows_a_summary(harness, db):
+    async def go():
+        app_id = await submit_new(harness, db)
+        d = await harness.client.get_workflow_handle(app_id).describe()
+        summary = await d.static_summary()
+        code = app_id.split("-")[1]
+        assert summary == f"E {code} · 科技保险保费补助 · 2026"
+        assert "杭州市科技局、杭州市财政局" in await d.static_details()
+        await wc.withdraw(harness.client, app_id, operator="op-demo")
+    harness.run(go())

@@ -64,10 +64,26 @@ async def submit(client: Client, inp: ApplicationInput, *, reviewers: Optional[d
         await client.start_workflow(
             ApplicationWorkflow.run, winp, id=wid, task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, search_attributes=attrs,
-            memo={"year": inp.year, "enterprise_name": inp.enterprise_name})
+            memo={"year": inp.year, "enterprise_name": inp.enterprise_name},
+            static_summary=_summary(inp, winp), static_details=_details(inp, winp))
     except WorkflowAlreadyStartedError as e:
         raise DuplicateApplication(wid, getattr(e, "run_id", None)) from None
     return wid
+
+
+def _summary(inp: ApplicationInput, winp: WorkflowInput) -> str:
+    """One line for the Web UI's workflow list (company names are not personal data)."""
+    from calc import catalogue
+    name_zh = catalogue().clause(inp.clause_id)[1].name_zh
+    return f"{inp.enterprise_name or inp.enterprise_code} · {name_zh} · {inp.year}"
+
+
+def _details(inp: ApplicationInput, winp: WorkflowInput) -> str:
+    lines = [f"**clause** {inp.clause_id}", f"**enterprise** {inp.enterprise_code}",
+             f"**reviewed by** {'、'.join(winp.clause.required_bureaus)}", f"**operator** {inp.operator}"]
+    if winp.clause.programme_years > 1:
+        lines.append(f"**programme** up to {winp.clause.programme_years} years (evidence each year)")
+    return "\n\n".join(lines)
 
 
 def handle(client: Client, app_id: str):
