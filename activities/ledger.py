@@ -3,39 +3,25 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 from temporalio import activity
 
 from activities.logs import bind
+from activities.once import add_once
 from models.application import PayoutInput, PayoutRecord
 from models.db import session
 from models.tables import LedgerEntry
 
 
-def _existing(s, req: PayoutInput):
-    return s.exec(select(LedgerEntry).where(LedgerEntry.application_id == req.application_id,
-                                            LedgerEntry.year == req.year, LedgerEntry.seq == req.seq)).first()
-
-
 def write_payout(req: PayoutInput) -> PayoutRecord:
+    row = LedgerEntry(application_id=req.application_id, clause_id=req.clause_id, enterprise_code=req.enterprise_code,
+                      year=req.year, seq=req.seq, amount=req.amount, item_id=req.item_id,
+                      due=date.fromisoformat(req.due) if req.due else None, label=req.label,
+                      paid_at=datetime.now(timezone.utc))
     with session() as s:
-        row = _existing(s, req)
-        if row is None:
-            s.add(LedgerEntry(application_id=req.application_id, clause_id=req.clause_id,
-                              enterprise_code=req.enterprise_code, year=req.year, seq=req.seq, amount=req.amount,
-                              item_id=req.item_id,
-                              due=date.fromisoformat(req.due) if req.due else None, label=req.label,
-                              paid_at=datetime.now(timezone.utc)))
-            try:
-                s.commit()
-                return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq,
-                                    amount=req.amount, created=True)
-            except IntegrityError:      # a concurrent attempt won the race
-                s.rollback()
-                row = _existing(s, req)
-        return PayoutRecord(application_id=row.application_id, year=row.year, seq=row.seq,
-                            amount=row.amount, created=False)
+        found = add_once(s, row, key=("application_id", "year", "seq"))
+        paid = found if found is not None else row
+        return PayoutRecord(application_id=paid.application_id, year=paid.year, seq=paid.seq,
+                            amount=paid.amount, created=found is None)
 
 
 @activity.defn

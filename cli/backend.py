@@ -7,7 +7,6 @@ in the backend is fixed in one place.
 from __future__ import annotations
 
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
@@ -164,14 +163,11 @@ def _registry():
 
 
 def _bad_input(fn, *args, **kw):
-    """Registry errors (bad CSV, bad credit code, missing file) become one-line CLI errors."""
-    reg = _registry()
+    """Registry errors (RegistryError: bad CSV, bad credit code, missing file) become one-line CLI errors."""
     try:
         return fn(*args, **kw)
-    except (reg.RegistryError, ValueError) as e:
+    except ValueError as e:
         raise CliError(str(e), BAD_INPUT) from None
-    except UnicodeDecodeError:
-        raise CliError(f"{args[0] if args else 'input'}: not UTF-8 text", BAD_INPUT) from None
 
 
 def init_db() -> str:

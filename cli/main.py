@@ -28,8 +28,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import backend
-from cli.errors import BAD_INPUT, CliError, fail, friendly, temporal_address, temporal_namespace
+from cli import backend, show
+from cli.show import money
+from cli.errors import BAD_INPUT, CliError, fail, friendly
 
 app = typer.Typer(
     name="disburse", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -69,11 +70,6 @@ def run(coro_fn, *args, **kwargs):
         client = await backend.connect()
         return await coro_fn(client, *args, **kwargs)
     return asyncio.run(_go())
-
-
-def _money(v: Any) -> str:
-    from cli.show import money
-    return money(v)
 
 
 def _print_json(data: Any) -> None:
@@ -140,7 +136,6 @@ def status(
     trace: bool = typer.Option(False, "--trace", help="also show the calculation, step by step"),
 ) -> None:
     """Where an application stands: status, decisions, tranches (and the calculation trace)."""
-    from cli import show
     st = backend.to_plain(run(backend.status, app_id))
     calculation = backend.to_plain(run(backend.calculation, app_id)) if trace else None
     if as_json:
@@ -169,7 +164,7 @@ def list_(
     for col in ("id", "status", "amount", "lead bureau"):
         table.add_column(col, justify="right" if col == "amount" else "left", no_wrap=True)
     for r in rows:
-        table.add_row(str(r.get("id", "")), str(r.get("status") or ""), _money(r.get("amount")),
+        table.add_row(str(r.get("id", "")), str(r.get("status") or ""), money(r.get("amount")),
                       (r.get("bureaus") or [""])[0])
     console.print(table)
     if not rows:
@@ -188,7 +183,7 @@ def approve(
     """Approve as your bureau; optionally lower the award with a reason."""
     _require_reason(amount, reason)
     run(backend.approve, app_id, reviewer=reviewer, comment=comment, amount=amount, reason=reason)
-    console.print(f"approved {app_id} as {reviewer}" + (f", lowered to {_money(amount)}" if amount is not None else ""))
+    console.print(f"approved {app_id} as {reviewer}" + (f", lowered to {money(amount)}" if amount is not None else ""))
 
 
 @app.command()
@@ -352,7 +347,7 @@ def ledger(
     _rows_table("ledger (paid tranches)", shown, money_cols=("amount",))
     if rows:
         total = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
-        console.print(f"total paid: {_money(total)}")
+        console.print(f"total paid: {money(total)}")
 
 
 def _rows_table(title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) -> None:
@@ -364,7 +359,7 @@ def _rows_table(title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) 
     for c in cols:
         table.add_column(c, justify="right" if c in money_cols else "left")
     for r in rows:
-        table.add_row(*[_money(r.get(c)) if c in money_cols else ("" if r.get(c) is None else str(r.get(c)))
+        table.add_row(*[money(r.get(c)) if c in money_cols else ("" if r.get(c) is None else str(r.get(c)))
                         for c in cols])
     console.print(table)
 

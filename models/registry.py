@@ -3,7 +3,7 @@ and the loaders the activities use (enterprise -> calc.Enterprise, prior awards,
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Optional
 
@@ -30,6 +30,8 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
             return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     except FileNotFoundError:
         raise RegistryError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise RegistryError(f"{path}: not UTF-8 text") from None
 
 
 def _code(path, line: int, value: str) -> str:
@@ -203,7 +205,3 @@ def prior_awards(enterprise_code: str, *, exclude: Optional[tuple[str, int]] = N
             totals[key] = totals.get(key, 0) + e.amount
     return [{"clause_id": c, "year": y, "amount": a, "item_id": i or None}
             for (c, y, i), a in sorted(totals.items())]
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)

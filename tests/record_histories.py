@@ -8,7 +8,6 @@ about yesterday's workflows, so the old files stay (an existing file is never ov
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys

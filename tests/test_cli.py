@@ -202,3 +202,9 @@ def test_example_credit_codes_are_valid():
                 assert credit_code_validate(row["credit_code"]) == row["credit_code"]
     regions = {row["credit_code"][2:8] for row in csv.DictReader(open(EXAMPLES / "enterprises.csv", encoding="utf-8"))}
     assert {"330106", "330502", "410105", "330326"} <= regions
+
+
+def test_enterprises_import_not_utf8_is_one_line(cli, tmp_path):
+    bad = tmp_path / "gbk.csv"
+    bad.write_bytes("credit_code,name\n91330106MA2KX0A01W,杭州\n".encode("gbk"))
+    _one_line_error(cli("enterprises", "import", bad), "not UTF-8 text")

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.backend_helpers import approve_both, result, submit_new, wait_status  # noqa: F401
+from tests.backend_helpers import approve_both, result, submit_new
 from workflows import client as wc
 from workflows.client import RequestRefused
 

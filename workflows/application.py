@@ -53,7 +53,6 @@ class ApplicationWorkflow:
         self.tranches: list[TrancheState] = list(inp.tranches)
         self.awarded: Decimal = inp.awarded_total
         self.review: dict[str, DecisionRecord] = {}      # bureau -> approve/reject this review
-        self.rejected = False
         self.closed: Optional[str] = None                # withdrawn / revoked (set by handlers)
         self.overdue = False
         self.evidence: Optional[dict[str, Any]] = None
@@ -105,6 +104,9 @@ class ApplicationWorkflow:
             await self._set_status("completed")
         return await self._finish()
 
+    def _rejected(self) -> bool:
+        return any(d.kind == "reject" for d in self.review.values())
+
     def _finished(self) -> bool:
         return self.status in TERMINAL
 
@@ -141,11 +143,11 @@ class ApplicationWorkflow:
 
     async def _review(self) -> None:
         required = self.inp.clause.required_bureaus
-        await self._wait_with_sla(lambda: self.closed is not None or self.rejected
+        await self._wait_with_sla(lambda: self.closed is not None or self._rejected()
                                   or (self.status == "review" and all(b in self.review for b in required)))
         if self.closed:
             await self._set_status(self.closed)
-        elif self.rejected:
+        elif self._rejected():
             await self._set_status("rejected")
 
     async def _blacklisted(self) -> bool:
@@ -380,7 +382,6 @@ class ApplicationWorkflow:
         bureau = self._check_decision(d)
         rec = self._record("reject", d.reviewer, bureau, d.comment)
         self.review[bureau] = rec
-        self.rejected = True
         await self._mirror(rec)
         return rec
 
