@@ -136,8 +136,10 @@ def status(
     trace: bool = typer.Option(False, "--trace", help="also show the calculation, step by step"),
 ) -> None:
     """Where an application stands: status, decisions, tranches (and the calculation trace)."""
-    st = backend.to_plain(run(backend.status, app_id))
-    calculation = backend.to_plain(run(backend.calculation, app_id)) if trace else None
+    async def fetch(client):           # one connection for both queries
+        return (await backend.status(client, app_id),
+                await backend.calculation(client, app_id) if trace else None)
+    st, calculation = (backend.to_plain(x) for x in run(fetch))
     if as_json:
         _print_json({**st, "trace": calculation} if trace else st)
         return

@@ -105,6 +105,8 @@ def test_submit_approve_pay_through_the_cli(stack):
         time.sleep(0.5)
     assert state.get("status") == "completed", state
     assert [d["bureau"] for d in state["decisions"]] == ["杭州市科技局", "杭州市财政局"]
+    shown = disburse(env, tmp, "status", app_id, "--trace").stdout
+    assert "calculation trace" in shown and "cap:per_year" in shown and "单个企业每年最高补助50万元" in shown
 
     deadline = time.monotonic() + 10                                # the UI's filters, through the CLI
     done = ""
