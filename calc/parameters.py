@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+SOURCES_DIR = POLICY_DIR / "sources"   # the official texts the citations quote (README there)
 
 
 class ParameterError(Exception):
@@ -175,7 +176,8 @@ class Document(_M):
     title: str
     number: str | None = None
     issuer: str = Field(description="issuing city/county, qualifies its bureaus, e.g. 杭州市")
-    seed: str = Field(description="seed file name under shared/seeds")
+    seed: str = Field(pattern=r"^[^/\\]+$",
+                      description="file name under policies/sources/ of the official text the citations quote")
     regions: tuple[str, ...] = Field(min_length=1, description="region code prefixes of the jurisdiction")
     window: Window
     rules: DocumentRules = DocumentRules()
@@ -227,6 +229,8 @@ def load_document(path: Path) -> Document:
         doc = Document.model_validate(data)
     except ValidationError as e:
         _raise_validation(path, e)
+    if not (SOURCES_DIR / doc.seed).is_file():
+        raise ParameterError(path.name, "seed", f"no source text {doc.seed!r} in policies/sources/")
     for i, clause in enumerate(doc.clauses):
         for name in FORMULA_PARAMS[clause.formula]:
             if name not in clause.params:

@@ -1,21 +1,22 @@
 """The policy data files: they load, they cover the catalogue exactly, every quoted sentence is
-really in the seed text, and a broken file is refused naming the file and the key."""
+really in the document's source text, and a broken file is refused naming the file and the key.
+
+Everything checked against is in the repository, under policies/sources/: the official texts
+(one per `seed:`) and catalogue-clauses.yaml (the catalogue's clause ids and bureaus as printed)."""
 from __future__ import annotations
 
 import re
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
-
 import pytest
+import yaml
 from pydantic import BaseModel
 
 from calc.catalogue import load_catalogue
-from calc.parameters import POLICY_DIR, Citation, ParameterError, load_document
+from calc.parameters import POLICY_DIR, SOURCES_DIR, Citation, ParameterError, load_document
 from calc.rates import deposit_rate, lpr_on
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CATALOGUE_MD = (SHARED / "policy-catalogue.md").read_text(encoding="utf-8")
+CATALOGUE_CLAUSES = yaml.safe_load((SOURCES_DIR / "catalogue-clauses.yaml").read_text(encoding="utf-8"))
 CAT = load_catalogue()
 
 
@@ -23,14 +24,9 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def _catalogue_rows() -> dict[str, list[str]]:
-    """clause id -> its bureaus column, from the markdown tables of the catalogue."""
-    rows = {}
-    for line in CATALOGUE_MD.splitlines():
-        m = re.match(r"^\| ((?:hz2025|hu2023|zz2025|py2024|hz2021|wh2025)-[\w.-]+) \|", line)
-        if m:
-            rows[m.group(1)] = [c.strip() for c in line.strip().strip("|").split("|")]
-    return rows
+def _catalogue_rows() -> dict[str, str]:
+    """clause id -> its bureaus as printed in the catalogue, in the catalogue's order."""
+    return {row["id"]: row["bureaus"] for row in CATALOGUE_CLAUSES["clauses"]}
 
 
 def _citations(obj, path="") -> list[tuple[str, Citation]]:
@@ -49,6 +45,15 @@ def _citations(obj, path="") -> list[tuple[str, Citation]]:
     return found
 
 
+def test_the_catalogue_copy_is_well_formed():
+    rows = CATALOGUE_CLAUSES["clauses"]
+    ids = [row["id"] for row in rows]
+    assert len(ids) == len(set(ids)), "a clause id twice"
+    assert all(re.fullmatch(r"(?:hz2025|hu2023|zz2025|py2024|hz2021|wh2025)-[\w.-]+", i) for i in ids), ids
+    assert all(isinstance(row["bureaus"], str) and row["bureaus"] for row in rows), rows
+    assert rows[0]["bureaus"] != "same", "the first row has no row above"
+
+
 def test_the_catalogue_clauses_are_all_there_and_nothing_else():
     assert set(CAT.clauses) == set(_catalogue_rows())
 
@@ -60,7 +65,7 @@ def test_every_document_of_the_catalogue_is_loaded():
 @pytest.mark.parametrize("doc_id", sorted(CAT.documents))
 def test_every_quoted_sentence_is_in_the_seed(doc_id):
     doc = CAT.documents[doc_id]
-    seed = _squash((SHARED / "seeds" / doc.seed).read_text(encoding="utf-8"))
+    seed = _squash((SOURCES_DIR / doc.seed).read_text(encoding="utf-8"))
     cites = _citations(doc)
     assert cites, doc_id
     missing = [(p, c.text) for p, c in cites if _squash(c.text) not in seed]
@@ -69,9 +74,8 @@ def test_every_quoted_sentence_is_in_the_seed(doc_id):
 
 @pytest.mark.parametrize("clause_id", sorted(_catalogue_rows()))
 def test_the_lead_bureau_is_the_catalogue_s(clause_id):
-    row = _catalogue_rows()[clause_id]
+    printed = _catalogue_rows()[clause_id]
     bureaus = CAT.clauses[clause_id][1].bureaus
-    printed = row[-1]
     if printed.startswith("same"):
         return   # "same" as the row above; checked there
     lead = re.search(r"lead ([^\s)]+)", printed)
@@ -118,6 +122,21 @@ def test_a_rate_that_is_not_a_number_is_refused_when_used(tmp_path):
     with pytest.raises(ParameterError) as e:
         load_document(_write(tmp_path, bad))
     assert e.value.key == "regions"
+
+
+def test_a_seed_that_is_not_in_the_sources_names_file_and_key(tmp_path):
+    bad = GOOD.replace("seed: pingyang-2024-tech-finance.txt", "seed: pingyang-2024.txt")
+    with pytest.raises(ParameterError) as e:
+        load_document(_write(tmp_path, bad))
+    assert e.value.file == "broken.yaml" and e.value.key == "seed" and "pingyang-2024.txt" in str(e.value)
+    bad = GOOD.replace("seed: pingyang-2024-tech-finance.txt", "seed: ../sources/pingyang-2024-tech-finance.txt")
+    with pytest.raises(ParameterError) as e:
+        load_document(_write(tmp_path, bad))
+    assert e.value.key == "seed"
+
+
+def test_the_sources_are_the_documents_texts():
+    assert {d.seed for d in CAT.documents.values()} == {p.name for p in SOURCES_DIR.glob("*.txt")}
 
 
 def test_a_file_that_is_not_yaml(tmp_path):
