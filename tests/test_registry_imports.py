@@ -1,0 +1,226 @@
+"""The registry imports (enterprises, reviewers, blacklist) treat a CSV file as a claim: every row is
+checked before anything is written, a refusal is one RegistryError naming file, line, field and
+rule, and a refused import leaves the tables exactly as they were."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from calc.credit_code import make as make_code
+from models.db import session
+from models.tables import BlacklistEntry, EnterpriseRow, Reviewer
+
+HZ = "330106"
+CODE_A = make_code(f"91{HZ}MA2KX0A01"[:17])
+CODE_B = make_code(f"91{HZ}MA2KX0A02"[:17])
+CODE_C = make_code(f"91{HZ}MA2KX0A03"[:17])
+
+ENTERPRISE_HEADER = "credit_code,name,region,qualifications"
+REVIEWER_HEADER = "reviewer_id,bureau,name"
+BLACKLIST_HEADER = "credit_code,name,listed_on,reason"
+
+
+def _csv(tmp_path: Path, text: str, name: str = "in.csv", encoding: str = "utf-8") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+def _tables() -> dict:
+    """Everything the imports can touch, as plain data (to compare before and after)."""
+    with session() as s:
+        return {model.__tablename__: sorted(tuple(sorted(r.model_dump().items())) for r in s.exec(select(model)))
+                for model in (EnterpriseRow, Reviewer, BlacklistEntry)}
+
+
+def _refused(db, fn, path: Path, *, line: int | None, field: str | None, rule: str | None = None):
+    """Run an import that must be refused: a RegistryError naming file, line and field, one line of
+    text, and no table changed."""
+    before = _tables()
+    with pytest.raises(db.RegistryError) as info:
+        fn(path)
+    e = info.value
+    assert isinstance(e, ValueError)
+    text = str(e)
+    assert "\n" not in text and "\r" not in text, text
+    assert e.path == str(path)
+    assert text.startswith(f"{path}: "), text
+    assert e.line == line, text
+    if line is not None:
+        assert f": line {line}: " in text, text
+    assert e.field == field, text
+    if field is not None:
+        assert f": {field}: " in text, text
+    if rule is not None:
+        assert rule in e.rule, text
+    assert _tables() == before, "a refused import changed the tables"
+    return e
+
+
+# ------------------------------------------------------------------------------ the error type
+
+def test_registry_error_has_path_line_field_rule(db):
+    e = db.RegistryError("must not be empty", path="x.csv", line=3, field="name")
+    assert isinstance(e, ValueError)
+    assert (e.path, e.line, e.field, e.rule) == ("x.csv", 3, "name", "must not be empty")
+    assert str(e) == "x.csv: line 3: name: must not be empty"
+    assert str(db.RegistryError("bad", field="bureau")) == "bureau: bad"
+    assert str(db.RegistryError("empty file", path="y.csv")) == "y.csv: empty file"
+
+
+# ------------------------------------------------------------------------------ 5. the CSV reader
+
+def test_utf16_with_bom_names_the_expected_encoding(db, tmp_path):
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},杭州,,\n", encoding="utf-16")
+    e = _refused(db, db.import_enterprises_csv, p, line=None, field=None)
+    assert "UTF-16" in e.rule and "UTF-8" in e.rule and "CSV UTF-8" in e.rule
+
+
+def test_gbk_names_the_line_and_the_expected_encoding(db, tmp_path):
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},ok,,\n{CODE_B},杭州,,\n", encoding="gbk")
+    e = _refused(db, db.import_enterprises_csv, p, line=3, field=None)
+    assert "not UTF-8 text" in e.rule and "CSV UTF-8" in e.rule
+
+
+def test_utf8_bom_is_accepted(db, tmp_path):
+    p = _csv(tmp_path, f"\ufeff{ENTERPRISE_HEADER}\n{CODE_A},杭州,,\n")
+    assert db.import_enterprises_csv(p) == 1
+
+
+def test_a_directory_is_refused(db, tmp_path):
+    d = tmp_path / "dir.csv"
+    d.mkdir()
+    e = _refused(db, db.import_enterprises_csv, d, line=None, field=None)
+    assert "directory" in e.rule
+
+
+def test_a_missing_file_is_refused(db, tmp_path):
+    e = _refused(db, db.import_reviewers_csv, tmp_path / "nope.csv", line=None, field=None)
+    assert "no such file" in e.rule
+
+
+@pytest.mark.parametrize("content", ["", "   \n\n", "\ufeff"])
+def test_an_empty_file_is_refused(db, tmp_path, content):
+    e = _refused(db, db.import_blacklist_csv, _csv(tmp_path, content), line=None, field=None)
+    assert "empty" in e.rule and "credit_code" in e.rule      # says which header it expected
+
+
+@pytest.mark.parametrize("fn, header", [
+    ("import_enterprises_csv", ENTERPRISE_HEADER), ("import_reviewers_csv", REVIEWER_HEADER),
+    ("import_blacklist_csv", BLACKLIST_HEADER)])
+def test_a_header_only_file_imports_nothing(db, tmp_path, fn, header):
+    before = _tables()
+    assert getattr(db, fn)(_csv(tmp_path, header + "\n")) == 0
+    assert _tables() == before
+
+
+def test_missing_column_names_it(db, tmp_path):
+    _refused(db, db.import_enterprises_csv, _csv(tmp_path, "credit_code,region\nX,Y\n"), line=1, field="name",
+             rule="missing column")
+
+
+def test_duplicate_and_unknown_columns_are_refused(db, tmp_path):
+    _refused(db, db.import_enterprises_csv, _csv(tmp_path, "credit_code,name,name\nA,B,C\n"), line=1,
+             field="name", rule="twice")
+    e = _refused(db, db.import_blacklist_csv, _csv(tmp_path, "credit_code,listed_0n\nA,B\n"), line=1,
+                 field="listed_0n", rule="unknown column")
+    assert "listed_on" in e.rule                                  # says what was expected
+
+
+def test_short_row_is_refused(db, tmp_path):
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},甲,{HZ},\n{CODE_B},乙\n")
+    _refused(db, db.import_enterprises_csv, p, line=3, field="region", rule="2 cells")
+
+
+def test_over_long_row_is_refused(db, tmp_path):
+    p = _csv(tmp_path, f"{REVIEWER_HEADER}\nhz-a,杭州市科技局,甲\nhz-b,杭州市科技局,乙,extra\n")
+    _refused(db, db.import_reviewers_csv, p, line=3, field="column 4", rule="4 cells")
+
+
+def test_blank_lines_are_skipped_and_lines_counted(db, tmp_path):
+    p = _csv(tmp_path, f"{REVIEWER_HEADER}\n\nhz-a,杭州市科技局,甲\n\nhz-b,杭州市科技厅,乙\n")
+    _refused(db, db.import_reviewers_csv, p, line=5, field="bureau", rule="not a responsible bureau")
+
+
+def test_malformed_quoting_is_refused(db, tmp_path):
+    p = _csv(tmp_path, f'{REVIEWER_HEADER}\nhz-a,杭州市科技局,"甲"x\n')
+    _refused(db, db.import_reviewers_csv, p, line=2, field=None, rule="malformed CSV")
+
+
+@pytest.mark.parametrize("bad, shown", [
+    ("\x00", "U+0000"), ("\x1b[31m红\x1b[0m", "U+001B"), ("a\tb", "U+0009"), ("\x7f", "U+007F"),
+    ("\x9b31m", "U+009B"), ("a\u202eb", "U+202E"), ("a\u2028b", "U+2028"), ("a\rb", "U+000D")])
+def test_control_characters_in_a_cell_are_refused(db, tmp_path, bad, shown):
+    p = _csv(tmp_path, f'{ENTERPRISE_HEADER}\n{CODE_A},甲,,\n{CODE_B},"乙{bad}",,\n')
+    e = _refused(db, db.import_enterprises_csv, p, line=3, field="name", rule=shown)
+    assert "\x1b" not in str(e) and "\x00" not in str(e)
+
+
+def test_control_character_in_the_header_is_refused(db, tmp_path):
+    _refused(db, db.import_reviewers_csv, _csv(tmp_path, "reviewer_id,bureau\x1b,name\n"), line=1,
+             field="column 2", rule="U+001B")
+
+
+def test_over_long_cells_are_refused(db, tmp_path):
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},{'名' * 201},,\n")
+    e = _refused(db, db.import_enterprises_csv, p, line=2, field="name", rule="200")
+    assert len(str(e)) < 300
+    p = _csv(tmp_path, f"{REVIEWER_HEADER}\n{'a' * 65},杭州市科技局,甲\n")
+    _refused(db, db.import_reviewers_csv, p, line=2, field="reviewer_id", rule="64")
+
+
+def test_a_huge_cell_is_refused_without_echoing_it(db, tmp_path):
+    p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{'9' * 1_000_000},x,,\n")
+    e = _refused(db, db.import_blacklist_csv, p, line=2, field="credit_code")
+    assert len(str(e)) < 300
+
+
+def test_file_size_and_row_limits(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(db, "MAX_ROWS", 2)
+    rows = "".join(f"hz-{i},杭州市科技局,x\n" for i in range(3))
+    _refused(db, db.import_reviewers_csv, _csv(tmp_path, REVIEWER_HEADER + "\n" + rows), line=4, field=None,
+             rule="more than 2 rows")
+    monkeypatch.setattr(db, "MAX_FILE_BYTES", 100)
+    e = _refused(db, db.import_reviewers_csv, _csv(tmp_path, REVIEWER_HEADER + "\n" + "x" * 200), line=None,
+                 field=None)
+    assert "larger than" in e.rule
+
+
+# ------------------------------------------------------------------------------ 1. all-or-nothing
+
+def test_reviewers_import_is_all_or_nothing(db, tmp_path):
+    p = _csv(tmp_path, f"{REVIEWER_HEADER}\nhz-new1,杭州市科技局,甲\nhz-new2,杭州市科技局,乙\n"
+                       f"hz-czj,杭州市科技局,moved\nhz-new3,杭州市科技厅,丙\n")
+    _refused(db, db.import_reviewers_csv, p, line=5, field="bureau", rule="not a responsible bureau")
+    ids = {r["reviewer_id"] for r in db.list_reviewers()}
+    assert not ids & {"hz-new1", "hz-new2", "hz-new3"}
+    assert db.reviewer_snapshot()["hz-czj"] == "杭州市财政局"
+
+
+def test_enterprises_import_is_all_or_nothing(db, tmp_path):
+    db.add_enterprise(CODE_A, name="原名", region=HZ)
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},新名,{HZ},\n{CODE_B},乙,{HZ},\n{CODE_C[:-1]}0,丙,,\n")
+    _refused(db, db.import_enterprises_csv, p, line=4, field="credit_code", rule="check digit")
+    assert [(r["credit_code"], r["name"]) for r in db.enterprise_rows()] == [(CODE_A, "原名")]
+
+
+def test_blacklist_import_is_all_or_nothing(db, tmp_path):
+    p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_A},甲,2025-01-01,r\n{CODE_B},乙,2025-13-01,r\n")
+    _refused(db, db.import_blacklist_csv, p, line=3, field="listed_on", rule="not a date")
+    assert db.blacklist_rows() == []
+
+
+def test_the_first_problem_is_named_and_the_others_counted(db, tmp_path):
+    p = _csv(tmp_path, f"{REVIEWER_HEADER}\nhz-a,杭州市科技厅,甲\nhz-b\nhz-c,杭州市科技局,丙\nhz-d,,丁\n")
+    e = _refused(db, db.import_reviewers_csv, p, line=2, field="bureau")
+    assert e.more == 2 and "(and 2 more problems in the file)" in str(e)
+
+
+def test_a_good_import_writes_every_row(db, tmp_path):
+    p = _csv(tmp_path, f"{REVIEWER_HEADER}\nhz-new1,杭州市科技局,甲\n  hz-new2 , 杭州市财政局 ,乙 \n")
+    assert db.import_reviewers_csv(p) == 2
+    snap = db.reviewer_snapshot()
+    assert snap["hz-new1"] == "杭州市科技局" and snap["hz-new2"] == "杭州市财政局"

@@ -1,0 +1,39 @@
+"""cli/safe_text.py: user-supplied text made harmless for a terminal and a spreadsheet."""
+from __future__ import annotations
+
+import pytest
+
+from cli import safe_text
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("plain 杭州", "plain 杭州"), ("a\x1b[31mb", "a\\x1b[31mb"), ("\x00", "\\x00"), ("a\nb", "a\\nb"),
+    ("\x9b", "\\x9b"), ("\x7f", "\\x7f"), ("a\u202eb", "a\\u202eb"), ("\u2028", "\\u2028"), ("[bold]", "[bold]"),
+])
+def test_visible(raw, want):
+    assert safe_text.visible(raw) == want
+
+
+def test_visible_keeps_what_it_is_told_to():
+    assert safe_text.visible("a\nb\tc\x1b", keep="\n\t") == "a\nb\tc\\x1b"
+
+
+def test_first_unsafe_and_codepoint():
+    assert safe_text.first_unsafe("ok") is None
+    assert safe_text.first_unsafe("ab\x1bc") == (2, "\x1b")
+    assert safe_text.first_unsafe("a\tb", keep="\t") is None
+    assert safe_text.codepoint("\x1b") == "U+001B"
+    assert safe_text.codepoint("\u202e") == "U+202E RIGHT-TO-LEFT OVERRIDE"
+
+
+def test_shown_clips_long_values_and_says_how_long():
+    assert safe_text.shown("x" * 80) == "x" * 80
+    out = safe_text.shown("x" * 10_000_000)
+    assert out == "x" * 80 + "… (10,000,000 chars)"
+    assert safe_text.shown(None) == ""
+
+
+def test_one_line_is_one_bounded_line():
+    out = safe_text.one_line("error\nsecond line\r\x1b[2J" + "y" * 10_000)
+    assert "\n" not in out and "\r" not in out and "\x1b" not in out
+    assert len(out) < safe_text.MESSAGE_LIMIT + 40
