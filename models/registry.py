@@ -199,13 +199,21 @@ def _record(header: list[str], record: list[str], by_name: dict[str, Column]) ->
     return {name: _cell(by_name[name], raw) for name, raw in zip(header, record)}
 
 
-def _check(path, rows, problems, build) -> list:
-    """Every row through `build` (which raises RegistryError naming the field); all problems are
-    collected, the first one raised (saying how many more there are). Returns what build made."""
+def _check(path, rows, problems, build, key_field: str, what: str) -> list:
+    """Every row through `build` (which raises RegistryError naming the field), and each key
+    (`key_field` of what build made) at most once in the file; all problems are collected, the
+    first one raised (saying how many more there are). Returns what build made."""
     out = []
+    seen: dict[str, int] = {}
     for line, cells in rows:
         try:
-            out.append(build(cells))
+            obj = build(cells)
+            key = getattr(obj, key_field)
+            if key in seen:
+                raise RegistryError(f"'{shown(key)}' is also on line {seen[key]}: a file lists each {what} once",
+                                    field=key_field)
+            seen[key] = line
+            out.append(obj)
         except RegistryError as e:
             problems.append(e.at(path, line))
     if problems:
@@ -275,7 +283,7 @@ def _blacklist_entry(cells: dict[str, str]) -> BlacklistEntry:
 
 def import_blacklist_csv(path) -> int:
     rows, problems = _read_csv(path, BLACKLIST_COLUMNS)
-    entries = _check(path, rows, problems, _blacklist_entry)
+    entries = _check(path, rows, problems, _blacklist_entry, "credit_code", "enterprise")
     _write(entries)
     return len(entries)
 
@@ -314,7 +322,7 @@ def _enterprise_row(cells: dict[str, str]) -> EnterpriseRow:
 
 def import_enterprises_csv(path) -> int:
     rows, problems = _read_csv(path, ENTERPRISE_COLUMNS)
-    entries = _check(path, rows, problems, _enterprise_row)
+    entries = _check(path, rows, problems, _enterprise_row, "credit_code", "enterprise")
     _write(entries)
     return len(entries)
 
@@ -362,7 +370,7 @@ def add_reviewer(reviewer_id: str, bureau: str, name: str = "") -> None:
 
 def import_reviewers_csv(path) -> int:
     rows, problems = _read_csv(path, REVIEWER_COLUMNS)
-    reviewers = _check(path, rows, problems, _reviewer)
+    reviewers = _check(path, rows, problems, _reviewer, "reviewer_id", "reviewer")
     _write(reviewers)
     return len(reviewers)
 

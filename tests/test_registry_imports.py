@@ -224,3 +224,24 @@ def test_a_good_import_writes_every_row(db, tmp_path):
     assert db.import_reviewers_csv(p) == 2
     snap = db.reviewer_snapshot()
     assert snap["hz-new1"] == "杭州市科技局" and snap["hz-new2"] == "杭州市财政局"
+
+
+# ------------------------------------------------------------------------------ 2. duplicates in a file
+
+def test_duplicate_reviewer_in_a_file_is_refused_naming_both_lines(db, tmp_path):
+    p = _csv(tmp_path, f"{REVIEWER_HEADER}\nhz-new,杭州市科技局,甲\nhz-other,杭州市财政局,乙\nhz-new,杭州市财政局,甲\n")
+    e = _refused(db, db.import_reviewers_csv, p, line=4, field="reviewer_id", rule="line 2")
+    assert "hz-new" in e.rule
+    assert "hz-new" not in db.reviewer_snapshot()
+
+
+def test_duplicate_credit_code_in_an_enterprise_file_is_refused(db, tmp_path):
+    # the same code, once in lower case: still the same enterprise
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},甲,,\n{CODE_B},乙,,\n{CODE_A.lower()},丙,,\n")
+    e = _refused(db, db.import_enterprises_csv, p, line=4, field="credit_code", rule="line 2")
+    assert CODE_A in e.rule
+
+
+def test_duplicate_credit_code_in_a_blacklist_file_is_refused(db, tmp_path):
+    p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_A},甲,2025-01-01,r1\n{CODE_A},甲,2025-02-01,r2\n")
+    _refused(db, db.import_blacklist_csv, p, line=3, field="credit_code", rule="line 2")
