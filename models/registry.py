@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import stat
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Optional
+from typing import Optional, get_args
 
 from sqlmodel import select
 
-from calc.credit_code import validate as validate_credit_code
+from calc.credit_code import region_of, validate as validate_credit_code
+from calc.model import QualificationKind
 from cli.safe_text import codepoint, first_unsafe, shown
 from models.db import session
 from models.tables import BlacklistEntry, EnterpriseRow, LedgerEntry, Reviewer
@@ -241,29 +243,57 @@ def _code(value: str) -> str:
         raise RegistryError(str(e), field="credit_code") from None
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_REGION = re.compile(r"[0-9]{6}")
+QUALIFICATION_KINDS = get_args(QualificationKind)
+
+
 def _date(field: str, value: str) -> Optional[date]:
+    """YYYY-MM-DD exactly (not the other ISO 8601 forms date.fromisoformat takes), or None if empty."""
     if not value:
         return None
     try:
+        if not _ISO_DATE.fullmatch(value):
+            raise ValueError
         return date.fromisoformat(value)
     except ValueError:
         raise RegistryError(f"not a date (YYYY-MM-DD): '{shown(value)}'", field=field) from None
 
 
-def parse_qualifications(text: str) -> list[dict]:
-    """'tech_enterprise:2021-01-01;high_tech:2023-06-01:2026-05-31' -> Qualification dicts."""
+def _qualifications(text: str) -> list[dict]:
     out = []
     for part in (p.strip() for p in (text or "").split(";")):
         if not part:
             continue
-        bits = part.split(":")
+        bits = [b.strip() for b in part.split(":")]
         if len(bits) not in (2, 3):
-            raise RegistryError(f"'{shown(part)}': expected kind:from[:to]", field="qualifications")
-        q = {"kind": bits[0].strip(), "valid_from": _date("qualifications", bits[1].strip())}
-        if len(bits) == 3 and bits[2].strip():
-            q["valid_to"] = _date("qualifications", bits[2].strip())
+            raise RegistryError(f"'{shown(part)}': expected kind:from[:to], e.g. high_tech:2023-06-01:2026-05-31",
+                                field="qualifications")
+        kind = bits[0]
+        if kind not in QUALIFICATION_KINDS:
+            raise RegistryError(f"unknown qualification kind '{shown(kind)}' (known: {', '.join(QUALIFICATION_KINDS)})",
+                                field="qualifications")
+        q = {"kind": kind, "valid_from": _date("qualifications", bits[1])}
+        if q["valid_from"] is None:
+            raise RegistryError(f"'{shown(part)}': the date it is valid from is missing", field="qualifications")
+        if len(bits) == 3 and bits[2]:
+            q["valid_to"] = _date("qualifications", bits[2])
+            if q["valid_to"] < q["valid_from"]:
+                raise RegistryError(f"{kind}: valid to {q['valid_to']} is before valid from {q['valid_from']}",
+                                    field="qualifications")
         out.append(q)
     return out
+
+
+def parse_qualifications(text: str) -> list[dict]:
+    """'tech_enterprise:2021-01-01;high_tech:2023-06-01:2026-05-31' -> Qualification dicts
+    (kind one of calc.model.QualificationKind, dates YYYY-MM-DD, valid_to not before valid_from)."""
+    return _qualifications(text)
+
+
+def _canonical_qualifications(quals: list[dict]) -> str:
+    return ";".join(f"{q['kind']}:{q['valid_from']}" + (f":{q['valid_to']}" if q.get("valid_to") else "")
+                    for q in quals)
 
 
 def _row(obj) -> dict:
@@ -315,9 +345,17 @@ ENTERPRISE_COLUMNS = (Column("credit_code", ID_MAX, required=True, nonempty=True
 
 def _enterprise_row(cells: dict[str, str]) -> EnterpriseRow:
     code = _code(cells["credit_code"])
-    parse_qualifications(cells.get("qualifications", ""))
-    return EnterpriseRow(credit_code=code, name=cells.get("name", ""), region=cells.get("region", ""),
-                         qualifications=cells.get("qualifications", ""))
+    region = cells.get("region", "")
+    if region:
+        if not _REGION.fullmatch(region):
+            raise RegistryError(f"'{shown(region)}' is not a region code: 6 digits (行政区划代码), "
+                                f"e.g. {region_of(code)} as in the credit code", field="region")
+        if region != region_of(code):
+            raise RegistryError(f"{region} contradicts the credit code {code}, whose region digits (characters 3-8) "
+                                f"are {region_of(code)}: the jurisdiction is the credit code's; leave region empty "
+                                f"or write {region_of(code)}", field="region")
+    quals = _canonical_qualifications(_qualifications(cells.get("qualifications", "")))
+    return EnterpriseRow(credit_code=code, name=cells.get("name", ""), region=region, qualifications=quals)
 
 
 def import_enterprises_csv(path) -> int:
@@ -345,7 +383,24 @@ def enterprise(credit_code: str):
         if e is None:
             return None
         return Enterprise(credit_code=e.credit_code, name=e.name, region=e.region or None,
-                          qualifications=tuple(parse_qualifications(e.qualifications)))
+                          qualifications=tuple(_stored_qualifications(e.qualifications)))
+
+
+def _stored_qualifications(text: str) -> list[dict]:
+    """Qualifications as stored, read as before the stricter checks on the way in (other ISO 8601
+    date forms, dates out of order), so rows imported earlier load as they did."""
+    out = []
+    for part in (p.strip() for p in (text or "").split(";")):
+        if not part:
+            continue
+        bits = part.split(":")
+        if len(bits) not in (2, 3):
+            raise RegistryError(f"'{shown(part)}': expected kind:from[:to]", field="qualifications")
+        q = {"kind": bits[0].strip(), "valid_from": date.fromisoformat(bits[1].strip())}
+        if len(bits) == 3 and bits[2].strip():
+            q["valid_to"] = date.fromisoformat(bits[2].strip())
+        out.append(q)
+    return out
 
 
 # ---------------------------------------------------------------------------------- reviewers

@@ -245,3 +245,80 @@ def test_duplicate_credit_code_in_an_enterprise_file_is_refused(db, tmp_path):
 def test_duplicate_credit_code_in_a_blacklist_file_is_refused(db, tmp_path):
     p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_A},甲,2025-01-01,r1\n{CODE_A},甲,2025-02-01,r2\n")
     _refused(db, db.import_blacklist_csv, p, line=3, field="credit_code", rule="line 2")
+
+
+# ------------------------------------------------------------------------------ 3. enterprise rows
+
+@pytest.mark.parametrize("region, rule", [
+    ("abc", "6 digits"), ("33010", "6 digits"), ("３３０１０６", "6 digits"), ("330100", "contradicts"),
+    ("410105", "contradicts")])
+def test_enterprise_region_must_be_the_credit_codes(db, tmp_path, region, rule):
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},甲,{HZ},\n{CODE_B},乙,{region},\n")
+    e = _refused(db, db.import_enterprises_csv, p, line=3, field="region", rule=rule)
+    if rule == "contradicts":
+        assert HZ in e.rule                                  # says what the credit code carries
+
+
+def test_enterprise_region_empty_or_matching_is_accepted(db, tmp_path):
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},甲,{HZ},\n{CODE_B},乙,,\n")
+    assert db.import_enterprises_csv(p) == 2
+    ent = db.enterprise(CODE_B)
+    assert ent.region_code == HZ
+
+
+def test_add_enterprise_refuses_a_contradicting_region(db):
+    with pytest.raises(db.RegistryError) as info:
+        db.add_enterprise(CODE_A, name="甲", region="410105")
+    assert info.value.field == "region" and str(info.value).startswith("region: ")
+    with pytest.raises(db.RegistryError):
+        db.add_enterprise(CODE_A, name="甲", region="abc")
+    assert db.enterprise_rows() == []
+
+
+@pytest.mark.parametrize("quals, rule", [
+    ("tech_enterprize:2021-01-01", "unknown qualification kind"),
+    ("high_tech:2026-05-31:2023-06-01", "before"),
+    ("high_tech:2023-6-1", "not a date"),
+    ("high_tech:20230601", "not a date"),
+    ("high_tech:2023-02-30", "not a date"),
+    ("high_tech:2023-W01-1", "not a date"),
+    ("high_tech", "kind:from[:to]"),
+    ("high_tech:2021-01-01:2022-01-01:2023-01-01", "kind:from[:to]"),
+])
+def test_enterprise_qualifications_are_checked(db, tmp_path, quals, rule):
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},甲,,tech_enterprise:2021-01-01\n{CODE_B},乙,,{quals}\n")
+    _refused(db, db.import_enterprises_csv, p, line=3, field="qualifications", rule=rule)
+
+
+def test_enterprise_qualifications_are_stored_canonically_and_load(db, tmp_path):
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n{CODE_A},甲,, high_tech : 2023-06-01 : 2026-05-31 ;small_micro:2020-01-01:;\n")
+    assert db.import_enterprises_csv(p) == 1
+    assert db.enterprise_rows()[0]["qualifications"] == "high_tech:2023-06-01:2026-05-31;small_micro:2020-01-01"
+    ent = db.enterprise(CODE_A)
+    assert ent.qualified(["high_tech"], date(2024, 1, 1)) and not ent.qualified(["high_tech"], date(2026, 6, 1))
+
+
+def test_add_enterprise_refuses_an_unknown_qualification(db):
+    with pytest.raises(db.RegistryError) as info:
+        db.add_enterprise(CODE_A, name="甲", qualifications="bogus:2020-01-01")
+    assert info.value.field == "qualifications"
+    assert db.enterprise_rows() == []
+
+
+def test_malformed_listed_on_is_refused(db, tmp_path):
+    p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_A},甲,20250101,r\n")
+    _refused(db, db.import_blacklist_csv, p, line=2, field="listed_on", rule="not a date")
+
+
+def test_non_ascii_credit_code_is_refused(db, tmp_path):
+    # 'ﬀ' upper-cases to 'FF': a code must be refused as written, not repaired into a valid one
+    p = _csv(tmp_path, f"{ENTERPRISE_HEADER}\n91330106MA2KX0A0ﬀ,甲,,\n")
+    _refused(db, db.import_enterprises_csv, p, line=2, field="credit_code", rule="non-ASCII")
+
+
+def test_rows_stored_before_the_checks_still_load(db):
+    # an earlier import took any ISO 8601 date: such a row must not stop the calculation now
+    with session() as s:
+        s.add(EnterpriseRow(credit_code=CODE_A, name="甲", qualifications="high_tech:20230601"))
+        s.commit()
+    assert db.enterprise(CODE_A).qualified(["high_tech"], date(2024, 1, 1))
