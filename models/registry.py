@@ -8,9 +8,10 @@ import re
 import stat
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import select
 
@@ -26,6 +27,13 @@ MAX_ROWS = 50_000                        # data rows per file
 ID_MAX, NAME_MAX, BUREAU_MAX, TEXT_MAX = 64, 200, 100, 1000
 QUALIFICATIONS_MAX = 2000
 PATH_SHOWN = 200                         # a file name echoed in a message is clipped to this
+
+BLACKLIST_AHEAD = timedelta(days=1)      # a blacklist entry may be dated at most this far ahead of today
+
+try:
+    CHINA = ZoneInfo("Asia/Shanghai")
+except ZoneInfoNotFoundError:            # no tz database on this machine: China has kept UTC+8 since 1991
+    CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 UTF8_EXPECTED = 'expected UTF-8 text: re-save the file as "CSV UTF-8" (Excel: CSV UTF-8(逗号分隔))'
 
@@ -302,26 +310,60 @@ def _row(obj) -> dict:
 
 # ---------------------------------------------------------------------------------- blacklist
 
+def china_day(moment) -> date:
+    """The calendar day in China (Asia/Shanghai) of an aware datetime; a date is taken as it is. A
+    naive datetime is refused: its zone is unknown."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise TypeError("a naive datetime has no zone: pass a date or an aware datetime")
+        return moment.astimezone(CHINA).date()
+    if isinstance(moment, date):
+        return moment
+    raise TypeError(f"expected a date or an aware datetime, got {type(moment).__name__}")
+
+
+def today_cn() -> date:
+    """Today in China (Asia/Shanghai)."""
+    return china_day(datetime.now(timezone.utc))
+
+
 BLACKLIST_COLUMNS = (Column("credit_code", ID_MAX, required=True, nonempty=True), Column("name", NAME_MAX),
                      Column("listed_on", ID_MAX), Column("reason", TEXT_MAX))
 
 
-def _blacklist_entry(cells: dict[str, str]) -> BlacklistEntry:
-    return BlacklistEntry(credit_code=_code(cells["credit_code"]), name=cells.get("name", ""),
-                          listed_on=_date("listed_on", cells.get("listed_on", "")), reason=cells.get("reason", ""))
+def _listed_on(listed_on: Optional[date], today: date) -> Optional[date]:
+    if listed_on is not None and listed_on > today + BLACKLIST_AHEAD:
+        raise RegistryError(f"{listed_on} is in the future (today is {today} in China, Asia/Shanghai): an entry "
+                            f"counts only from its listed_on date, and one dated more than {BLACKLIST_AHEAD.days} "
+                            f"day ahead is refused", field="listed_on")
+    return listed_on
 
 
-def import_blacklist_csv(path) -> int:
+def _blacklist_entry(cells: dict[str, str], today: date) -> BlacklistEntry:
+    code = _code(cells["credit_code"])
+    listed_on = _listed_on(_date("listed_on", cells.get("listed_on", "")), today)
+    return BlacklistEntry(credit_code=code, name=cells.get("name", ""), listed_on=listed_on,
+                          reason=cells.get("reason", ""))
+
+
+def import_blacklist_csv(path, *, today: Optional[date] = None) -> int:
+    """Import (or refresh) blacklist entries; `listed_on` more than a day after `today` (default:
+    today in China) is refused."""
+    today = today_cn() if today is None else china_day(today)
     rows, problems = _read_csv(path, BLACKLIST_COLUMNS)
-    entries = _check(path, rows, problems, _blacklist_entry, "credit_code", "enterprise")
+    entries = _check(path, rows, problems, lambda cells: _blacklist_entry(cells, today), "credit_code", "enterprise")
     _write(entries)
     return len(entries)
 
 
-def add_blacklist(credit_code: str, *, name: str = "", reason: str = "", listed_on: Optional[date] = None) -> None:
+def add_blacklist(credit_code: str, *, name: str = "", reason: str = "", listed_on: Optional[date] = None,
+                  today: Optional[date] = None) -> None:
+    today = today_cn() if today is None else china_day(today)
     cells = {c.name: _cell(c, v) for c, v in zip(BLACKLIST_COLUMNS, (credit_code, name, "", reason))}
-    entry = _blacklist_entry(cells)
-    entry.listed_on = listed_on
+    entry = _blacklist_entry(cells, today)
+    if listed_on is not None and (isinstance(listed_on, datetime) or not isinstance(listed_on, date)):
+        raise RegistryError(f"expected a date, got {type(listed_on).__name__}", field="listed_on")
+    entry.listed_on = _listed_on(listed_on, today)
     _write([entry])
 
 
@@ -330,10 +372,16 @@ def blacklist_rows() -> list[dict]:
         return [_row(e) for e in s.exec(select(BlacklistEntry).order_by(BlacklistEntry.credit_code))]
 
 
-def blacklist_entry(credit_code: str) -> Optional[dict]:
+def blacklist_entry(credit_code: str, on=None) -> Optional[dict]:
+    """The blacklist entry for `credit_code` that counts on the day `on` (a date, or an aware
+    datetime taken as its day in China; default: today in China), or None. An entry counts from
+    its listed_on day onwards; one without a date counts on every day."""
+    day = today_cn() if on is None else china_day(on)
     with session() as s:
         e = s.get(BlacklistEntry, credit_code)
-        return _row(e) if e else None
+        if e is None or (e.listed_on is not None and e.listed_on > day):
+            return None
+        return _row(e)
 
 
 # ---------------------------------------------------------------------------------- enterprises

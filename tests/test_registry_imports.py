@@ -322,3 +322,54 @@ def test_rows_stored_before_the_checks_still_load(db):
         s.add(EnterpriseRow(credit_code=CODE_A, name="甲", qualifications="high_tech:20230601"))
         s.commit()
     assert db.enterprise(CODE_A).qualified(["high_tech"], date(2024, 1, 1))
+
+
+# ------------------------------------------------------------------------------ 3. blacklist dates
+
+def test_china_day_is_asia_shanghai(db):
+    from datetime import datetime, timezone
+    assert db.china_day(datetime(2026, 1, 1, 15, 59, tzinfo=timezone.utc)) == date(2026, 1, 1)
+    assert db.china_day(datetime(2026, 1, 1, 16, 0, tzinfo=timezone.utc)) == date(2026, 1, 2)
+    assert db.china_day(date(2026, 3, 4)) == date(2026, 3, 4)
+    with pytest.raises(TypeError):
+        db.china_day(datetime(2026, 1, 1, 12, 0))            # naive: which zone? refused
+    assert db.today_cn() in (date.today() - timedelta(days=1), date.today(), date.today() + timedelta(days=1))
+
+
+def test_blacklist_listed_in_the_future_is_refused(db, tmp_path):
+    today = db.today_cn()
+    p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_A},甲,2025-01-01,r\n{CODE_B},乙,2099-01-01,r\n")
+    e = _refused(db, db.import_blacklist_csv, p, line=3, field="listed_on", rule="future")
+    assert str(today) in e.rule and "Asia/Shanghai" in e.rule
+    p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_B},乙,{today + timedelta(days=2)},r\n")
+    _refused(db, db.import_blacklist_csv, p, line=2, field="listed_on", rule="future")
+    with pytest.raises(db.RegistryError) as info:
+        db.add_blacklist(CODE_A, reason="r", listed_on=date(2099, 1, 1))
+    assert info.value.field == "listed_on"
+    assert db.blacklist_rows() == []
+
+
+def test_blacklist_entry_counts_from_its_listed_on_date(db, tmp_path):
+    today = db.today_cn()
+    tomorrow = today + timedelta(days=1)                      # within the tolerance: accepted
+    p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_A},甲,{tomorrow},r\n{CODE_B},乙,{today},r\n{CODE_C},丙,,r\n")
+    assert db.import_blacklist_csv(p) == 3
+    assert db.blacklist_entry(CODE_A) is None                 # not yet: listed tomorrow (China time)
+    assert db.blacklist_entry(CODE_A, on=today) is None
+    assert db.blacklist_entry(CODE_A, on=tomorrow)["reason"] == "r"
+    assert db.blacklist_entry(CODE_A, tomorrow + timedelta(days=400)) is not None
+    assert db.blacklist_entry(CODE_B) is not None and db.blacklist_entry(CODE_B, on=today - timedelta(days=1)) is None
+    assert db.blacklist_entry(CODE_C, on=date(1990, 1, 1)) is not None   # no date: listed without a start
+
+
+def test_blacklist_entry_takes_an_aware_moment_as_china_day(db):
+    from datetime import datetime, timezone
+    db.add_blacklist(CODE_A, reason="r", listed_on=date(2026, 1, 2), today=date(2026, 1, 1))
+    assert db.blacklist_entry(CODE_A, on=datetime(2026, 1, 1, 15, 59, tzinfo=timezone.utc)) is None
+    assert db.blacklist_entry(CODE_A, on=datetime(2026, 1, 1, 16, 0, tzinfo=timezone.utc)) is not None
+
+
+def test_blacklist_import_takes_the_day_to_judge_the_future_by(db, tmp_path):
+    p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_A},甲,2030-01-02,r\n")
+    _refused(db, lambda path: db.import_blacklist_csv(path, today=date(2029, 12, 31)), p, line=2, field="listed_on")
+    assert db.import_blacklist_csv(p, today=date(2030, 1, 1)) == 1
