@@ -457,8 +457,14 @@ REVIEWER_COLUMNS = (Column("reviewer_id", ID_MAX, required=True, nonempty=True),
                     Column("bureau", BUREAU_MAX, required=True, nonempty=True), Column("name", NAME_MAX))
 
 
+_REVIEWER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+
+
 def _reviewer(cells: dict[str, str]) -> Reviewer:
     from models.clauses import known_bureaus
+    if not _REVIEWER_ID.fullmatch(cells["reviewer_id"]):
+        raise RegistryError(f"'{shown(cells['reviewer_id'])}' is not a reviewer id: ASCII letters, digits and "
+                            f"- _ . @ only, starting with a letter or digit", field="reviewer_id")
     bureau = cells["bureau"]
     if bureau not in known_bureaus():
         raise RegistryError(f"'{shown(bureau)}' is not a responsible bureau of any clause; "

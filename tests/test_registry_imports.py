@@ -373,3 +373,38 @@ def test_blacklist_import_takes_the_day_to_judge_the_future_by(db, tmp_path):
     p = _csv(tmp_path, f"{BLACKLIST_HEADER}\n{CODE_A},甲,2030-01-02,r\n")
     _refused(db, lambda path: db.import_blacklist_csv(path, today=date(2029, 12, 31)), p, line=2, field="listed_on")
     assert db.import_blacklist_csv(p, today=date(2030, 1, 1)) == 1
+
+
+# ------------------------------------------------------------------------------ 4. reviewer ids and names
+
+@pytest.mark.parametrize("rid, rule", [
+    ("", "empty"), ("   ", "empty"), ("hz kjj", "letters, digits"), ("hz/kjj", "letters, digits"),
+    ("王科", "letters, digits"), ("-hz", "letters, digits"), ("hz;drop", "letters, digits"),
+    ("hz-kjj\x1b[2J", "U+001B"), ("hz\x00", "U+0000"), ("a" * 65, "64"), ("ｈｚ", "letters, digits")])
+def test_reviewer_id_is_refused(db, rid, rule):
+    before = db.reviewer_snapshot()
+    with pytest.raises(db.RegistryError) as info:
+        db.add_reviewer(rid, "杭州市科技局", "x")
+    assert info.value.field == "reviewer_id" and rule in info.value.rule
+    assert db.reviewer_snapshot() == before
+
+
+@pytest.mark.parametrize("rid", ["hz-kjj2", "a.b@c_d-1", "A" * 64, "1"])
+def test_reviewer_id_is_accepted(db, rid):
+    db.add_reviewer(rid, "杭州市科技局", "x")
+    assert db.reviewer_snapshot()[rid] == "杭州市科技局"
+
+
+def test_reviewer_name_with_control_characters_is_refused(db):
+    with pytest.raises(db.RegistryError) as info:
+        db.add_reviewer("hz-new", "杭州市科技局", "王\x1b[31m科")
+    assert info.value.field == "name"
+    with pytest.raises(db.RegistryError) as info:
+        db.add_reviewer("hz-new", "杭州市科技局", "王" * 201)
+    assert info.value.field == "name"
+    assert "hz-new" not in db.reviewer_snapshot()
+
+
+def test_reviewer_id_charset_in_an_import(db, tmp_path):
+    p = _csv(tmp_path, f"{REVIEWER_HEADER}\nhz-ok,杭州市科技局,甲\nhz ok,杭州市科技局,乙\n")
+    _refused(db, db.import_reviewers_csv, p, line=3, field="reviewer_id", rule="letters, digits")
