@@ -31,6 +31,7 @@ from rich.table import Table
 from cli import backend, show
 from cli.show import money
 from cli.errors import BAD_INPUT, CliError, fail, friendly
+from cli.safe_text import inert, one_line
 
 app = typer.Typer(
     name="disburse", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -282,12 +283,20 @@ def revoke(
 
 # ------------------------------------------------------------------------------------ registries
 
+def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = None) -> None:
+    if n == 0:
+        console.print(inert(f"{what}: no rows in {file} (only the header); nothing imported"))
+        return
+    unit = f" {units[n != 1]}" if units else ""
+    console.print(inert(f"{what}: {n}{unit} imported from {file}"))
+
+
 @blacklist_app.command("import")
 @friendly
-def blacklist_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,listed_on,reason,...")) -> None:
-    """Import (or refresh) the serious-dishonesty list from a CSV file."""
-    n = backend.import_blacklist(file)
-    console.print(f"blacklist: {n} entr{'y' if n == 1 else 'ies'} imported from {file}")
+def blacklist_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,listed_on,reason")) -> None:
+    """Import (or refresh) the serious-dishonesty list from a CSV file: every row is checked first,
+    then all are written (or none); an entry counts from its listed_on day (China time)."""
+    _imported("blacklist", backend.import_blacklist(file), file, ("entry", "entries"))
 
 
 @blacklist_app.command("list")
@@ -300,10 +309,10 @@ def blacklist_list() -> None:
 
 @enterprises_app.command("import")
 @friendly
-def enterprises_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,region,qualifications...")) -> None:
-    """Import (or refresh) the enterprise registry from a CSV file."""
-    n = backend.import_enterprises(file)
-    console.print(f"enterprises: {n} imported from {file}")
+def enterprises_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,region,qualifications")) -> None:
+    """Import (or refresh) the enterprise registry from a CSV file: every row is checked first, then
+    all are written (or none); a region must agree with the credit code's region digits."""
+    _imported("enterprises", backend.import_enterprises(file), file)
 
 
 @enterprises_app.command("list")
@@ -323,6 +332,14 @@ def reviewers_add(
     """Register a reviewer for a bureau (re-adding updates it)."""
     backend.add_reviewer(reviewer_id, bureau=bureau, name=name)
     console.print(f"reviewer {reviewer_id} reviews for {bureau}")
+
+
+@reviewers_app.command("import")
+@friendly
+def reviewers_import(file: Path = typer.Argument(..., help="CSV: reviewer_id,bureau,name")) -> None:
+    """Import (or update) reviewers from a CSV file: every row is checked first, then all are
+    written (or none)."""
+    _imported("reviewers", backend.import_reviewers(file), file)
 
 
 @reviewers_app.command("list")
@@ -393,7 +410,7 @@ def main() -> None:
         typer.echo("interrupted", err=True)
         code = 130
     except CliError as e:  # raised outside a command (should not happen)
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {one_line(e)}", err=True)
         code = e.code
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -4,6 +4,8 @@ Anything that came from outside (a CSV cell, a name, a comment, a clause id on t
 may carry rich markup (`[bold]`, `[/x]`), terminal control sequences (ESC, NUL, CR, C1 codes),
 bidirectional overrides, or be megabytes long. Here:
 
+- `inert(s)`: a `rich.text.Text` for a table cell or a message: never parsed as markup, control
+  characters shown as escapes, newline/tab kept only where asked;
 - `shown(s)`: a value to echo inside a message: control characters shown as escapes (`\\x1b`,
   `\\u202e`), clipped;
 - `one_line(message)`: a whole message on one bounded line (what `error: ...` prints);
@@ -77,3 +79,10 @@ def shown(value: Any, limit: int = ECHO_LIMIT) -> str:
 def one_line(message: Any, limit: int = MESSAGE_LIMIT) -> str:
     """A whole message as one bounded line: newlines and other controls visible, clipped."""
     return visible(clip(_text(message), limit))
+
+
+def inert(value: Any, *, multiline: bool = False, style: str = ""):
+    """A rich Text for `value`: no markup, no emoji codes, control characters visible (newline and
+    tab kept when `multiline`). Use it for every table cell or message part a user supplied."""
+    from rich.text import Text
+    return Text(visible(_text(value), "\n\t" if multiline else ""), style=style)

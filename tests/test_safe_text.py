@@ -37,3 +37,16 @@ def test_one_line_is_one_bounded_line():
     out = safe_text.one_line("error\nsecond line\r\x1b[2J" + "y" * 10_000)
     assert "\n" not in out and "\r" not in out and "\x1b" not in out
     assert len(out) < safe_text.MESSAGE_LIMIT + 40
+
+
+def test_inert_is_literal_text():
+    from rich.console import Console
+    from rich.text import Text
+    t = safe_text.inert("[bold red]x[/] [/x] :smile: \x1b[31m")
+    assert isinstance(t, Text) and t.plain == "[bold red]x[/] [/x] :smile: \\x1b[31m"
+    c = Console(record=True, width=200, color_system=None)
+    c.print(t)
+    assert c.export_text().strip() == "[bold red]x[/] [/x] :smile: \\x1b[31m"
+    assert safe_text.inert("a\nb\tc").plain == "a\\nb\\tc"
+    assert safe_text.inert("a\nb\tc\x00", multiline=True).plain == "a\nb\tc\\x00"
+    assert safe_text.inert(None).plain == ""
