@@ -8,6 +8,7 @@ bidirectional overrides, or be megabytes long. Here:
   characters shown as escapes, newline/tab kept only where asked;
 - `shown(s)`: a value to echo inside a message: control characters shown as escapes (`\\x1b`,
   `\\u202e`), clipped;
+- `json_text(text)`: JSON output with the same escaped as \\uXXXX (the same value);
 - `one_line(message)`: a whole message on one bounded line (what `error: ...` prints);
 - `first_unsafe(s)`: the first character that would be refused in stored text.
 """
@@ -86,3 +87,10 @@ def inert(value: Any, *, multiline: bool = False, style: str = ""):
     tab kept when `multiline`). Use it for every table cell or message part a user supplied."""
     from rich.text import Text
     return Text(visible(_text(value), "\n\t" if multiline else ""), style=style)
+
+
+def json_text(text: str) -> str:
+    """JSON text (from json.dumps) with every unsafe character written as a \\uXXXX escape: the
+    same JSON value, safe on a terminal. (json.dumps escapes C0 controls itself, not C1, bidi
+    controls or line separators; outside strings its output has only ASCII and newlines.)"""
+    return "".join(f"\\u{ord(ch):04x}" if ch != "\n" and is_unsafe(ch) else ch for ch in text)

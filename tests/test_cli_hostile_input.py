@@ -138,3 +138,138 @@ def test_describe_bounds_any_message_to_one_line(exc):
     msg, _ = describe(exc)
     assert "\n" not in msg and "\r" not in msg and "\x1b" not in msg and "\x00" not in msg
     assert len(msg) < 600 and "chars)" in msg
+
+
+# ------------------------------------------------------------------------------ stored text shown inertly
+
+def _store(tmp_path, *rows) -> None:
+    """Rows written straight into the database, as an older version or another writer might have."""
+    import os
+    os.environ["DISBURSE_DB_URL"] = f"sqlite:///{tmp_path / 'disburse.db'}"   # the cli fixture's, restored by it
+    from models.db import session
+    with session() as s:
+        for r in rows:
+            s.add(r)
+        s.commit()
+
+
+def _assert_inert(stdout: str) -> None:
+    assert "\x1b" not in stdout and "\x00" not in stdout and "\r" not in stdout and "\u202e" not in stdout
+    assert "[/x]" in stdout and "[bold red]x" in stdout and ":smile:" in stdout
+    assert "\\x1b[31m红色\\x1b[0m" in stdout and "a\\x00b" in stdout and "乙\\u202e丙" in stdout
+    assert "[link=file:///etc/passwd]点我[/link]" in stdout and "回车\\r覆盖" in stdout
+
+
+def test_enterprises_list_shows_hostile_names_literally(cli, tmp_path):
+    from models.tables import EnterpriseRow
+    codes = [make_code(f"91330106MA2KX1{i:03d}") for i in range(len(HOSTILE))]
+    _store(tmp_path, *[EnterpriseRow(credit_code=c, name=n, region="[bold]", qualifications="\x1b[2J")
+                       for c, n in zip(codes, HOSTILE)])
+    r = cli("enterprises", "list")
+    assert r.exit_code == 0, r.output
+    _assert_inert(r.stdout)
+    assert "\\x1b[2J" in r.stdout
+
+
+def test_markup_names_go_in_through_the_import_and_come_out_literally(cli, tmp_path):
+    p = _write(tmp_path, "ent.csv", f'credit_code,name\n{CODE_A},[/x]\n{CODE_B},"[bold red]x"\n')
+    assert cli("enterprises", "import", p).exit_code == 0
+    r = cli("enterprises", "list")
+    assert r.exit_code == 0, r.output
+    assert "[/x]" in r.stdout and "[bold red]x" in r.stdout
+
+
+def test_reviewers_list_shows_hostile_names_literally(cli, tmp_path):
+    from models.tables import Reviewer
+    _store(tmp_path, *[Reviewer(reviewer_id=f"hz-{i}", bureau="杭州市科技局", name=n) for i, n in enumerate(HOSTILE)])
+    r = cli("reviewers", "list")
+    assert r.exit_code == 0, r.output
+    _assert_inert(r.stdout)
+
+
+def test_blacklist_list_shows_hostile_text_literally(cli, tmp_path):
+    from models.tables import BlacklistEntry
+    codes = [make_code(f"91330106MA2KX2{i:03d}") for i in range(len(HOSTILE))]
+    _store(tmp_path, *[BlacklistEntry(credit_code=c, name=n, reason=n, listed_on=date(2025, 1, 1))
+                       for c, n in zip(codes, HOSTILE)])
+    r = cli("blacklist", "list")
+    assert r.exit_code == 0, r.output
+    _assert_inert(r.stdout)
+
+
+def _rendered(fn, *args) -> str:
+    import io
+
+    from rich.console import Console
+    buf = io.StringIO()
+    fn(Console(file=buf, width=300, color_system=None, highlight=False, soft_wrap=True), *args)
+    return buf.getvalue()
+
+
+def test_status_shows_hostile_names_and_comments_literally():
+    from cli import show
+    st = {"application_id": "app-[/x]", "status": "review", "overdue": True, "clause_id": "[bold]c",
+          "enterprise_name": " ".join(HOSTILE), "enterprise_code": CODE_A, "year": 2026,
+          "required_bureaus": ["[/x]局"], "awarded": "0", "note": "\x1b]8;;http://evil\x1b\\点\x1b]8;;\x1b\\",
+          "decisions": [{"when": "2026-01-01T00:00:00", "kind": "approve", "who": "hz-kjj", "bureau": "[/x]",
+                         "comment": "\n".join(HOSTILE), "amount": None}],
+          "tranches": [{"year": 2026, "seq": 1, "due": "2026-02-01", "amount": "1", "state": "[/x]",
+                        "clause_id": "[bold red]x"}]}
+    calculation = {"clause_id": "[/x]", "year": 2026, "refusal": {"code": "[/x]", "reason": "\x1b[31m[bold]"},
+                   "trace": [{"step": "[/x]", "formula": "[bold red]x", "result": "\x00", "rule": "[/]", "cite": "[/x]"}]}
+    out = _rendered(show.application, st, calculation)
+    _assert_inert(out)
+    assert "OVERDUE" in out and "app-[/x]" in out and "[/x]局" in out and "\\x1b]8;;http://evil" in out
+    assert "refused: [/x]: \\x1b[31m[bold]" in out
+
+
+def test_applications_table_shows_hostile_values_literally():
+    from cli import show
+    rows = [{"id": "app-[/x]", "status": "\x1b[31mreview", "amount": "12", "bureaus": ["[bold red]x"]}]
+    out = _rendered(show.applications, rows, 'ClauseId = "[/x]"')
+    assert "app-[/x]" in out and "\\x1b[31mreview" in out and "[bold red]x" in out and 'ClauseId = "[/x]"' in out
+    assert "\x1b" not in out
+    assert "no applications match" in _rendered(show.applications, [], "")
+
+
+@pytest.mark.parametrize("args", [
+    ("approve", "app-[/x]\x1b[2J", "--reviewer", "[bold]r"),
+    ("reject", "app-[/x]", "--reviewer", "[bold]r", "--comment", "no"),
+    ("request-info", "app-[/x]", "--reviewer", "r", "--comment", "more"),
+    ("confirm-year", "app-[/x]", "--reviewer", "r"),
+    ("withdraw", "app-[/x]", "--operator", "r"),
+    ("revoke", "app-[/x]", "--reviewer", "r", "--reason", "x"),
+])
+def test_confirmation_messages_echo_ids_literally(cli, monkeypatch, args):
+    import cli.main as main
+    monkeypatch.setattr(main, "run", lambda *a, **k: None)          # no Temporal server: the message only
+    r = cli(*args)
+    assert r.exit_code == 0, r.output
+    assert "app-[/x]" in r.stdout and "\x1b" not in r.stdout
+
+
+def test_json_output_escapes_terminal_controls_losslessly(cli, tmp_path):
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from models.tables import LedgerEntry
+    label = "\x9b31m红\u202e\x1b[0m\u2028"
+    _store(tmp_path, LedgerEntry(application_id="app-1", clause_id="c", enterprise_code=CODE_A, year=2026, seq=1,
+                                 item_id="[/x]", amount=Decimal("1.00"), label=label,
+                                 paid_at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    r = cli("ledger", "--json")
+    assert r.exit_code == 0, r.output
+    for ch in ("\x9b", "\u202e", "\x1b", "\u2028"):
+        assert ch not in r.stdout
+    assert json.loads(r.stdout)[0]["label"] == label                 # the same value, escaped
+    assert "红" in r.stdout                                           # still readable
+    table = cli("ledger")
+    assert table.exit_code == 0 and "[/x]" in table.stdout and "\x9b" not in table.stdout
+
+
+def test_list_query_echo_is_visible(cli, monkeypatch):
+    import cli.main as main
+    monkeypatch.setattr(main, "run", lambda *a, **k: [])
+    r = cli("list", "--clause", "a\x1b[2Jb", "--query")
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stderr and "\x1b" not in r.stdout and "a\\x1b[2Jb" in r.stderr

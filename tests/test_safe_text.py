@@ -50,3 +50,11 @@ def test_inert_is_literal_text():
     assert safe_text.inert("a\nb\tc").plain == "a\\nb\\tc"
     assert safe_text.inert("a\nb\tc\x00", multiline=True).plain == "a\nb\tc\\x00"
     assert safe_text.inert(None).plain == ""
+
+
+def test_json_text_escapes_unsafe_characters_to_the_same_value():
+    import json
+    value = {"name": "杭州\x9b\u202e\u2028\x1b", "list": [1, "x"]}
+    text = safe_text.json_text(json.dumps(value, ensure_ascii=False, indent=2))
+    assert safe_text.first_unsafe(text, keep="\n") is None
+    assert "杭州" in text and json.loads(text) == value
