@@ -10,11 +10,14 @@ bidirectional overrides, or be megabytes long. Here:
   `\\u202e`), clipped;
 - `json_text(text)`: JSON output with the same escaped as \\uXXXX (the same value);
 - `one_line(message)`: a whole message on one bounded line (what `error: ...` prints);
-- `first_unsafe(s)`: the first character that would be refused in stored text.
+- `first_unsafe(s)`: the first character that would be refused in stored text;
+- `spreadsheet_cell(value)`: a CSV export cell that a spreadsheet will not run as a formula (every
+  CSV the CLI writes goes through it; there is no such export yet).
 """
 from __future__ import annotations
 
 import unicodedata
+from decimal import Decimal
 from typing import Any, Optional
 
 ECHO_LIMIT = 80          # an echoed value is clipped to this many characters
@@ -94,3 +97,22 @@ def json_text(text: str) -> str:
     same JSON value, safe on a terminal. (json.dumps escapes C0 controls itself, not C1, bidi
     controls or line separators; outside strings its output has only ASCII and newlines.)"""
     return "".join(f"\\u{ord(ch):04x}" if ch != "\n" and is_unsafe(ch) else ch for ch in text)
+
+
+# OWASP "CSV Injection" and ASVS 1.2.10: a cell starting with = + - @ tab CR (ASVS adds NUL) may be
+# run as a formula by a spreadsheet. LF and the full-width forms are a precaution (in neither list).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\x00", "\n", "＝", "＋", "－", "＠")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A value for a CSV export: numbers as they are; text that a spreadsheet could take for a
+    formula (starting with = + - @ tab CR NUL LF) prefixed with a single quote, so it stays text.
+    Quoting of commas and double quotes is left to the csv writer."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float, Decimal)):
+        return value
+    s = str(value)
+    return "'" + s if s.startswith(FORMULA_TRIGGERS) else s

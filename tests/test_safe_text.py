@@ -58,3 +58,28 @@ def test_json_text_escapes_unsafe_characters_to_the_same_value():
     text = safe_text.json_text(json.dumps(value, ensure_ascii=False, indent=2))
     assert safe_text.first_unsafe(text, keep="\n") is None
     assert "杭州" in text and json.loads(text) == value
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("=HYPERLINK(\"http://evil\",\"点\")", "'=HYPERLINK(\"http://evil\",\"点\")"),
+    ("+1+2", "'+1+2"), ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("\x00=1", "'\x00=1"), ("＝1+1", "'＝1+1"),
+    ("杭州云栖", "杭州云栖"), ("a=b", "a=b"), ("", ""), (None, ""), ("'already", "'already"),
+])
+def test_spreadsheet_cell_neutralises_formulas(raw, want):
+    assert safe_text.spreadsheet_cell(raw) == want
+
+
+def test_spreadsheet_cell_leaves_numbers_alone():
+    from decimal import Decimal
+    assert safe_text.spreadsheet_cell(Decimal("-350000.00")) == Decimal("-350000.00")
+    assert safe_text.spreadsheet_cell(-3) == -3
+    assert safe_text.spreadsheet_cell(True) == "True"
+
+
+def test_spreadsheet_cells_through_the_csv_writer():
+    import csv
+    import io
+    buf = io.StringIO()
+    csv.writer(buf).writerow([safe_text.spreadsheet_cell(v) for v in ('=1+1,"x"', "ok", -5)])
+    assert buf.getvalue() == '"\'=1+1,""x""",ok,-5\r\n'
