@@ -268,7 +268,9 @@ def _date(field: str, value: str) -> Optional[date]:
         raise RegistryError(f"not a date (YYYY-MM-DD): '{shown(value)}'", field=field) from None
 
 
-def _qualifications(text: str) -> list[dict]:
+def parse_qualifications(text: str) -> list[dict]:
+    """'tech_enterprise:2021-01-01;high_tech:2023-06-01:2026-05-31' -> Qualification dicts
+    (kind one of calc.model.QualificationKind, dates YYYY-MM-DD, valid_to not before valid_from)."""
     out = []
     for part in (p.strip() for p in (text or "").split(";")):
         if not part:
@@ -291,12 +293,6 @@ def _qualifications(text: str) -> list[dict]:
                                     field="qualifications")
         out.append(q)
     return out
-
-
-def parse_qualifications(text: str) -> list[dict]:
-    """'tech_enterprise:2021-01-01;high_tech:2023-06-01:2026-05-31' -> Qualification dicts
-    (kind one of calc.model.QualificationKind, dates YYYY-MM-DD, valid_to not before valid_from)."""
-    return _qualifications(text)
 
 
 def _canonical_qualifications(quals: list[dict]) -> str:
@@ -358,11 +354,12 @@ def import_blacklist_csv(path, *, today: Optional[date] = None) -> int:
 
 def add_blacklist(credit_code: str, *, name: str = "", reason: str = "", listed_on: Optional[date] = None,
                   today: Optional[date] = None) -> None:
+    """Add (or refresh) one entry, checked as an imported row is."""
+    if listed_on is not None and (isinstance(listed_on, datetime) or not isinstance(listed_on, date)):
+        raise RegistryError(f"expected a date, got {type(listed_on).__name__}", field="listed_on")
     today = today_cn() if today is None else china_day(today)
     cells = {c.name: _cell(c, v) for c, v in zip(BLACKLIST_COLUMNS, (credit_code, name, "", reason))}
     entry = _blacklist_entry(cells, today)
-    if listed_on is not None and (isinstance(listed_on, datetime) or not isinstance(listed_on, date)):
-        raise RegistryError(f"expected a date, got {type(listed_on).__name__}", field="listed_on")
     entry.listed_on = _listed_on(listed_on, today)
     _write([entry])
 
@@ -402,7 +399,7 @@ def _enterprise_row(cells: dict[str, str]) -> EnterpriseRow:
             raise RegistryError(f"{region} contradicts the credit code {code}, whose region digits (characters 3-8) "
                                 f"are {region_of(code)}: the jurisdiction is the credit code's; leave region empty "
                                 f"or write {region_of(code)}", field="region")
-    quals = _canonical_qualifications(_qualifications(cells.get("qualifications", "")))
+    quals = _canonical_qualifications(parse_qualifications(cells.get("qualifications", "")))
     return EnterpriseRow(credit_code=code, name=cells.get("name", ""), region=region, qualifications=quals)
 
 
@@ -414,6 +411,7 @@ def import_enterprises_csv(path) -> int:
 
 
 def add_enterprise(credit_code: str, *, name: str = "", region: str = "", qualifications: str = "") -> None:
+    """Add (or refresh) one enterprise, checked as an imported row is."""
     cells = {c.name: _cell(c, v) for c, v in zip(ENTERPRISE_COLUMNS, (credit_code, name, region, qualifications))}
     _write([_enterprise_row(cells)])
 
@@ -455,8 +453,6 @@ def _stored_qualifications(text: str) -> list[dict]:
 
 REVIEWER_COLUMNS = (Column("reviewer_id", ID_MAX, required=True, nonempty=True),
                     Column("bureau", BUREAU_MAX, required=True, nonempty=True), Column("name", NAME_MAX))
-
-
 _REVIEWER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
 
 
@@ -473,6 +469,7 @@ def _reviewer(cells: dict[str, str]) -> Reviewer:
 
 
 def add_reviewer(reviewer_id: str, bureau: str, name: str = "") -> None:
+    """Register (or move) one reviewer, checked as an imported row is."""
     cells = {c.name: _cell(c, v) for c, v in zip(REVIEWER_COLUMNS, (reviewer_id, bureau, name))}
     _write([_reviewer(cells)])
 
