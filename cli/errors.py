@@ -2,7 +2,9 @@
 
 Commands are wrapped with `@friendly`; anything they raise is turned into `error: ...` by
 `describe()`. Exit codes: 1 = the operation was refused or failed, 2 = bad input,
-3 = the Temporal server cannot be reached.
+3 = the Temporal server cannot be reached. Whatever the error echoes back (a clause id, a file
+name, a cell) is printed as one bounded line, its control characters shown as escapes
+(cli/safe_text.py).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import os
 from typing import Any, Callable
 
 import typer
+
+from cli.safe_text import one_line
 
 BAD_INPUT, FAILED, UNREACHABLE = 2, 1, 3
 
@@ -54,7 +58,13 @@ def _is_connection_failure(e: BaseException) -> bool:
 
 
 def describe(e: BaseException) -> tuple[str, int]:
-    """(message, exit code) for an exception raised by a command."""
+    """(message, exit code) for an exception raised by a command; the message is one line, bounded
+    in length, with no control characters (it may echo hostile input)."""
+    message, code = _describe(e)
+    return one_line(message), code
+
+
+def _describe(e: BaseException) -> tuple[str, int]:
     from pydantic import ValidationError
 
     if isinstance(e, CliError):
@@ -62,6 +72,12 @@ def describe(e: BaseException) -> tuple[str, int]:
     if isinstance(e, ValidationError):
         return describe_validation(e), BAD_INPUT
     name = type(e).__name__
+    try:
+        from models.registry import RegistryError
+        if isinstance(e, RegistryError):          # FILE: line N: FIELD: RULE
+            return str(e), BAD_INPUT
+    except ImportError:  # pragma: no cover
+        pass
     try:
         from calc.errors import InputError
         if isinstance(e, InputError):

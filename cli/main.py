@@ -26,11 +26,12 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from cli import backend, show
 from cli.show import money
 from cli.errors import BAD_INPUT, CliError, fail, friendly
+from cli.safe_text import inert, json_text, one_line, visible
 
 app = typer.Typer(
     name="disburse", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -73,7 +74,7 @@ def run(coro_fn, *args, **kwargs):
 
 
 def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    typer.echo(json_text(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
 
 
 def _require_reason(amount: Optional[Decimal], reason: Optional[str]) -> None:
@@ -124,8 +125,8 @@ def submit(
         data = {**data, "review_sla_days": sla_days}
     inp = backend.application_input(data, source=str(file), operator=operator)
     app_id = run(backend.submit, inp)
-    console.print(f"submitted [bold]{app_id}[/bold]")
-    console.print(f"  follow it: disburse status {app_id}")
+    console.print(Text.assemble("submitted ", inert(app_id, style="bold")))
+    console.print(inert(f"  follow it: disburse status {app_id}"))
 
 
 @app.command()
@@ -159,18 +160,9 @@ def list_(
     """Applications, from the Temporal visibility API (the same query works in the Web UI)."""
     query = backend.visibility_query(status=status_, clause=clause, bureau=bureau, enterprise=enterprise)
     if show_query:
-        typer.echo(query or "(all applications)", err=True)
+        typer.echo(visible(query) or "(all applications)", err=True)
     rows = run(backend.list_applications, query, limit)
-    table = Table(title=f"applications{' where ' + query if query else ''}", title_justify="left")
-    # the id already names enterprise, clause and year (app-{credit code}-{clause}-{year})
-    for col in ("id", "status", "amount", "lead bureau"):
-        table.add_column(col, justify="right" if col == "amount" else "left", no_wrap=True)
-    for r in rows:
-        table.add_row(str(r.get("id", "")), str(r.get("status") or ""), money(r.get("amount")),
-                      (r.get("bureaus") or [""])[0])
-    console.print(table)
-    if not rows:
-        console.print("[dim]no applications match[/dim]")
+    show.applications(console, rows, query)
 
 
 @app.command()
@@ -185,7 +177,7 @@ def approve(
     """Approve as your bureau; optionally lower the award with a reason."""
     _require_reason(amount, reason)
     run(backend.approve, app_id, reviewer=reviewer, comment=comment, amount=amount, reason=reason)
-    console.print(f"approved {app_id} as {reviewer}" + (f", lowered to {money(amount)}" if amount is not None else ""))
+    console.print(inert(f"approved {app_id} as {reviewer}" + (f", lowered to {money(amount)}" if amount is not None else "")))
 
 
 @app.command()
@@ -199,7 +191,7 @@ def reject(
     if not comment.strip():
         fail("--comment: a rejection needs a reason", BAD_INPUT)
     run(backend.reject, app_id, reviewer=reviewer, comment=comment)
-    console.print(f"rejected {app_id} as {reviewer}")
+    console.print(inert(f"rejected {app_id} as {reviewer}"))
 
 
 @app.command("request-info")
@@ -213,7 +205,7 @@ def request_info(
     if not comment.strip():
         fail("--comment: say what information is needed", BAD_INPUT)
     run(backend.request_info, app_id, reviewer=reviewer, comment=comment)
-    console.print(f"asked for information on {app_id}")
+    console.print(inert(f"asked for information on {app_id}"))
 
 
 @app.command("provide-info")
@@ -226,7 +218,7 @@ def provide_info(
     """Answer a request for information with corrected or added facts."""
     data = read_json(file)
     run(backend.provide_info, app_id, data, operator=operator, source=str(file))
-    console.print(f"information provided for {app_id}")
+    console.print(inert(f"information provided for {app_id}"))
 
 
 @app.command()
@@ -239,7 +231,7 @@ def evidence(
     """Submit the next programme year's evidence (interest subsidies, first-set insurance): status awaiting_evidence."""
     data = read_json(file)
     run(backend.submit_evidence, app_id, data, operator=operator, source=str(file))
-    console.print(f"evidence recorded for {app_id}")
+    console.print(inert(f"evidence recorded for {app_id}"))
 
 
 @app.command("confirm-year")
@@ -251,7 +243,7 @@ def confirm_year(
 ) -> None:
     """Confirm the next programme year of a multi-year application."""
     run(backend.confirm_year, app_id, reviewer=reviewer, comment=comment)
-    console.print(f"year confirmed for {app_id}")
+    console.print(inert(f"year confirmed for {app_id}"))
 
 
 @app.command()
@@ -263,7 +255,7 @@ def withdraw(
 ) -> None:
     """Withdraw an application before it is paid."""
     run(backend.withdraw, app_id, operator=operator, comment=comment)
-    console.print(f"withdrawn {app_id}")
+    console.print(inert(f"withdrawn {app_id}"))
 
 
 @app.command()
@@ -277,17 +269,25 @@ def revoke(
     if not reason.strip():
         fail("--reason: a revocation needs a reason", BAD_INPUT)
     run(backend.revoke, app_id, reviewer=reviewer, reason=reason)
-    console.print(f"revoked {app_id}")
+    console.print(inert(f"revoked {app_id}"))
 
 
 # ------------------------------------------------------------------------------------ registries
 
+def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = None) -> None:
+    if n == 0:
+        console.print(inert(f"{what}: no rows in {file} (only the header); nothing imported"))
+        return
+    unit = f" {units[n != 1]}" if units else ""
+    console.print(inert(f"{what}: {n}{unit} imported from {file}"))
+
+
 @blacklist_app.command("import")
 @friendly
-def blacklist_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,listed_on,reason,...")) -> None:
-    """Import (or refresh) the serious-dishonesty list from a CSV file."""
-    n = backend.import_blacklist(file)
-    console.print(f"blacklist: {n} entr{'y' if n == 1 else 'ies'} imported from {file}")
+def blacklist_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,listed_on,reason")) -> None:
+    """Import (or refresh) the serious-dishonesty list from a CSV file: every row is checked first,
+    then all are written (or none); an entry counts from its listed_on day (China time)."""
+    _imported("blacklist", backend.import_blacklist(file), file, ("entry", "entries"))
 
 
 @blacklist_app.command("list")
@@ -300,10 +300,10 @@ def blacklist_list() -> None:
 
 @enterprises_app.command("import")
 @friendly
-def enterprises_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,region,qualifications...")) -> None:
-    """Import (or refresh) the enterprise registry from a CSV file."""
-    n = backend.import_enterprises(file)
-    console.print(f"enterprises: {n} imported from {file}")
+def enterprises_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,region,qualifications")) -> None:
+    """Import (or refresh) the enterprise registry from a CSV file: every row is checked first, then
+    all are written (or none); a region must agree with the credit code's region digits."""
+    _imported("enterprises", backend.import_enterprises(file), file)
 
 
 @enterprises_app.command("list")
@@ -322,7 +322,15 @@ def reviewers_add(
 ) -> None:
     """Register a reviewer for a bureau (re-adding updates it)."""
     backend.add_reviewer(reviewer_id, bureau=bureau, name=name)
-    console.print(f"reviewer {reviewer_id} reviews for {bureau}")
+    console.print(inert(f"reviewer {reviewer_id} reviews for {bureau}"))
+
+
+@reviewers_app.command("import")
+@friendly
+def reviewers_import(file: Path = typer.Argument(..., help="CSV: reviewer_id,bureau,name")) -> None:
+    """Import (or update) reviewers from a CSV file: every row is checked first, then all are
+    written (or none)."""
+    _imported("reviewers", backend.import_reviewers(file), file)
 
 
 @reviewers_app.command("list")
@@ -349,21 +357,11 @@ def ledger(
     _rows_table("ledger (paid tranches)", shown, money_cols=("amount",))
     if rows:
         total = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
-        console.print(f"total paid: {money(total)}")
+        console.print(inert(f"total paid: {money(total)}"))
 
 
 def _rows_table(title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) -> None:
-    if not rows:
-        console.print(f"{title}: empty")
-        return
-    table = Table(title=title, title_justify="left")
-    cols = list(rows[0].keys())
-    for c in cols:
-        table.add_column(c, justify="right" if c in money_cols else "left")
-    for r in rows:
-        table.add_row(*[money(r.get(c)) if c in money_cols else ("" if r.get(c) is None else str(r.get(c)))
-                        for c in cols])
-    console.print(table)
+    show.rows_table(console, title, rows, money_cols)
 
 
 # ------------------------------------------------------------------------------------ calc core
@@ -393,7 +391,7 @@ def main() -> None:
         typer.echo("interrupted", err=True)
         code = 130
     except CliError as e:  # raised outside a command (should not happen)
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {one_line(e)}", err=True)
         code = e.code
     for stream in (sys.stdout, sys.stderr):
         try:

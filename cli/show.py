@@ -1,5 +1,8 @@
 """How `disburse status` shows an application: a summary, the decisions, the tranches and, with
---trace, the calculation step by step (clause, formula, result, the rule or cap that bit)."""
+--trace, the calculation step by step (clause, formula, result, the rule or cap that bit); and how
+`disburse list` shows applications. Every value shown comes from outside (names, comments, ids,
+policy text) and goes through `inert` (cli/safe_text.py): never read as markup, control
+characters visible."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -7,6 +10,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from cli.safe_text import inert
 
 
 def money(v: Any) -> str:
@@ -29,9 +35,12 @@ def application(console: Console, st: dict, calculation: dict | None = None) -> 
     year = str(st.get("year", ""))
     if (st.get("programme_years") or 1) > 1:
         year += f"  (programme year {st.get('programme_year')} of up to {st.get('programme_years')})"
+    status = inert(st.get("status"))
+    if st.get("overdue"):
+        status.append("  OVERDUE", style="red")
     rows = [
         ("application", st.get("application_id")),
-        ("status", st.get("status") + ("  [red]OVERDUE[/red]" if st.get("overdue") else "")),
+        ("status", status),
         ("clause", st.get("clause_id")),
         ("enterprise", f"{st.get('enterprise_name') or ''} {st.get('enterprise_code')}".strip()),
         ("support year", year),
@@ -43,9 +52,9 @@ def application(console: Console, st: dict, calculation: dict | None = None) -> 
         rows.append(("calculated", money(calc.get("amount"))
                      + (f"  refused: {calc['refusal'].get('code')}" if calc.get("refusal") else "")))
     if st.get("note"):
-        rows.append(("note", st.get("note")))
+        rows.append(("note", inert(st.get("note"), multiline=True)))
     for k, v in rows:
-        summary.add_row(k, str(v if v is not None else ""))
+        summary.add_row(k, v if isinstance(v, Text) else inert(v))
     console.print(summary)
 
     decisions = st.get("decisions") or []
@@ -54,8 +63,8 @@ def application(console: Console, st: dict, calculation: dict | None = None) -> 
         for col in ("when (UTC)", "decision", "who", "bureau", "comment", "amount"):
             t.add_column(col, justify="right" if col == "amount" else "left")
         for d in decisions:
-            t.add_row(_when(d.get("when")), d.get("kind", ""), d.get("who", ""), d.get("bureau") or "",
-                      d.get("comment") or "", money(d.get("amount")))
+            t.add_row(inert(_when(d.get("when"))), inert(d.get("kind", "")), inert(d.get("who", "")),
+                      inert(d.get("bureau")), inert(d.get("comment"), multiline=True), inert(money(d.get("amount"))))
         console.print(t)
 
     tranches = st.get("tranches") or []
@@ -64,19 +73,47 @@ def application(console: Console, st: dict, calculation: dict | None = None) -> 
         for col in ("year", "#", "due", "amount", "state", "paid by clause"):
             t.add_column(col, justify="right" if col == "amount" else "left")
         for x in tranches:
-            t.add_row(str(x.get("year")), str(x.get("seq")), str(x.get("due")), money(x.get("amount")),
-                      x.get("state", ""), x.get("clause_id") or "")
+            t.add_row(inert(x.get("year")), inert(x.get("seq")), inert(x.get("due")), inert(money(x.get("amount"))),
+                      inert(x.get("state", "")), inert(x.get("clause_id")))
         console.print(t)
 
     if calculation:
-        t = Table(title=f"calculation trace ({calculation.get('clause_id')} {calculation.get('year')})",
+        t = Table(title=inert(f"calculation trace ({calculation.get('clause_id')} {calculation.get('year')})"),
                   title_justify="left")
         for col in ("step", "formula", "result", "rule / cap", "cited"):
             t.add_column(col, overflow="fold")
         for s in calculation.get("trace") or []:
-            t.add_row(s.get("step", ""), s.get("formula") or "", str(s.get("result", "")), s.get("rule") or "",
-                      (s.get("cite") or "")[:60])
+            t.add_row(inert(s.get("step", "")), inert(s.get("formula")), inert(s.get("result", "")),
+                      inert(s.get("rule")), inert((s.get("cite") or "")[:60]))
         console.print(t)
         if calculation.get("refusal"):
             r = calculation["refusal"]
-            console.print(f"refused: {r.get('code')}: {r.get('reason')}")
+            console.print(Text.assemble("refused: ", inert(r.get("code")), ": ", inert(r.get("reason"))))
+
+
+def applications(console: Console, rows: list[dict], query: str) -> None:
+    """`disburse list`: one row per application (the id already names enterprise, clause and year:
+    app-{credit code}-{clause}-{year})."""
+    table = Table(title=inert(f"applications{' where ' + query if query else ''}"), title_justify="left")
+    for col in ("id", "status", "amount", "lead bureau"):
+        table.add_column(col, justify="right" if col == "amount" else "left", no_wrap=True)
+    for r in rows:
+        table.add_row(inert(r.get("id", "")), inert(r.get("status")), inert(money(r.get("amount"))),
+                      inert((r.get("bureaus") or [""])[0]))
+    console.print(table)
+    if not rows:
+        console.print("no applications match", style="dim")
+
+
+def rows_table(console: Console, title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) -> None:
+    """A registry or the ledger as a table, one column per key of the first row."""
+    if not rows:
+        console.print(inert(f"{title}: empty"))
+        return
+    table = Table(title=inert(title), title_justify="left")
+    cols = list(rows[0].keys())
+    for c in cols:
+        table.add_column(inert(c), justify="right" if c in money_cols else "left")
+    for r in rows:
+        table.add_row(*[inert(money(r.get(c)) if c in money_cols else r.get(c)) for c in cols])
+    console.print(table)
