@@ -1,12 +1,14 @@
-"""Caps that hold across applications (per year, per policy period, cumulative, one-off), and
-不重复 against awards already made for the same item under another clause."""
+"""Caps that hold across applications (per year, per policy period, per item, cumulative, one-off),
+and 不重复: an item (calc/items.py) already awarded by any clause in any year is not paid again.
+The history holds every award committed or paid (the award book), not only what was paid."""
 from __future__ import annotations
 
 from decimal import Decimal
 
+from calc import items as item_keys
 from calc.catalogue import Catalogue
 from calc.context import Ctx
-from calc.money import ZERO
+from calc.money import ZERO, to_fen
 from calc.parameters import value_on
 
 _WORDS = {
@@ -18,7 +20,7 @@ _WORDS = {
 }
 
 
-def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal) -> Decimal:
+def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decimal]) -> Decimal:
     year = ctx.req.year
     for cap in ctx.clause.caps:
         if cap.scope == "per_item" and ctx.clause.formula == "vc_reward":
@@ -31,8 +33,8 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal) -> Decimal:
         if cap.scope == "per_year":
             used = ctx.history.in_year(group, year)
         elif cap.scope == "per_item":
-            item = item_key(ctx)
-            used = sum((ctx.history.for_item(c, item) for c in group), ZERO) if item else ZERO
+            groups = {item_keys.group(k) for k in items}
+            used = sum((ctx.history.for_group(c, g) for c in group for g in groups), ZERO)
         elif cap.scope == "per_period":
             w = ctx.doc.window
             used = ctx.history.in_years(group, w.start.year, w.end.year)
@@ -60,40 +62,57 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal) -> Decimal:
     return amount
 
 
-def item_key(ctx: Ctx) -> str | None:
-    """The item the award pays for (the overlap key of 从优、就高、不重复)."""
-    f = ctx.req.facts
-    if f.item_id:
-        return f.item_id
-    kind = ctx.clause.overlap_item
-    if kind == "loan" and f.loans:
-        return "loan:" + "+".join(sorted(loan.loan_id for loan in f.loans))
-    if kind == "insurance_policy" and f.policy_no:
-        return "policy:" + f.policy_no
-    if kind == "investment" and f.investments:
-        return "investment:" + "+".join(sorted(i.investee_id for i in f.investments))
-    return None
-
-
-def not_twice(ctx: Ctx, cat: Catalogue, amount: Decimal) -> Decimal:
-    """不重复: awards already made for this item this year under another clause of the same kind
-    count against this one; the enterprise ends up with the single highest award, once."""
-    if not ctx.doc.rules.overlap_rule:
-        return amount
-    item = item_key(ctx)
-    if item is None:
-        return amount
-    paid = {c: a for c, a in ctx.history.item_in_year(item, ctx.req.year).items()
-            if c != ctx.cid and c in cat.clauses and cat.clauses[c][1].overlap_item == ctx.clause.overlap_item}
-    if not paid:
-        return amount
-    already = sum(paid.values(), ZERO)
+def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, Decimal]:
+    """不重复, item by item: what was already awarded for an item (by any clause, in any support
+    year) counts against it. Where the document says 从优、就高 (its overlap rule), the item gets
+    the top-up to the higher award; elsewhere an item already awarded gets nothing more.
+    Returns the items with what is still payable for each; refuses when nothing is."""
+    out: dict[str, Decimal] = {}
+    blocked: list[tuple[str, dict[str, Decimal]]] = []
+    overlap = ctx.doc.rules.overlap_rule
     cite = ctx.doc.rules.overlap_cite
-    inputs = {"item": item, "computed": amount, **{f"paid_under:{c}": a for c, a in paid.items()}}
-    if amount <= already:
+    for key, value in items.items():
+        paid = ctx.history.for_item(key)
+        if not paid:
+            out[key] = value
+            continue
+        already = sum(paid.values(), ZERO)
+        inputs = {"item": key, "computed": value, **{f"awarded_under:{c}": a for c, a in paid.items()}}
+        if overlap and value > already:
+            out[key] = value - already
+            ctx.step("overlap", formula="top-up = computed − already awarded for the same item (从优、就高、不重复)",
+                     inputs=inputs, result=value - already, rule="overlap", cite=cite)
+        else:
+            out[key] = ZERO
+            blocked.append((key, paid))
+            ctx.step("not_twice", formula="an item already awarded is not paid again (不重复)", inputs=inputs,
+                     result=ZERO, rule="overlap" if overlap else "not_twice", cite=cite)
+    if items and blocked and all(v <= 0 for v in out.values()):
+        key, paid = blocked[0]
+        already = sum(paid.values(), ZERO)
+        under = ", ".join(f"{c} ({a})" for c, a in paid.items())
+        if ctx.cid in paid or not overlap:
+            raise ctx.refuse("already_awarded", f"{key} was already awarded {already} under {under}: 不重复",
+                             rule="not_twice", cite=cite)
         raise ctx.refuse("superseded",
-                         f"{item} already received {already} for {ctx.req.year} under {', '.join(paid)}, "
-                         f"at least this clause's {amount}: 从优、就高、不重复", rule="overlap", cite=cite)
-    ctx.step("overlap", formula="top-up = computed − already paid for the same item (从优、就高、不重复)",
-             inputs=inputs, result=amount - already, rule="overlap", cite=cite)
-    return amount - already
+                         f"{key} already received {already} under {under}, at least this clause's "
+                         f"{items[key]}: 从优、就高、不重复", rule="overlap", cite=cite)
+    return out
+
+
+def distribute(amount: Decimal, items: dict[str, Decimal]) -> dict[str, Decimal]:
+    """The final award (to the fen) split over its items in proportion to what each computed;
+    the last item takes the rounding remainder, so the shares add up to the award exactly."""
+    keys = [k for k, v in items.items() if v > 0] or list(items)
+    if not keys:
+        return {}
+    base = sum((items[k] for k in keys), ZERO)
+    out, given = {}, ZERO
+    for i, k in enumerate(keys):
+        if i == len(keys) - 1:
+            share = amount - given
+        else:
+            share = to_fen(amount * items[k] / base) if base > 0 else ZERO
+        out[k] = share
+        given += share
+    return out

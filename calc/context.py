@@ -45,6 +45,7 @@ class Ctx:
     period_end: date            # last day counted
     trace: list[TraceStep] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)   # facts of the rules passed, one trace step
+    cat: Any = None                                        # the Catalogue (for cap groups)
 
     @property
     def cid(self) -> str:
@@ -68,6 +69,10 @@ class Ctx:
             raise self.refuse("out_of_window", f"{name} of {self.cid} not yet in force on {day or self.period_start}",
                               rule=f"param:{name}")
         return dated.value, dated.cite
+
+    def cap_group(self, cap) -> tuple[str, ...]:
+        """The clauses whose awards count against `cap` (this clause alone unless it names a group)."""
+        return self.cat.cap_group(self.cid, cap.group) if self.cat is not None else (self.cid,)
 
     def has_param(self, name: str) -> bool:
         return name in self.clause.params

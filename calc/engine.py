@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from calc import rules
-from calc.caps import apply_caps, item_key, not_twice
+from calc.caps import apply_caps, distribute, not_twice
 from calc.catalogue import Catalogue, catalogue
 from calc.context import Ctx, Refused, cite_text
 from calc.errors import InputError
@@ -94,7 +94,8 @@ def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
 def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcResult:
     doc, clause = cat.clauses[req.clause_id]
     start, end, year_end = _period(doc.window.start, doc.window.end, req.year)
-    ctx = Ctx(req, doc, clause, history, req.as_of or year_end, start, end)
+    ctx = Ctx(req, doc, clause, history, req.as_of or year_end, start, end, cat=cat)
+    shares: dict[str, Decimal] = {}
     try:
         rules.blacklist(ctx)
         rules.jurisdiction(ctx)
@@ -105,8 +106,14 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcRe
                  inputs=ctx.checks, result="passed", cite=doc.window.cite)
         rules.thresholds(ctx)
         raw = FORMULAS[clause.formula](ctx)
-        amount = apply_caps(ctx, cat, raw.amount)
-        amount = not_twice(ctx, cat, amount)
+        values = _item_values(raw)
+        shares = values
+        if values:
+            shares = not_twice(ctx, cat, values)
+            amount = sum(shares.values(), ZERO)
+        else:
+            amount = raw.amount
+        amount = apply_caps(ctx, cat, amount, shares)
         adj = req.adjustment
         if adj is not None and adj.max_amount < amount:
             amount = adj.max_amount
@@ -117,14 +124,32 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcRe
         ctx.step("round", formula="quantize to 0.01, ROUND_HALF_UP", inputs={"amount": amount}, result=final)
         if final <= 0:
             raise ctx.refuse("cap_exhausted", f"nothing payable under {clause.id} for {req.year}", rule="zero")
+        shares = distribute(final, shares)
         # built without re-validation: every value here was produced by this module
         return CalcResult.built(
             clause_id=clause.id, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
-            trace=tuple(ctx.trace), refusal=None, chosen_clause=clause.id, alternatives={}, item_id=item_key(ctx))
+            trace=tuple(ctx.trace), refusal=None, chosen_clause=clause.id, alternatives={},
+            item_id=_item_label(shares), items=shares, item_values=values)
     except Refused as r:
         return CalcResult.built(
             clause_id=clause.id, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(ctx.trace),
-            refusal=r.refusal, chosen_clause=None, alternatives={}, item_id=item_key(ctx))
+            refusal=r.refusal, chosen_clause=None, alternatives={}, item_id=_item_label(shares), items={},
+            item_values={})
+
+
+def _item_values(raw) -> dict[str, Decimal]:
+    """What the formula computed for each item, scaled to its total where a limit on the whole
+    claim (e.g. a share of the interest actually paid) cut it."""
+    values = raw.items
+    total = sum(values.values(), ZERO)
+    if not values or total == raw.amount or total <= 0:
+        return dict(values)
+    return {k: v * raw.amount / total for k, v in values.items()}
+
+
+def _item_label(shares: dict[str, Decimal]) -> str | None:
+    """The items an award pays for, as one ledger label."""
+    return "+".join(sorted(shares)) if shares else None
 
 
 def calculate(req: CalcRequest, history: AwardHistory | None = None,
@@ -177,6 +202,6 @@ def calculate_claims(requests: list[CalcRequest], history: AwardHistory | None =
         refusal = r.refusal or Refusal(
             code="superseded", rule="从优、就高、不重复",
             reason=f"{chosen.clause_id} pays more ({fmt(chosen.amount)} > {fmt(r.amount)}) for the same item")
-        out.append(r.model_copy(update={"amount": Decimal("0.00"), "schedule": (), "refusal": refusal,
+        out.append(r.model_copy(update={"amount": Decimal("0.00"), "schedule": (), "refusal": refusal, "items": {},
                                         "chosen_clause": chosen.clause_id, "alternatives": alternatives}))
     return out

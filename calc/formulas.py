@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Callable
 
-from calc import rates
+from calc import items, rates
 from calc.context import Ctx
 from calc.money import ZERO, pct
 from calc.parameters import value_on
@@ -20,6 +20,13 @@ Part = tuple[str, date, Decimal]   # label, due date, amount
 class Raw:
     amount: Decimal
     parts: list[Part] = field(default_factory=list)   # empty: one tranche of the whole award
+    items: dict[str, Decimal] = field(default_factory=dict)   # item key (calc/items.py) -> its share
+
+
+def _fact_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
+    """The item a claim names in facts.item_id, if any (grants, ABS issues)."""
+    f = ctx.req.facts
+    return {items.named(f.item_id): amount} if f.item_id else {}
 
 
 def _months_later(d: date, months: int) -> date:
@@ -41,7 +48,7 @@ def loan_interest(ctx: Ctx) -> Raw:
     pref_cite = ctx.doc.rules.preferential_rate_cite
     year = ctx.req.year
     days_in_year = Decimal(366 if calendar.isleap(year) else 365)
-    total, refused_loans = ZERO, []
+    total, refused_loans, per_loan = ZERO, [], {}
     share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
     for loan in ctx.req.facts.loans or ():
         sub = rate_pct
@@ -80,6 +87,8 @@ def loan_interest(ctx: Ctx) -> Raw:
                          inputs={"loan": loan.loan_id, "interest_paid": loan.interest_paid}, result=amount,
                          rule="interest_paid_share", cite=ctx.param("interest_paid_share_pct")[1])
         total += amount
+        key = items.loan(loan.loan_id, year)
+        per_loan[key] = per_loan.get(key, ZERO) + amount
     loans = ctx.req.facts.loans or ()
     if loans and len(refused_loans) == len(loans):
         lpr, _ = rates.lpr_on(loans[0].contract_date, loans[0].term_months)
@@ -93,7 +102,7 @@ def loan_interest(ctx: Ctx) -> Raw:
             ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
                      inputs={"interest_paid": ctx.req.facts.interest_paid}, result=total,
                      rule="interest_paid_share", cite=ctx.param("interest_paid_share_pct")[1])
-    return Raw(total)
+    return Raw(total, items=per_loan)
 
 
 # ---------------------------------------------------------------- rate × base
@@ -112,7 +121,14 @@ def rate_of_base(ctx: Ctx) -> Raw:
             amount = limit
             ctx.step("second_limit", formula=f"≤ {ctx.clause.second_limit}",
                      inputs={ctx.clause.second_limit: limit}, result=amount, rule=ctx.clause.second_limit, cite=cite)
-    return Raw(amount)
+    return Raw(amount, items=_policy_items(ctx, amount) or _fact_items(ctx, amount))
+
+
+def _policy_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
+    f = ctx.req.facts
+    if ctx.clause.overlap_item == "insurance_policy" and f.policy_no:
+        return {items.policy(f.policy_no, f.period_start): amount}
+    return {}
 
 
 # ---------------------------------------------------------------- first set / first batch insurance
@@ -123,7 +139,7 @@ def first_set_premium(ctx: Ctx) -> Raw:
     first_pct, cite = ctx.param("first_year_pct")
     step_pct = Decimal(ctx.param("yearly_step_pct")[0])
     ceiling_pct = Decimal(ctx.param("premium_rate_ceiling_pct")[0])
-    year_no = f.programme_year or 1
+    year_no = programme_year(ctx)
     share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
     counted = min(f.premium, pct(ceiling_pct) * f.insured_amount)
     if counted < f.premium:
@@ -133,7 +149,23 @@ def first_set_premium(ctx: Ctx) -> Raw:
     amount = pct(share) * counted
     ctx.step("first_set_premium", formula=f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium",
              inputs={"programme_year": year_no, "counted_premium": counted}, result=amount, cite=cite)
-    return Raw(amount)
+    return Raw(amount, items=_policy_items(ctx, amount))
+
+
+def programme_year(ctx: Ctx) -> int:
+    """The programme year is derived, never declared: 1 + the consecutive support years just
+    before this one in which this clause already paid (or committed) for the same policy."""
+    f = ctx.req.facts
+    years = ctx.history.group_years(ctx.cid, items.group(items.policy(f.policy_no or "", None)))
+    n, y = 1, ctx.req.year - 1
+    while y in years:
+        n, y = n + 1, y - 1
+    inputs = {"policy_no": f.policy_no, "earlier_years": ",".join(map(str, sorted(years))) or "none"}
+    if f.programme_year is not None and f.programme_year != n:
+        inputs["declared"] = f.programme_year
+    ctx.step("programme_year", formula="1 + consecutive earlier support years awarded for this policy",
+             inputs=inputs, result=n, rule="derived" if "declared" in inputs else None)
+    return n
 
 
 # ---------------------------------------------------------------- VC early-stage reward
@@ -146,6 +178,8 @@ def vc_reward(ctx: Ctx) -> Raw:
     per_item = [c for c in ctx.clause.caps if c.scope == "per_item"]
     w = ctx.doc.window
     total, paid_any = ZERO, False
+    given: dict[str, Decimal] = {}                     # per investee, within this claim
+    per_investment: dict[str, Decimal] = {}
     for inv in ctx.req.facts.investments or ():
         held_to = inv.held_until or ctx.as_of
         reached = _months_later(inv.invested_on, months)
@@ -166,19 +200,23 @@ def vc_reward(ctx: Ctx) -> Raw:
         ctx.step("investment", formula=f"{rate_pct}% × investment", inputs=inputs, result=amount, cite=cite)
         for cap in per_item:
             dated = value_on(cap.amount, ctx.period_start)
-            limit = Decimal(dated.value) - ctx.history.for_item(ctx.cid, inv.investee_id)
+            group = items.investee(inv.investee_id)
+            already = sum((ctx.history.for_group(c, group) for c in ctx.cap_group(cap)), ZERO) \
+                + given.get(inv.investee_id, ZERO)
+            limit = Decimal(dated.value) - already
             if amount > limit:
                 amount = max(limit, ZERO)
                 ctx.step("cap:per_item", formula="≤ per-investee cap − already awarded for this investee",
-                         inputs={"investee": inv.investee_id, "cap": dated.value,
-                                 "already": ctx.history.for_item(ctx.cid, inv.investee_id)},
+                         inputs={"investee": inv.investee_id, "cap": dated.value, "already": already},
                          result=amount, rule="cap:per_item", cite=dated.cite)
+        given[inv.investee_id] = given.get(inv.investee_id, ZERO) + amount
+        per_investment[items.investment(inv.investee_id, inv.invested_on)] = amount
         paid_any = True
         total += amount
     if not paid_any:
         raise ctx.refuse("ineligible", "no investment qualifies (stage, holding period or window)",
                          rule="vc_reward", cite=cite)
-    return Raw(total)
+    return Raw(total, items=per_investment)
 
 
 # ---------------------------------------------------------------- grants
@@ -202,7 +240,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
         amount = Decimal(tiers[kind])
         ctx.step("tier", formula="fixed amount by institution type", inputs={"institution_type": kind},
                  result=amount, cite=cite)
-        return Raw(amount)
+        return Raw(amount, items=_fact_items(ctx, amount))
     ceiling = _ceiling(ctx)
     if f.review_amount is not None:
         amount = f.review_amount
@@ -212,7 +250,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
         amount = ceiling if ceiling is not None else ZERO
         ctx.step("review_amount", formula="no amount set by review: the ceiling",
                  inputs={"ceiling": ceiling}, result=amount)
-    return Raw(amount)
+    return Raw(amount, items=_fact_items(ctx, amount))
 
 
 def staged_grant(ctx: Ctx) -> Raw:
@@ -240,7 +278,8 @@ def staged_grant(ctx: Ctx) -> Raw:
         ctx.step("stage", formula="share × total", inputs=inputs, result=amount, cite=cite)
         if amount > 0:
             parts.append((stage, max(day, ctx.as_of), amount))
-    return Raw(sum((p[2] for p in parts), ZERO), parts)
+    total = sum((p[2] for p in parts), ZERO)
+    return Raw(total, parts, items=_fact_items(ctx, total))
 
 
 FORMULAS: dict[str, Callable[[Ctx], Raw]] = {

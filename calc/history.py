@@ -1,7 +1,9 @@
 """An enterprise's prior awards, indexed once so every cap lookup is a dictionary hit.
 
 Build it once per enterprise (`AwardHistory.of(awards)`) and pass it to `calculate`: the cost
-of an evaluation then does not grow with the length of the award history.
+of an evaluation then does not grow with the length of the award history. Prior awards are what
+the award book holds for the enterprise: every award committed or paid, not only what was paid.
+Item keys are those of calc/items.py.
 """
 from __future__ import annotations
 
@@ -9,20 +11,22 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Iterable
 
+from calc import items
 from calc.model import PriorAward
 
 ZERO = Decimal(0)
 
 
 class AwardHistory:
-    __slots__ = ("_by_clause_year", "_by_clause", "_years", "_by_item", "_by_item_year")
+    __slots__ = ("_by_clause_year", "_by_clause", "_years", "_by_item", "_by_group", "_group_years")
 
     def __init__(self) -> None:
         self._by_clause_year: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
         self._by_clause: dict[str, Decimal] = defaultdict(Decimal)
         self._years: dict[str, set[int]] = defaultdict(set)
-        self._by_item: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-        self._by_item_year: dict[tuple[str, int], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        self._by_item: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        self._by_group: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        self._group_years: dict[tuple[str, str], set[int]] = defaultdict(set)
 
     @classmethod
     def of(cls, awards: Iterable[PriorAward]) -> "AwardHistory":
@@ -37,8 +41,11 @@ class AwardHistory:
         if amount > 0:
             self._years[clause_id].add(year)
         if item_id:
-            self._by_item[(clause_id, item_id)] += amount
-            self._by_item_year[(item_id, year)][clause_id] += amount
+            self._by_item[item_id][clause_id] += amount
+            g = (clause_id, items.group(item_id))
+            self._by_group[g] += amount
+            if amount > 0:
+                self._group_years[g].add(year)
 
     def in_year(self, clauses: tuple[str, ...], year: int) -> Decimal:
         if len(clauses) == 1:
@@ -57,10 +64,15 @@ class AwardHistory:
     def supported_years(self, clause_id: str) -> set[int]:
         return self._years.get(clause_id, set())
 
-    def for_item(self, clause_id: str, item_id: str) -> Decimal:
-        return self._by_item.get((clause_id, item_id), ZERO)
+    def for_item(self, item_id: str) -> dict[str, Decimal]:
+        """Awards already made for this item (any clause, any support year), by clause."""
+        found = self._by_item.get(item_id)
+        return {c: a for c, a in found.items() if a} if found else {}
 
-    def item_in_year(self, item_id: str, year: int) -> dict[str, Decimal]:
-        """Awards already made for this item (loan, policy, investment) in this year, by clause."""
-        found = self._by_item_year.get((item_id, year))
-        return dict(found) if found else {}
+    def for_group(self, clause_id: str, group: str) -> Decimal:
+        """Awards under `clause_id` for every item of a group (a loan, a policy, an investee)."""
+        return self._by_group.get((clause_id, group), ZERO)
+
+    def group_years(self, clause_id: str, group: str) -> set[int]:
+        """Support years in which `clause_id` awarded something for the group."""
+        return self._group_years.get((clause_id, group), set())

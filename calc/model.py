@@ -63,7 +63,7 @@ class Enterprise(Strict):
     name: str = ""
     region: str | None = Field(
         default=None, pattern=r"^\d{6}$",
-        description="registered region (6-digit code); default: credit code characters 3-8",
+        description="registered region (6-digit code): if given, it must be the credit code's characters 3-8",
     )
     qualifications: tuple[Qualification, ...] = ()
 
@@ -72,20 +72,29 @@ class Enterprise(Strict):
     def _check_code(cls, v: str) -> str:
         return credit_code.validate(v)
 
+    @model_validator(mode="after")
+    def _one_jurisdiction(self) -> "Enterprise":
+        """The region is the one the credit code carries; a registry that says otherwise is wrong."""
+        if self.region is not None and self.region != credit_code.region_of(self.credit_code):
+            raise ValueError(f"region {self.region} contradicts the credit code's region digits "
+                             f"{credit_code.region_of(self.credit_code)} (characters 3-8)")
+        return self
+
     @property
     def region_code(self) -> str:
-        return self.region or credit_code.region_of(self.credit_code)
+        return credit_code.region_of(self.credit_code)
 
     def qualified(self, kinds: tuple[str, ...] | list[str], day: date) -> bool:
         return any(q.kind in kinds and q.holds_on(day) for q in self.qualifications)
 
 
 class PriorAward(Strict):
-    """An award already made to this enterprise (from the ledger), for caps across applications."""
+    """An award already made to this enterprise (committed or paid: the award book), for caps and
+    不重复 across applications."""
     clause_id: str
     year: int = Field(ge=1990, le=2100)
     amount: Money
-    item_id: str | None = None  # loan contract / policy number / investee it paid for
+    item_id: str | None = None  # the item key it paid for (calc/items.py: loan:ID@YEAR, policy:NO@START, ...)
 
 
 class Loan(Strict):
@@ -210,7 +219,9 @@ class CalcResult(Strict):
     refusal: Refusal | None = None
     chosen_clause: str | None = None       # under 从优就高不重复: which clause pays
     alternatives: dict[str, str] = {}      # clause id -> amount it would have paid
-    item_id: str | None = None             # the item paid for (loan, policy, investment): ledger key of 不重复
+    item_id: str | None = None             # the items paid for, "+"-joined (a label for the ledger)
+    items: dict[str, Decimal] = {}         # item key (calc/items.py) -> its share of the amount (adds up to it)
+    item_values: dict[str, Decimal] = {}   # item key -> what this clause computed for it before 不重复 and caps
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -118,6 +118,9 @@ class Clause(_M):
     caps: tuple[Cap, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     programme_years: int = Field(default=1, ge=1, le=3, description="yearly programme length (evidence each year)")
+    evidence_facts: tuple[str, ...] = Field(
+        default=(), description="the facts a later programme year's evidence may give; every other fact stays as "
+                                "submitted (the item, the project, the programme year are not the applicant's to change)")
     fact_date: Literal["support_year", "period_start", "event_date", "holding_reached", "stages"] = "support_year"
 
 
@@ -240,6 +243,13 @@ def load_document(path: Path) -> Document:
             sinces = [v.since for v in values]
             if sinces != sorted(sinces):
                 raise ParameterError(path.name, f"clauses.{i}.params.{name}", "values must be in date order")
+        if clause.programme_years > 1 and not clause.evidence_facts:
+            raise ParameterError(path.name, f"clauses.{i}.evidence_facts",
+                                 f"{clause.id} runs {clause.programme_years} years; name the facts its evidence may give")
+        from calc.model import Facts
+        for name in clause.evidence_facts:
+            if name not in Facts.model_fields:
+                raise ParameterError(path.name, f"clauses.{i}.evidence_facts", f"{name!r} is not a fact")
         if clause.formula == "rate_of_base" and not clause.base:
             raise ParameterError(path.name, f"clauses.{i}.base", f"rate_of_base clause {clause.id} needs a base fact")
     return doc

@@ -74,7 +74,12 @@ def test_one_item_is_paid_once_under_the_overlap_rule(group, base):
     claims = []
     for cid in group:
         r = request_for(cid, base)
-        claims.append(r.model_copy(update={"facts": r.facts.model_copy(update={"item_id": "ITEM-1"})}))
+        same_item = {"item_id": "ITEM-1"}                 # one item for the whole group
+        if r.facts.policy_no is not None:
+            same_item.update(policy_no="P-1", period_start=claims[0].facts.period_start if claims else r.facts.period_start)
+        if r.facts.loans:
+            same_item["loans"] = claims[0].facts.loans if claims and claims[0].facts.loans else r.facts.loans
+        claims.append(r.model_copy(update={"facts": r.facts.model_copy(update=same_item)}))
     claims = [c.model_copy(update={"year": claims[0].year, "enterprise": claims[0].enterprise}) for c in claims]
     results = calculate_claims(claims)
     paid = [r for r in results if r.amount > 0]
@@ -87,7 +92,8 @@ def test_one_item_is_paid_once_under_the_overlap_rule(group, base):
         for c in claims:
             if c.clause_id == chosen.clause_id:
                 continue
-            later = c.model_copy(update={"prior_awards": (PriorAward(
-                clause_id=chosen.clause_id, year=c.year, amount=chosen.amount, item_id="ITEM-1"),)})
+            assert chosen.items and sum(chosen.items.values()) == chosen.amount
+            later = c.model_copy(update={"prior_awards": tuple(PriorAward(
+                clause_id=chosen.clause_id, year=c.year, amount=a, item_id=k) for k, a in chosen.items.items())})
             again = calculate(later)
             assert chosen.amount + again.amount <= max(alone)

@@ -2,6 +2,7 @@
 and the expected award (or refusal, or input error) per clause. Policy cases are data."""
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def test_scenario(case):
             assert expect["reason_contains"] in result.refusal.reason, result.refusal.reason
         return
     assert result.refusal is None, result.refusal
-    assert result.amount == Decimal(expect["amount"]), [s.model_dump() for s in result.trace]
+    assert result.amount == Decimal(expect["amount"]), [dataclasses.asdict(s) for s in result.trace]
     assert str(result.amount) == expect["amount"]          # to the fen, as a decimal string
     assert sum(t.amount for t in result.schedule) == result.amount
     if "chosen" in expect:
