@@ -1,5 +1,6 @@
-"""SQLModel tables: registries (reviewers, blacklist, enterprises), ledger, calculations,
-notifications, and a mirror of application status/decisions for the CLI."""
+"""SQLModel tables: registries (reviewers, blacklist, enterprises), the award book (awards and
+their lines, one lock row per enterprise), the ledger, calculations, notifications, and a mirror
+of application status/decisions for the CLI and the audit record."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -73,6 +74,54 @@ class LedgerEntry(SQLModel, table=True):
     due: Optional[date] = None
     label: str = ""
     paid_at: datetime
+
+
+class EnterpriseBook(SQLModel, table=True):
+    """One row per enterprise whose award book was ever written: the row every commit, payment
+    and release of that enterprise locks first (SELECT ... FOR UPDATE on PostgreSQL; SQLite
+    serializes writers with BEGIN IMMEDIATE), so two of its applications never take the same
+    room under a cap or the same item. `version` counts the changes of the book."""
+    __tablename__ = "enterprise_book"
+    enterprise_code: str = Field(primary_key=True)
+    version: int = 0
+
+
+class Award(SQLModel, table=True):
+    """The binding calculation of one application's support year, committed to the award book."""
+    __tablename__ = "award"
+    __table_args__ = (UniqueConstraint("application_id", "year", name="uq_award_app_year"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    application_id: str = Field(index=True)
+    enterprise_code: str = Field(index=True)
+    clause_id: str                            # the clause that pays (the chosen one under 从优就高)
+    year: int                                 # support year
+    amount: Decimal = Field(sa_column=_money())
+    result_json: str                          # the CalcResult with its trace
+    committed_at: datetime
+
+
+class AwardLine(SQLModel, table=True):
+    """A share of an award: one tranche for one item. Counts against every cap and every
+    不重复 item while `committed` or `paid`; `released` when the application is withdrawn,
+    revoked, blacklisted or its tranche cancelled."""
+    __tablename__ = "award_line"
+    __table_args__ = (UniqueConstraint("application_id", "year", "seq", "item_id", name="uq_award_line"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    application_id: str = Field(index=True)
+    enterprise_code: str = Field(index=True)
+    clause_id: str
+    year: int
+    seq: int                                  # tranche
+    item_id: str = ""                         # item key (calc/items.py); "" when the award names none
+    amount: Decimal = Field(sa_column=_money())
+    item_value: Decimal = Field(sa_column=_money())   # what the clause computed for the item, before 不重复 / caps
+    due: date
+    label: str = ""
+    state: str = "committed"                  # committed | paid | released
+    committed_at: datetime
+    paid_at: Optional[datetime] = None
+    released_at: Optional[datetime] = None
+    release_reason: str = ""
 
 
 class CalculationRow(SQLModel, table=True):
