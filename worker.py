@@ -15,11 +15,12 @@ from activities import ALL_ACTIVITIES
 from activities.logs import configure as configure_logging
 from models.db import init_db
 from workflows.application import ApplicationWorkflow
+from workflows.legacy import LegacyApplicationWorkflow
 from workflows.client import TASK_QUEUE, connect
 
 
 def build_worker(client: Client, *, task_queue: str = TASK_QUEUE, executor: ThreadPoolExecutor) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[ApplicationWorkflow],
+    return Worker(client, task_queue=task_queue, workflows=[ApplicationWorkflow, LegacyApplicationWorkflow],
                   activities=ALL_ACTIVITIES, activity_executor=executor,
                   max_concurrent_activities=16)
 

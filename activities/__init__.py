@@ -1,10 +1,12 @@
 """disburse activities (sync; run them in a thread pool)."""
-from activities.calculation import calculate_award
-from activities.credit import BlacklistCheck, BlacklistResult, check_blacklist
-from activities.ledger import record_payout, write_payout
-from activities.notify import notify, record_status
+from activities.application import (
+    check_blacklist, check_credit, load_reviewers, mirror_status, notify, open_application, record_status,
+)
+from activities.book import commit_award, pay_tranche, release_award
+from activities.legacy import LEGACY_ACTIVITIES
 
-ALL_ACTIVITIES = [check_blacklist, calculate_award, record_payout, notify, record_status]
+ALL_ACTIVITIES = [open_application, load_reviewers, check_credit, commit_award, pay_tranche, release_award,
+                  notify, mirror_status, record_status, check_blacklist, *LEGACY_ACTIVITIES]
 
-__all__ = ["ALL_ACTIVITIES", "BlacklistCheck", "BlacklistResult", "calculate_award", "check_blacklist",
-           "notify", "record_payout", "record_status", "write_payout"]
+__all__ = ["ALL_ACTIVITIES", "check_credit", "commit_award", "load_reviewers", "mirror_status", "notify",
+           "open_application", "pay_tranche", "record_status", "release_award"]

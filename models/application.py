@@ -1,22 +1,43 @@
-"""Pydantic models crossing the client/workflow/activity boundary."""
+"""Pydantic models crossing the client / workflow / activity boundary (the current workflow,
+workflows/application.py; the first version's frozen payloads are in models/legacy.py).
+
+Everything that arrives from outside the worker is a claim, not a fact: the workflow's input is
+the claim alone (`ApplicationInput`); what the worker decides with (the clause's bureaus and
+programme length, the reviewer registry, prior awards, tranches) it resolves itself.
+"""
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calc.credit_code import validate as validate_credit_code
 from calc.model import CalcResult, Facts, Tranche
 
 FINANCE_BUREAU = "市财政局"
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")   # the policies' days; no DST since 1991
 
 Status = Literal[
     "review", "info_requested", "credit_check", "calculating", "payout", "awaiting_evidence",
-    "confirming", "completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked",
+    "confirming", "attention", "completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked",
 ]
 TERMINAL: frozenset[str] = frozenset({"completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked"})
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+def china_today(now: datetime) -> date:
+    """The calendar day in China at `now` (policy dates are days in Asia/Shanghai)."""
+    return now.astimezone(CHINA).date()
+
+
+def china_midnight(day: date) -> datetime:
+    """00:00 in China on `day`, as an aware datetime."""
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA)
 
 
 def qualify(issuer: str, bureau: str) -> str:
@@ -33,21 +54,60 @@ def qualify(issuer: str, bureau: str) -> str:
 
 
 def workflow_id_for(enterprise_code: str, clause_id: str, year: int) -> str:
+    """The one id an application can have: one application per enterprise, clause and year."""
     return f"app-{enterprise_code}-{clause_id}-{year}"
 
 
-class ApplicationInput(BaseModel):
-    clause_id: str = Field(min_length=1)
+def _text(v: str, field: str, limit: int) -> str:
+    if _CONTROL.search(v):
+        raise ValueError(f"{field} must not contain control characters")
+    if len(v) > limit:
+        raise ValueError(f"{field} is longer than {limit} characters")
+    return v
+
+
+class _In(BaseModel):
+    """An input from outside: unknown fields are refused, not ignored."""
+    model_config = ConfigDict(extra="forbid")
+
+
+ActorId = Annotated[str, Field(min_length=1, max_length=64, description="operator or reviewer id")]
+
+
+def _actor(v: str, field: str) -> str:
+    v = v.strip()
+    if not v:
+        raise ValueError(f"{field} must say who acts (not blank)")
+    if not _ID.match(v):
+        raise ValueError(f"{field} {v[:64]!r}: letters, digits and . _ @ - only, at most 64 characters")
+    return v
+
+
+class ApplicationInput(_In):
+    """The claim: who applies, under which clause, for which year, with which facts, and who
+    submits it. The application's id is derived from it (workflow_id_for), never chosen.
+
+    Normalisation (explicit): the credit code is upper-cased and stripped; ids are stripped. A year
+    may be a JSON number or a string of ASCII digits; anything else is refused."""
+    clause_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z]{2}\d{4}-[0-9.]+-[a-z0-9-]+$")
     year: int = Field(ge=1990, le=2100)
-    enterprise_code: str = Field(min_length=1)
-    enterprise_name: str = ""
-    operator: str = Field(min_length=1)
+    enterprise_code: str = Field(min_length=1, max_length=40)
+    enterprise_name: str = Field(default="", max_length=200)
+    operator: ActorId
     facts: Facts = Facts()
-    note: Optional[str] = None
-    alternatives: list[str] = []
-    review_sla_days: int = Field(default=15, gt=0)
-    evidence_deadline_days: int = Field(default=90, gt=0)
-    application_id: Optional[str] = None
+    note: Optional[str] = Field(default=None, max_length=2000)
+    alternatives: list[str] = Field(default=[], max_length=8)
+    review_sla_days: int = Field(default=15, ge=1, le=365)
+    evidence_deadline_days: int = Field(default=90, ge=1, le=365)
+
+    @field_validator("year", mode="before")
+    @classmethod
+    def _year(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (isinstance(v, str) and not (v.isascii() and v.strip().isdigit())):
+            raise ValueError("year must be a number such as 2026")
+        if isinstance(v, float):
+            raise ValueError("year must be a whole number")
+        return v
 
     @field_validator("enterprise_code")
     @classmethod
@@ -55,20 +115,26 @@ class ApplicationInput(BaseModel):
         """统一社会信用代码 (GB 32100-2015), check digit included."""
         return validate_credit_code(v)
 
-    @model_validator(mode="after")
-    def _derive_id(self) -> "ApplicationInput":
-        if not self.application_id:
-            self.application_id = workflow_id_for(self.enterprise_code, self.clause_id, self.year)
-        return self
+    @field_validator("operator")
+    @classmethod
+    def _operator(cls, v: str) -> str:
+        return _actor(v, "operator")
+
+    @field_validator("enterprise_name", "note")
+    @classmethod
+    def _plain_text(cls, v: Optional[str], info) -> Optional[str]:
+        return None if v is None else _text(v, info.field_name, 2000)
+
+    @property
+    def application_id(self) -> str:
+        return workflow_id_for(self.enterprise_code, self.clause_id, self.year)
 
 
-class AwardSoFar(BaseModel):
-    year: int
-    amount: Decimal
-
+# --------------------------------------------------------------------------------- worker-resolved
 
 class ClauseInfo(BaseModel):
-    """What the workflow needs to know of its clause (resolved by the submitting client)."""
+    """What the workflow needs to know of its clause, resolved by the worker from its own policy
+    data when the application opens (pinned for the application's life, so replay is stable)."""
     issuer: str
     lead_bureau: str                         # qualified
     finance_bureau: str                      # qualified
@@ -76,47 +142,122 @@ class ClauseInfo(BaseModel):
     bureaus: list[str] = []                  # every responsible bureau, qualified
     programme_years: int = 1
     last_year: Optional[int] = None          # last support year inside the policy window
+    first_year: Optional[int] = None         # first support year inside the policy window
+    evidence_facts: list[str] = []           # what a later programme year's evidence may give
+    name_zh: str = ""
 
 
-class WorkflowInput(BaseModel):
-    """ApplicationInput + registry snapshot + state carried across continue-as-new."""
-    application: ApplicationInput
+class Pinned(BaseModel):
+    """What the worker resolved when the application opened: the clause, the enterprise's
+    registered name, and the reviewer registry at that moment."""
     clause: ClauseInfo
-    reviewers: dict[str, str] = {}          # reviewer id -> qualified bureau
-    programme_year: int = 1                  # 1-based year within a yearly programme
-    awards: list[AwardSoFar] = []            # amounts of earlier programme years
-    awarded_total: Decimal = Decimal("0")
+    enterprise_name: str = ""
+    reviewers: dict[str, str] = {}           # reviewer id -> qualified bureau
+
+
+class ApplicationRun(BaseModel):
+    """The workflow's input: the claim; `carried` only on a continue-as-new of the workflow
+    itself (a start that brings it is refused)."""
+    claim: ApplicationInput
+    carried: Optional["ApplicationState"] = None
+
+
+class Closure(BaseModel):
+    kind: Literal["withdrawn", "revoked"]
+    who: str
+    reason: str = ""
+
+
+class Adjustment(BaseModel):
+    """A reviewer's lowering: a ceiling on the award of every programme year."""
+    max_amount: Decimal
+    reason: str
+    reviewer: str
+
+
+class ApplicationState(BaseModel):
+    """Everything the workflow knows of its application, carried whole across continue-as-new."""
+    pinned: Pinned
+    year: int                                 # support year of this run
+    facts: Facts                              # the facts of this year (evidence merged in)
+    programme_year: int = 1
+    status: str = "review"
     decisions: list["DecisionRecord"] = []
     tranches: list["TrancheState"] = []
-    search_attributes: bool = True
+    awarded: Decimal = Decimal("0")
+    closed: Optional[Closure] = None
+    adjustment: Optional[Adjustment] = None
+    note: Optional[str] = None
+    overdue: bool = False
 
 
-class Decision(BaseModel):
-    reviewer: str
-    comment: str = ""
-    amount: Optional[Decimal] = None         # approve: lower the award to this
-    reason: Optional[str] = None             # approve: reason for lowering
+# --------------------------------------------------------------------------------- updates
+
+Fen = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000000"), allow_inf_nan=False, max_digits=15,
+                               decimal_places=2)]
 
 
-class OperatorAction(BaseModel):
-    operator: str = ""
-    comment: str = ""
+class Decision(_In):
+    reviewer: ActorId
+    comment: str = Field(default="", max_length=2000)
+    amount: Optional[Fen] = None             # approve: lower the award to this (yuan, to the fen)
+    reason: Optional[str] = Field(default=None, max_length=2000)   # approve: reason for lowering
+
+    @field_validator("reviewer")
+    @classmethod
+    def _reviewer(cls, v: str) -> str:
+        return _actor(v, "reviewer")
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount(cls, v: Any) -> Any:
+        """An amount in yuan: a plain decimal (no sign, no exponent, at most two places)."""
+        if v is None:
+            return v
+        text = str(v).strip()
+        if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", text):
+            raise ValueError("amount must be a plain number of yuan with at most two decimals, e.g. 350000 "
+                             "or 350000.50 (no sign, no exponent)")
+        return Decimal(text)
+
+    @field_validator("comment", "reason")
+    @classmethod
+    def _plain_text(cls, v: Optional[str], info) -> Optional[str]:
+        return None if v is None else _text(v, info.field_name, 2000)
+
+
+class OperatorAction(_In):
+    operator: str = Field(default="", max_length=64)
+    comment: str = Field(default="", max_length=2000)
     facts: dict[str, Any] = {}
 
-
-class ReviewerRegistry(BaseModel):
-    """The reviewer registry (reviewer id -> qualified bureau) as the database holds it now."""
-    reviewers: dict[str, str]
-
-
-class YearConfirmation(BaseModel):
-    reviewer: str
-    comment: str = ""
+    @field_validator("comment")
+    @classmethod
+    def _plain_text(cls, v: str) -> str:
+        return _text(v, "comment", 2000)
 
 
-class Revocation(BaseModel):
-    reviewer: str
-    reason: str = Field(min_length=1)
+class YearConfirmation(_In):
+    reviewer: ActorId
+    comment: str = Field(default="", max_length=2000)
+
+
+class Revocation(_In):
+    reviewer: ActorId
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("a revocation needs a reason")
+        return _text(v, "reason", 2000)
+
+
+class Resumption(_In):
+    """Ops (or finance) resume an application that stopped in `attention` after the cause was fixed."""
+    who: ActorId
+    comment: str = Field(default="", max_length=2000)
 
 
 class DecisionRecord(BaseModel):
@@ -135,7 +276,7 @@ class TrancheState(BaseModel):
     due: str
     amount: Decimal
     label: str = ""
-    state: Literal["pending", "paid", "cancelled"] = "pending"
+    state: Literal["pending", "paying", "paid", "cancelled"] = "pending"
     clause_id: Optional[str] = None          # the clause that pays (the chosen one under 从优就高)
     item_id: Optional[str] = None
 
@@ -156,31 +297,28 @@ class ApplicationStatus(BaseModel):
     tranches: list[TrancheState] = []
     calculation: Optional[dict[str, Any]] = None   # summary: amount, refusal
     note: Optional[str] = None
+    closed: Optional[Closure] = None
 
 
-# activity payloads ----------------------------------------------------------------------------
+# --------------------------------------------------------------------------------- activity payloads
 
-class CalcInput(BaseModel):
+class CommitRequest(BaseModel):
     application_id: str
     clause_id: str
     year: int
     enterprise_code: str
     facts: Facts
-    as_of: str                               # ISO date (workflow time)
+    as_of: str                               # ISO date in China (workflow time)
     alternatives: list[str] = []
     adjustment: Optional[dict[str, Any]] = None
 
 
-class PayoutInput(BaseModel):
+class PayRequest(BaseModel):
+    """Pay one committed tranche: the amount is the award book's, not the workflow's."""
     application_id: str
     clause_id: str
-    enterprise_code: str
     year: int
     seq: int
-    amount: Decimal
-    due: str
-    label: str = ""
-    item_id: Optional[str] = None
 
 
 class PayoutRecord(BaseModel):
@@ -189,6 +327,25 @@ class PayoutRecord(BaseModel):
     seq: int
     amount: Decimal
     created: bool                            # False: the row already existed
+    state: Literal["paid", "released"] = "paid"
+
+
+class ReleaseRequest(BaseModel):
+    application_id: str
+    clause_id: str
+    reason: str
+
+
+class CreditCheck(BaseModel):
+    application_id: str
+    clause_id: str
+    enterprise_code: str
+    day: str                                 # ISO date in China: entries listed after it do not count yet
+
+
+class CreditResult(BaseModel):
+    listed: bool
+    reason: Optional[str] = None
 
 
 class Notification(BaseModel):
@@ -208,15 +365,18 @@ class StatusUpdate(BaseModel):
     awarded: Decimal = Decimal("0")
     bureaus: list[str] = []
     overdue: bool = False
-    decision: Optional[DecisionRecord] = None
+    decision: Optional[DecisionRecord] = None     # (first version only)
+    decisions: list[tuple[int, DecisionRecord]] = []   # (index, decision) not yet mirrored
     version: int = 0                         # increases with every mirror of one application
 
 
-WorkflowInput.model_rebuild()
+ApplicationRun.model_rebuild()
+ApplicationState.model_rebuild()
 
 __all__ = [
-    "ClauseInfo", "ApplicationInput", "ReviewerRegistry", "ApplicationStatus", "AwardSoFar", "CalcInput", "CalcResult", "Decision",
-    "DecisionRecord", "Notification", "OperatorAction", "PayoutInput", "PayoutRecord", "Revocation",
-    "StatusUpdate", "TERMINAL", "TrancheState", "Tranche", "WorkflowInput", "YearConfirmation",
-    "qualify", "workflow_id_for", "FINANCE_BUREAU",
+    "Adjustment", "ApplicationInput", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",
+    "CalcResult", "ClauseInfo", "Closure", "CommitRequest", "CreditCheck", "CreditResult", "Decision",
+    "DecisionRecord", "FINANCE_BUREAU", "Notification", "OperatorAction", "PayRequest", "PayoutRecord", "Pinned",
+    "ReleaseRequest", "Resumption", "Revocation", "StatusUpdate", "TERMINAL", "Tranche", "TrancheState",
+    "YearConfirmation", "china_midnight", "china_today", "qualify", "workflow_id_for",
 ]

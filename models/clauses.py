@@ -18,7 +18,9 @@ def clause_info(clause_id: str) -> ClauseInfo:
     required = [lead] + ([finance] if finance and finance != lead else [])
     return ClauseInfo(issuer=doc.issuer, lead_bureau=lead, finance_bureau=finance or f"{doc.issuer}财政局",
                       required_bureaus=required, bureaus=bureaus,
-                      programme_years=clause.programme_years, last_year=doc.window.end.year)
+                      programme_years=clause.programme_years, last_year=doc.window.end.year,
+                      first_year=doc.window.start.year, evidence_facts=list(clause.evidence_facts),
+                      name_zh=clause.name_zh)
 
 
 def check_application(inp: ApplicationInput) -> None:

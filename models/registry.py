@@ -500,17 +500,3 @@ def ledger_rows(application_id: Optional[str] = None) -> list[dict]:
             q = q.where(LedgerEntry.application_id == application_id)
         q = q.order_by(LedgerEntry.application_id, LedgerEntry.year, LedgerEntry.seq)
         return [_row(e) for e in s.exec(q)]
-
-
-def prior_awards(enterprise_code: str, *, exclude: Optional[tuple[str, int]] = None) -> list[dict]:
-    """Ledger totals per (clause, year) for an enterprise, as calc.PriorAward dicts; `exclude`
-    (application id, year) leaves out the award being calculated (a re-run must not count itself)."""
-    totals: dict[tuple[str, int, str], object] = {}
-    with session() as s:
-        for e in s.exec(select(LedgerEntry).where(LedgerEntry.enterprise_code == enterprise_code)):
-            if exclude and (e.application_id, e.year) == exclude:
-                continue
-            key = (e.clause_id, e.year, e.item_id or "")
-            totals[key] = totals.get(key, 0) + e.amount
-    return [{"clause_id": c, "year": y, "amount": a, "item_id": i or None}
-            for (c, y, i), a in sorted(totals.items())]

@@ -8,12 +8,13 @@ STATUS = SearchAttributeKey.for_keyword("ApplicationStatus")   # "Status" is res
 CLAUSE_ID = SearchAttributeKey.for_keyword("ClauseId")
 LEAD_BUREAU = SearchAttributeKey.for_keyword("LeadBureau")
 ENTERPRISE_CODE = SearchAttributeKey.for_keyword("EnterpriseCode")
-AWARDED_AMOUNT = SearchAttributeKey.for_float("AwardedAmount")
+AWARDED_AMOUNT = SearchAttributeKey.for_float("AwardedAmount")     # first version only (a float: not money)
+AWARDED_FEN = SearchAttributeKey.for_int("AwardedFen")              # paid so far, in fen (exact)
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
 # every responsible (qualified) bureau, so `disburse list --bureau` (`Bureau = "..."`) works
 BUREAU = SearchAttributeKey.for_keyword_list("Bureau")
 
-ALL = (STATUS, CLAUSE_ID, LEAD_BUREAU, ENTERPRISE_CODE, AWARDED_AMOUNT, OVERDUE, BUREAU)
+ALL = (STATUS, CLAUSE_ID, LEAD_BUREAU, ENTERPRISE_CODE, AWARDED_AMOUNT, AWARDED_FEN, OVERDUE, BUREAU)
 
 _TYPE_NAMES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "BOOL": "Bool", "TEXT": "Text",
                "INT": "Int", "DATETIME": "Datetime", "KEYWORD_LIST": "KeywordList"}

@@ -1,23 +1,31 @@
-"""Stand-ins for tests. A staged calculate_award: the real calculation, its amount split into two tranches,
-the second due 30 days after the first (the calc core dates single tranches on the as-of date,
-so a tranche in the future needs staged facts; this stands in for them)."""
+"""Stand-ins for tests, each registered under a real activity's name on a task queue of its own
+(tests/temporal_env.py): the same workflow, with one activity replaced."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from temporalio import activity
 
-from activities.calculation import calculate_award as real_calculate_award
+from activities.book import binding_calculation
+from calc import calculate
 from calc.model import CalcResult, Tranche
 from calc.money import to_fen
-from models.application import CalcInput, PayoutInput, PayoutRecord
+from models.application import CommitRequest, PayoutRecord, PayRequest, StatusUpdate
 
 STAGED_QUEUE = "disburse-staged"
+FLAKY_QUEUE = "disburse-flaky"
+FLAKY_FAILURES = 2
+SLOW_MIRROR_QUEUE = "disburse-slow-mirror"
+SLOW_PAY_QUEUE = "disburse-slow-pay"
+BROKEN_QUEUE = "disburse-broken"
 
 
-@activity.defn(name="calculate_award")
-def staged_calculate_award(req: CalcInput) -> CalcResult:
-    res = real_calculate_award(req)
+def _two_stages(req) -> CalcResult:
+    """The real calculation, its amount split into two tranches, the second due 30 days after the
+    first (the calc core dates single tranches on the as-of date, so a tranche in the future
+    needs staged facts; this stands in for them)."""
+    res = calculate(req)
     if res.refusal or not res.schedule:
         return res
     first = res.schedule[0]
@@ -28,16 +36,40 @@ def staged_calculate_award(req: CalcInput) -> CalcResult:
     )})
 
 
-FLAKY_QUEUE = "disburse-flaky"
-FLAKY_FAILURES = 2
+@activity.defn(name="commit_award")
+def staged_commit_award(req: CommitRequest) -> CalcResult:
+    """The real commitment to the award book, of an award paid in two tranches."""
+    return binding_calculation(req, calculate_fn=_two_stages)
 
 
-@activity.defn(name="record_payout")
-def flaky_record_payout(req: PayoutInput) -> PayoutRecord:
-    """The real ledger write, then a crash before the worker can report it, on the first
-    FLAKY_FAILURES attempts: the retry finds the row already written."""
-    from activities.ledger import record_payout
-    rec = record_payout(req)
+@activity.defn(name="pay_tranche")
+def flaky_pay_tranche(req: PayRequest) -> PayoutRecord:
+    """The real payment, then a crash before the worker can report it, on the first
+    FLAKY_FAILURES attempts: the retry finds the tranche already paid."""
+    from activities.book import pay_tranche
+    rec = pay_tranche(req)
     if activity.info().attempt <= FLAKY_FAILURES:
         raise RuntimeError(f"worker crashed after writing the ledger (attempt {activity.info().attempt})")
     return rec
+
+
+@activity.defn(name="mirror_status")
+def slow_mirror_status(u: StatusUpdate) -> None:
+    """The real status mirror, slowly."""
+    from activities.application import mirror_status
+    time.sleep(1.5)
+    return mirror_status(u)
+
+
+@activity.defn(name="pay_tranche")
+def slow_pay_tranche(req: PayRequest) -> PayoutRecord:
+    """The real payment, slowly: the last tranche is 'being paid' for two seconds."""
+    from activities.book import pay_tranche
+    time.sleep(2)
+    return pay_tranche(req)
+
+
+@activity.defn(name="commit_award")
+def broken_commit_award(req: CommitRequest) -> CalcResult:
+    """A programming error: no retry can fix it."""
+    raise TypeError("unsupported operand type(s) for +: 'Decimal' and 'NoneType'")

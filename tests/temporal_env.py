@@ -23,7 +23,7 @@ PREMIUM_FACTS = {"premium": "800000", "policy_no": "P-1", "period_start": "2026-
 
 REVIEWERS = {
     "hz-kjj": "杭州市科技局", "hz-czj": "杭州市财政局", "hz-czj2": "杭州市财政局", "hz-jxj": "杭州市经信局",
-    "hz-jtj": "杭州市交通运输局", "op-demo": "杭州市科技局",
+    "hz-jtj": "杭州市交通运输局", "op-demo": "杭州市科技局", "hu-jrb": "湖州市金融办", "hu-czj": "湖州市财政局",
 }
 
 _serial = itertools.count(1)
@@ -68,8 +68,11 @@ class Harness:
         from tests import fake_activities as fake
         self.workers = [build_worker(self.env.client, executor=self._executor)]
         # the same workflow with one activity replaced, on a task queue of its own
-        for queue, name, stand_in in ((fake.STAGED_QUEUE, "calculate_award", fake.staged_calculate_award),
-                                      (fake.FLAKY_QUEUE, "record_payout", fake.flaky_record_payout)):
+        for queue, name, stand_in in ((fake.STAGED_QUEUE, "commit_award", fake.staged_commit_award),
+                                      (fake.FLAKY_QUEUE, "pay_tranche", fake.flaky_pay_tranche),
+                                      (fake.SLOW_MIRROR_QUEUE, "mirror_status", fake.slow_mirror_status),
+                                      (fake.SLOW_PAY_QUEUE, "pay_tranche", fake.slow_pay_tranche),
+                                      (fake.BROKEN_QUEUE, "commit_award", fake.broken_commit_award)):
             self.workers.append(self._worker_with(queue, name, stand_in))
         self._tasks = [self.loop.create_task(w.run()) for w in self.workers]
         await asyncio.sleep(0)
@@ -79,8 +82,10 @@ class Harness:
 
         from activities import ALL_ACTIVITIES
         from workflows.application import ApplicationWorkflow
-        acts = [a for a in ALL_ACTIVITIES if a.__name__ != name] + [stand_in]
-        return Worker(self.env.client, task_queue=queue, workflows=[ApplicationWorkflow], activities=acts,
+        from workflows.legacy import LegacyApplicationWorkflow
+        acts = [a for a in ALL_ACTIVITIES if getattr(a, "__temporal_activity_definition").name != name] + [stand_in]
+        return Worker(self.env.client, task_queue=queue, workflows=[ApplicationWorkflow, LegacyApplicationWorkflow],
+                      activities=acts,
                       activity_executor=self._executor)
 
     def stop(self) -> None:

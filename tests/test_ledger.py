@@ -1,12 +1,15 @@
 """The payout ledger: a tranche is written exactly once (unique application/year/seq, whatever
-retries or races), and it feeds caps and 从优、就高、不重复 across applications."""
+retries or races), and every payment is in the award book that feeds caps and 从优、就高、不重复
+across applications (payments of the first workflow version included)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from activities.ledger import write_payout
-from models.application import PayoutInput
+from activities.legacy import write_payout
+from models import book
+from models.db import session
+from models.legacy import PayoutInput
 from tests.backend_helpers import app_input, approve_both, register, result, wait_status
 from tests.temporal_env import LOAN_CLAUSE, fresh_code, loan
 from workflows import client as wc
@@ -39,11 +42,13 @@ def test_amounts_are_stored_exactly(db):
 
 
 def test_prior_awards_carry_the_item_and_leave_out_the_award_itself(db):
+    """A first-version payment (item key without its period) is booked with the loan-year key."""
     write_payout(_payout(seq=1))
     code = "91330106MA2H00001E"
-    assert db.prior_awards(code) == [
-        {"clause_id": LOAN_CLAUSE, "year": 2026, "amount": Decimal("1234.56"), "item_id": "loan:L-1"}]
-    assert db.prior_awards(code, exclude=("app-x", 2026)) == []
+    with session() as s:
+        assert book.prior_awards(s, code) == [
+            {"clause_id": LOAN_CLAUSE, "year": 2026, "amount": Decimal("1234.56"), "item_id": "loan:L-1@2026"}]
+        assert book.prior_awards(s, code, exclude=("app-x", 2026)) == []
 
 
 def test_the_same_loan_under_a_second_clause_gets_only_the_top_up(harness, db):
@@ -68,7 +73,7 @@ def test_the_same_loan_under_a_second_clause_gets_only_the_top_up(harness, db):
         await result(harness, second)
         rows = [r for r in db.ledger_rows() if r["enterprise_code"] == code]
         assert [(r["clause_id"][:7], r["amount"], r["item_id"]) for r in rows] == [
-            ("hz2025-", Decimal("200000.00"), "loan:L-BIG"), ("hz2025-", Decimal("100000.00"), "loan:L-BIG")]
+            ("hz2025-", Decimal("200000.00"), "loan:L-BIG@2026"), ("hz2025-", Decimal("100000.00"), "loan:L-BIG@2026")]
         assert sum(r["amount"] for r in rows) == Decimal("300000.00")
     harness.run(go())
 
@@ -82,11 +87,11 @@ def test_an_amount_finer_than_a_fen_is_refused_not_rounded(db):
 
 
 def test_rows_written_by_retried_activities_are_written_once(harness, db):
-    """notify / record_status / calculate_award rows are keyed by run id + activity id."""
+    """notify rows are keyed by run id + activity id."""
     from temporalio.testing import ActivityEnvironment
     from sqlmodel import select
 
-    from activities.notify import notify
+    from activities.application import notify
     from models.application import Notification
     from models.db import session
     from models.tables import NotificationRow

@@ -22,7 +22,7 @@ def test_log_lines_carry_workflow_application_and_clause(harness, db):
         logs.configure()
     lines = [json.loads(x) for x in buf.getvalue().splitlines() if app_id in x]
     events = {x["event"] for x in lines}
-    assert {"status", "decision", "tranche_paid", "payout_recorded", "blacklist_checked", "calculated"} <= events
+    assert {"status", "decision", "tranche_paid", "payout_recorded", "blacklist_checked", "committed"} <= events
     for x in lines:
         assert x["workflow_id"] == app_id and x["application_id"] == app_id, x
         assert x["clause_id"] == PREMIUM_CLAUSE, x

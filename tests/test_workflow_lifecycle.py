@@ -20,7 +20,7 @@ def test_full_lifecycle(harness, db):
         d = await harness.client.get_workflow_handle(app_id).describe()
         from models import search_attributes as sa
         assert d.typed_search_attributes.get(sa.STATUS) == "completed"
-        assert d.typed_search_attributes.get(sa.AWARDED_AMOUNT) == 400000.0
+        assert d.typed_search_attributes.get(sa.AWARDED_FEN) == 40_000_000          # fen, exact
         assert [x["kind"] for x in res["decisions"]] == ["approve", "approve"]
     harness.run(go())
 

@@ -1,6 +1,8 @@
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from sqlmodel import select
 
 from models import search_attributes as sa
@@ -10,6 +12,7 @@ from tests.backend_helpers import app_input, approve_both, register, result, sub
 from tests.fake_activities import STAGED_QUEUE
 from tests.temporal_env import fresh_code
 from workflows import client as wc
+from workflows.client import RequestRefused
 
 
 def test_blacklisted_at_submission(harness, db):
@@ -111,11 +114,16 @@ def test_calc_refusal_out_of_jurisdiction(harness, db):
 
 
 def test_unknown_enterprise_refused(harness, db):
+    """The worker checks the claim against its own registry when the application opens: an
+    enterprise it does not know is refused at once, and the id stays free for a corrected claim."""
     async def go():
-        app_id = await wc.submit(harness.client, app_input(fresh_code()))   # not registered
-        await approve_both(harness, app_id)
-        res = await result(harness, app_id)
-        assert res["status"] == "refused" and "not registered" in res["note"]
+        code = fresh_code()
+        with pytest.raises(RequestRefused, match="not in the enterprise registry"):
+            await wc.submit(harness.client, app_input(code))   # not registered
+        register(db, code)
+        app_id = await wc.submit(harness.client, app_input(code))
+        assert (await wc.status(harness.client, app_id))["status"] == "review"
+        await wc.withdraw(harness.client, app_id, operator="op-demo")
     harness.run(go())
 
 

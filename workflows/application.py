@@ -1,388 +1,531 @@
-"""ApplicationWorkflow: one subsidy application, review -> credit check -> calculation -> payout
-(-> evidence -> finance confirmation -> next programme year via continue-as-new).
+"""The application workflow (workflow type "Application"): one subsidy application, from the
+claim to its last tranche.
 
-Thin and deterministic: every I/O is an activity; the clause facts it needs (bureaus, programme
-years) and the reviewer registry arrive in the input, resolved by the submitting client.
+    year 1:  open -> review -> credit check -> binding calculation (commit to the award book) -> payout
+    year n:  (evidence) -> binding calculation -> finance confirms -> credit check -> payout
+    between years: continue-as-new, the whole state carried
+
+Thin and deterministic; every I/O is an activity. The input is the claim alone: the worker
+resolves the clause's bureaus, programme and window, the enterprise and the reviewer registry
+itself when the application opens (`open_application`, pinned for the application's life), and
+every amount it pays comes from the award book, never from the workflow's input or state.
+
+Update handlers decide at once and never wait on I/O: they change the state and the main flow and
+the status mirror (a background task, local activities) follow. The main flow re-checks closure
+after every await; a closure accepted at any point is honoured at the next step, carried across
+continue-as-new, and releases whatever the award book still holds for the application.
+
+The first version of this workflow (type "ApplicationWorkflow") is frozen in workflows/legacy.py.
+Later changes to this class that alter the commands a running application produces go behind
+`workflow.patched(...)`, with a recorded history in tests/histories/ that replays.
 """
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import BlacklistCheck, BlacklistResult
     from calc.model import CalcResult, Facts
-    from models.application import (
-        TERMINAL, ApplicationStatus, AwardSoFar, CalcInput, Decision, DecisionRecord, Notification, OperatorAction,
-        PayoutInput, PayoutRecord, ReviewerRegistry, Revocation, StatusUpdate, TrancheState, WorkflowInput,
-        YearConfirmation,
-    )
     from models import search_attributes as sa
+    from models.application import (
+        TERMINAL, Adjustment, ApplicationRun, ApplicationState, ApplicationStatus, Closure, CommitRequest,
+        CreditCheck, CreditResult, Decision, DecisionRecord, Notification, OperatorAction, PayoutRecord,
+        PayRequest, Pinned, ReleaseRequest, Resumption, Revocation, StatusUpdate, TrancheState, YearConfirmation,
+        china_midnight, china_today,
+    )
 
-# Retry until it works (a database outage must not fail an application that runs for years);
-# business refusals are raised non-retryable by the activities and end the retries at once.
+# Errors no retry can fix: they end the retries at once and the application waits in `attention`.
+PROGRAMMING_ERRORS = ["TypeError", "AttributeError", "KeyError", "IndexError", "NameError", "ValueError",
+                      "ZeroDivisionError", "AssertionError", "NotImplementedError", "LookupError",
+                      "ValidationError", "InputError", "RecursionError", "ParameterError", "StatementError",
+                      "RegistryError", "UnknownEnterprise", "NoCommitment", "InvalidClaim"]
+# A database outage is retried for about ten minutes, then the application waits in `attention`
+# (and tries again by itself every ATTENTION_RETRY, or at once when resumed).
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                    maximum_interval=timedelta(minutes=5), maximum_attempts=0)
+                    maximum_interval=timedelta(minutes=2), maximum_attempts=10,
+                    non_retryable_error_types=PROGRAMMING_ERRORS)
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
+LOCAL_TIMEOUT = timedelta(seconds=30)
+ATTENTION_RETRY = timedelta(hours=6)
+MIRROR_PAUSE = timedelta(minutes=5)
 
 
 def _invalid(message: str) -> ApplicationError:
-    """A refused request (update validator/handler): fails the update, never the workflow."""
+    """A refused request (update validator): fails the update, never the workflow."""
     return ApplicationError(message, type="InvalidRequest", non_retryable=True)
 
 
-def _cause_message(err: BaseException) -> str:
+def _cause(err: BaseException) -> tuple[str, str]:
     cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
-    return getattr(cause, "message", None) or str(cause)
+    kind = getattr(cause, "type", None) or type(cause).__name__
+    return kind, getattr(cause, "message", None) or str(cause)
 
 
-@workflow.defn
+class _Closed(Exception):
+    """Raised inside the main flow when a withdrawal or revocation was accepted: unwinds to run()."""
+
+
+@workflow.defn(name="Application")
 class ApplicationWorkflow:
     @workflow.init
-    def __init__(self, inp: WorkflowInput) -> None:
-        self.inp = inp
-        self.app = inp.application
-        self.status = "review" if inp.programme_year == 1 else "credit_check"
-        self.decisions: list[DecisionRecord] = list(inp.decisions)
-        self.tranches: list[TrancheState] = list(inp.tranches)
-        self.awarded: Decimal = inp.awarded_total
-        self.review: dict[str, DecisionRecord] = {}      # bureau -> approve/reject this review
-        self.closed: Optional[str] = None                # withdrawn / revoked (set by handlers)
-        self.overdue = False
+    def __init__(self, inp: ApplicationRun) -> None:
+        self.claim = inp.claim
+        self.app_id = inp.claim.application_id
+        self.s: Optional[ApplicationState] = inp.carried     # None until the application is open
+        self.review: dict[str, DecisionRecord] = {}           # bureau -> approve/reject (year 1)
         self.evidence: Optional[dict[str, Any]] = None
         self.confirmed = False
-        self.adjustment: Optional[dict[str, Any]] = None
+        self.resumed = False
         self.calc: Optional[CalcResult] = None
-        self.note: Optional[str] = None
-        self.mirrors = 0                                 # versions the status rows in the database
+        self.version = 0                                      # of the state; the mirror follows it
+        self.mirrored = 0
+        self.decisions_mirrored = len(inp.carried.decisions) if inp.carried else 0
+        self.failed: Optional[str] = None
 
     # ------------------------------------------------------------------------------ run
 
     @workflow.run
-    async def run(self, inp: WorkflowInput) -> dict:
-        """Year 1: review -> credit check -> calculation -> payout.
-        Year n > 1 (a new run, the year's evidence in its facts): calculation -> finance bureau
-        confirms -> credit check -> payout. Then, while the programme lasts, wait for the next
-        year's evidence and continue as new."""
-        await self._mirror()
-        if inp.programme_year == 1:
-            await self._review()
-            if self._finished():
-                return await self._finish()
-            await self._set_status("credit_check")
-            if await self._blacklisted():
-                return await self._finish()
-            await self._set_status("calculating")
-            if not await self._calculate():
-                return await self._finish()
-        else:
-            await self._set_status("calculating")
-            if not await self._calculate():
-                return await self._finish()
-            await self._set_status("confirming")
-            await self._wait_with_sla(lambda: self.closed is not None or self.confirmed)
-            if self.closed:
-                await self._set_status(self.closed)
-                return await self._finish()
-            await self._set_status("credit_check")
-            if await self._blacklisted():
-                self._cancel_pending()
-                return await self._finish()
-        await self._set_status("payout")
-        await self._payout()
-        if self._finished():
-            return await self._finish()
+    async def run(self, inp: ApplicationRun) -> dict:
+        info = workflow.info()
+        if info.workflow_id != self.app_id:
+            raise ApplicationError(f"an application's id is {self.app_id}, derived from its enterprise, clause and "
+                                   f"year; {info.workflow_id!r} is not", type="InvalidClaim", non_retryable=True)
+        if inp.carried is not None and info.continued_run_id is None:
+            raise ApplicationError("an application starts from its claim alone; state is carried only by the "
+                                   "workflow's own continue-as-new", type="InvalidClaim", non_retryable=True)
+        mirror = asyncio.create_task(self._mirror_loop())
+        try:
+            if self.s is None:
+                await self._open_application()
+                await self._year_one()
+            else:
+                self._upsert_attributes()
+                self._changed()
+                await self._later_year()
+        except _Closed:
+            self._set_status(self.s.closed.kind)
+        result = await self._finish()
+        mirror.cancel()
+        return result
+
+    async def _open_application(self) -> None:
+        try:
+            pinned: Pinned = await workflow.execute_local_activity(
+                "open_application", self.claim, result_type=Pinned, start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=RETRY)
+        except ActivityError as e:
+            kind, message = _cause(e)
+            self.failed = message
+            if kind == "InvalidClaim":
+                raise ApplicationError(message, type="InvalidClaim", non_retryable=True) from None
+            raise ApplicationError(f"the application could not be opened: {message}", type=kind,
+                                   non_retryable=True) from None
+        self.s = ApplicationState(pinned=pinned, year=self.claim.year, facts=self.claim.facts)
+        self._upsert_attributes()
+        self._log("opened", lead_bureau=pinned.clause.lead_bureau)
+        self._changed()
+
+    async def _year_one(self) -> None:
+        """Review -> credit check -> binding calculation -> payout (-> the next programme year)."""
+        await self._wait_with_sla(lambda: self._rejected() or self._all_approved())
+        if self._rejected():
+            self._set_status("rejected")
+            return
+        if not await self._credit_ok():
+            return
+        if not await self._calculate():
+            return
+        await self._pay_and_go_on()
+
+    async def _later_year(self) -> None:
+        """Evidence arrived with the state: binding calculation -> finance confirms -> credit check -> payout."""
+        if not await self._calculate():
+            return
+        self._set_status("confirming")
+        await self._wait_with_sla(lambda: self.confirmed)
+        if not await self._credit_ok():
+            return
+        await self._pay_and_go_on()
+
+    async def _pay_and_go_on(self) -> None:
+        self._set_status("payout")
+        if not await self._payout():
+            return
         if self._another_year():
-            await self._await_evidence()     # continues as new unless closed / no evidence
+            await self._await_evidence()        # continues as new unless closed / no evidence
         if not self._finished():
-            await self._set_status("completed")
-        return await self._finish()
+            self._set_status("completed")
 
     def _rejected(self) -> bool:
         return any(d.kind == "reject" for d in self.review.values())
 
+    def _all_approved(self) -> bool:
+        return self.s.status == "review" and all(b in self.review for b in self.s.pinned.clause.required_bureaus)
+
     def _finished(self) -> bool:
-        return self.status in TERMINAL
+        return self.s is not None and self.s.status in TERMINAL
+
+    def _check_closed(self) -> None:
+        """State can change at every await: a closure accepted meanwhile ends the flow here."""
+        if self.s.closed is not None:
+            raise _Closed()
 
     async def _finish(self) -> dict:
+        # Handlers may still be running (they do not await I/O, but let them complete first).
         await workflow.wait_condition(workflow.all_handlers_finished)
-        self._cancel_pending()             # whatever ended the application, nothing more is paid
-        await self._mirror()
+        pending = [t for t in self.s.tranches if t.state == "pending"]
+        for t in pending:
+            t.state = "cancelled"                   # whatever ended the application, nothing more is paid
+        if pending or self.s.status in ("withdrawn", "revoked", "blacklisted"):
+            await self._activity("release_award", ReleaseRequest(
+                application_id=self.app_id, clause_id=self.claim.clause_id,
+                reason=f"{self.s.status}: {self._closure_reason()}"), closable=False)
+        self._changed()
+        await workflow.wait_condition(lambda: self.mirrored >= self.version)
         return self._status_model().model_dump(mode="json")
+
+    def _closure_reason(self) -> str:
+        c = self.s.closed
+        return f"{c.kind} by {c.who}: {c.reason}" if c else (self.s.note or self.s.status)
 
     # ------------------------------------------------------------------------------ phases
 
-    async def _wait_with_sla(self, done) -> None:
-        """Wait for done(); every review_sla_days without it: Overdue, escalate, keep waiting."""
+    async def _wait_with_sla(self, done: Callable[[], bool]) -> None:
+        """Wait for done() or a closure; every review_sla_days without either: Overdue, escalate,
+        keep waiting."""
         while True:
             try:
-                await workflow.wait_condition(done, timeout=timedelta(days=self.app.review_sla_days))
-                if self.overdue:
-                    self.overdue = False
-                    self._upsert(sa.OVERDUE.value_set(False))
-                return
+                await workflow.wait_condition(lambda: self.s.closed is not None or done(),
+                                              timeout=timedelta(days=self.claim.review_sla_days))
             except asyncio.TimeoutError:
-                if self.status == "info_requested":
+                if self.s.status == "info_requested":
                     continue                      # waiting on the enterprise, not the bureaus
-                self.overdue = True
-                self._log("overdue", status=self.status, sla_days=self.app.review_sla_days)
+                self.s.overdue = True
+                self._log("overdue", status=self.s.status, sla_days=self.claim.review_sla_days)
                 self._upsert(sa.OVERDUE.value_set(True))
-                pending = [b for b in self.inp.clause.required_bureaus if b not in self.review] \
-                    if self.status == "review" else [self.inp.clause.finance_bureau]
+                self._changed()
+                clause = self.s.pinned.clause
+                pending = [b for b in clause.required_bureaus if b not in self.review] \
+                    if self.s.status == "review" else [clause.finance_bureau]
                 await self._activity("notify", Notification(
-                    application_id=self.app.application_id, kind="escalation",
-                    message=f"{self.status} overdue (> {self.app.review_sla_days} days); waiting for "
+                    application_id=self.app_id, kind="escalation",
+                    message=f"{self.s.status} overdue (> {self.claim.review_sla_days} days); waiting for "
                             + "、".join(pending), recipients=pending))
-                await self._mirror()
+                # a decision or closure may have come while the notification was sent: loop re-checks
+                continue
+            self._check_closed()
+            if self.s.overdue:
+                self.s.overdue = False
+                self._upsert(sa.OVERDUE.value_set(False))
+                self._changed()
+            return
 
-    async def _review(self) -> None:
-        required = self.inp.clause.required_bureaus
-        await self._wait_with_sla(lambda: self.closed is not None or self._rejected()
-                                  or (self.status == "review" and all(b in self.review for b in required)))
-        if self.closed:
-            await self._set_status(self.closed)
-        elif self._rejected():
-            await self._set_status("rejected")
-
-    async def _blacklisted(self) -> bool:
-        res: BlacklistResult = await self._activity("check_blacklist", BlacklistCheck(
-            application_id=self.app.application_id, clause_id=self.app.clause_id,
-            enterprise_code=self.app.enterprise_code), result_type=BlacklistResult)
+    async def _credit_ok(self) -> bool:
+        """The 严重失信 list on today's date (China): listed -> blacklisted, nothing (more) paid."""
+        self._set_status("credit_check")
+        res: CreditResult = await self._activity("check_credit", CreditCheck(
+            application_id=self.app_id, clause_id=self.claim.clause_id, enterprise_code=self.claim.enterprise_code,
+            day=china_today(workflow.now()).isoformat()), result_type=CreditResult)
+        self._check_closed()                     # a closure accepted during the check wins
         if res.listed:
-            self.note = f"blacklisted: {res.reason}"
-            await self._set_status("blacklisted")
-        return res.listed
-
-    async def _calculate(self) -> bool:
-        try:
-            self.calc = await self._activity("calculate_award", CalcInput(
-                application_id=self.app.application_id, clause_id=self.app.clause_id, year=self.app.year,
-                enterprise_code=self.app.enterprise_code, facts=self.app.facts,
-                as_of=workflow.now().date().isoformat(), alternatives=self.app.alternatives,
-                adjustment=self.adjustment), result_type=CalcResult)
-        except ActivityError as e:
-            self.note = _cause_message(e)
-            await self._set_status("refused")
+            self.s.note = f"blacklisted: {res.reason}"
+            self._set_status("blacklisted")
             return False
-        if self.calc.refusal is not None:
-            self.note = f"{self.calc.refusal.code}: {self.calc.refusal.reason}"
-            if self.inp.programme_year > 1:      # the years already paid stand; the programme ends
-                self.note = f"programme ended: {self.app.year} not supported ({self.note})"
-                await self._set_status("completed")
-            else:
-                await self._set_status("refused")
-            return False
-        for t in self.calc.schedule:
-            self.tranches.append(TrancheState(year=self.app.year, seq=t.seq, due=t.due.isoformat(),
-                                              amount=t.amount, label=t.label, clause_id=self.calc.clause_id,
-                                              item_id=self.calc.item_id))
         return True
 
-    async def _payout(self) -> None:
-        """Pay this year's tranches in order, each on its due date (durable timer). A tranche that
-        waited, or any after the first, re-checks the blacklist first; withdraw/revoke/blacklist
-        cancel whatever is still pending."""
-        for t in [t for t in self.tranches if t.year == self.app.year and t.state == "pending"]:
-            waited = await self._sleep_until(t.due)
-            if not self.closed and (waited or t.seq > 1):
-                await self._blacklisted()
-            if self.closed or self._finished():
-                self._cancel_pending()
-                if not self._finished():
-                    await self._set_status(self.closed)
-                return
-            rec: PayoutRecord = await self._activity("record_payout", PayoutInput(
-                application_id=self.app.application_id, clause_id=t.clause_id or self.app.clause_id,
-                enterprise_code=self.app.enterprise_code, year=t.year, seq=t.seq, amount=t.amount,
-                due=t.due, label=t.label, item_id=t.item_id), result_type=PayoutRecord)
-            t.state = "paid"
-            self._log("tranche_paid", year=t.year, seq=t.seq, amount=str(rec.amount), first_write=rec.created)
-            self.awarded += rec.amount
-            self._upsert(sa.AWARDED_AMOUNT.value_set(float(self.awarded)))
-            await self._mirror()
+    async def _calculate(self) -> bool:
+        """The binding calculation, committed to the award book under the enterprise's lock."""
+        self._set_status("calculating")
+        adj = self.s.adjustment
+        self.calc = await self._activity("commit_award", CommitRequest(
+            application_id=self.app_id, clause_id=self.claim.clause_id, year=self.s.year,
+            enterprise_code=self.claim.enterprise_code, facts=self.s.facts,
+            as_of=china_today(workflow.now()).isoformat(), alternatives=self.claim.alternatives,
+            adjustment=adj.model_dump(mode="json") if adj else None), result_type=CalcResult)
+        if self.calc.refusal is None:
+            for t in self.calc.schedule:
+                self.s.tranches.append(TrancheState(year=self.s.year, seq=t.seq, due=t.due.isoformat(),
+                                                    amount=t.amount, label=t.label, clause_id=self.calc.clause_id,
+                                                    item_id=self.calc.item_id))
+            self._changed()
+        self._check_closed()                     # committed lines are released by _finish
+        if self.calc.refusal is not None:
+            note = f"{self.calc.refusal.code}: {self.calc.refusal.reason}"
+            if self.s.programme_year > 1:       # the years already paid stand; the programme ends
+                self.s.note = f"programme ended: {self.s.year} not supported ({note})"
+                self._set_status("completed")
+            else:
+                self.s.note = note
+                self._set_status("refused")
+            return False
+        return True
 
-    async def _sleep_until(self, day: str) -> bool:
-        """Wait until 00:00 UTC of `day` or until the application is closed; True if it waited."""
-        due = datetime.combine(date.fromisoformat(day), time(0, 0), tzinfo=timezone.utc)
+    async def _payout(self) -> bool:
+        """Pay this year's tranches in order, each on its due date (00:00 in China; a durable
+        timer). A tranche that waited, or any after the first, re-checks the blacklist first. The
+        amount paid is the award book's. False if the application ended."""
+        for t in [t for t in self.s.tranches if t.year == self.s.year and t.state == "pending"]:
+            waited = await self._sleep_until(date.fromisoformat(t.due))
+            self._check_closed()
+            if waited or t.seq > 1:
+                if not await self._credit_ok():
+                    return False
+                self._set_status("payout")
+            t.state = "paying"                   # from here a withdrawal can no longer stop this tranche
+            self._changed()
+            rec: PayoutRecord = await self._activity("pay_tranche", PayRequest(
+                application_id=self.app_id, clause_id=t.clause_id or self.claim.clause_id, year=t.year, seq=t.seq),
+                result_type=PayoutRecord)
+            if rec.state == "released":
+                t.state = "cancelled"
+            else:
+                t.state = "paid"
+                self.s.awarded += rec.amount
+                self._log("tranche_paid", year=t.year, seq=t.seq, amount=str(rec.amount), first_write=rec.created)
+                self._upsert(sa.AWARDED_FEN.value_set(int(self.s.awarded * 100)))
+            self._changed()
+            self._check_closed()                 # a closure accepted while paying: honoured now
+        return True
+
+    async def _sleep_until(self, day: date) -> bool:
+        """Wait until 00:00 in China on `day`, or a closure; True if it waited."""
+        due = china_midnight(day)
         if due <= workflow.now():
             return False
         try:
-            await workflow.wait_condition(lambda: self.closed is not None, timeout=due - workflow.now())
+            await workflow.wait_condition(lambda: self.s.closed is not None, timeout=due - workflow.now())
         except asyncio.TimeoutError:
             pass
         return True
 
     def _another_year(self) -> bool:
-        """Does the programme go on? Up to programme_years, never past the policy window."""
-        clause = self.inp.clause
-        return (self.inp.programme_year < clause.programme_years
-                and (clause.last_year is None or self.app.year + 1 <= clause.last_year))
+        """Does the programme go on? Up to its length, never past the policy window."""
+        clause = self.s.pinned.clause
+        return (self.s.programme_year < clause.programme_years
+                and (clause.last_year is None or self.s.year + 1 <= clause.last_year))
 
     def _programme_length(self) -> int:
-        clause, first_year = self.inp.clause, self.app.year - self.inp.programme_year + 1
+        clause, first_year = self.s.pinned.clause, self.s.year - self.s.programme_year + 1
         if clause.last_year is None:
             return clause.programme_years
         return max(1, min(clause.programme_years, clause.last_year - first_year + 1))
 
     def _evidence_deadline(self) -> timedelta:
-        """Evidence for year Y+1 is due evidence_deadline_days after Y+1 ends."""
-        end = datetime(self.app.year + 1, 12, 31, tzinfo=timezone.utc) + timedelta(days=self.app.evidence_deadline_days)
+        """Evidence for year Y+1 is due evidence_deadline_days after Y+1 ends (in China)."""
+        end = china_midnight(date(self.s.year + 2, 1, 1)) + timedelta(days=self.claim.evidence_deadline_days)
         return max(end - workflow.now(), timedelta(seconds=1))
 
     async def _await_evidence(self) -> None:
-        await self._set_status("awaiting_evidence")
+        self._set_status("awaiting_evidence")
         try:
-            await workflow.wait_condition(lambda: self.closed is not None or self.evidence is not None,
+            await workflow.wait_condition(lambda: self.s.closed is not None or self.evidence is not None,
                                           timeout=self._evidence_deadline())
         except asyncio.TimeoutError:
-            self.note = f"programme ended: no evidence for {self.app.year + 1} by the deadline"
+            self.s.note = f"programme ended: no evidence for {self.s.year + 1} by the deadline"
             await self._activity("notify", Notification(
-                application_id=self.app.application_id, kind="programme_ended", message=self.note,
-                recipients=[self.app.operator]))
+                application_id=self.app_id, kind="programme_ended", message=self.s.note,
+                recipients=[self.claim.operator]))
             return
-        if self.closed:
-            await self._set_status(self.closed)
-            return
+        self._check_closed()
+        # Continue-as-new only once every handler has finished and the mirror has caught up; a
+        # closure accepted meanwhile is re-checked after these awaits.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        year_amount = sum((t.amount for t in self.tranches if t.year == self.app.year and t.state == "paid"),
-                          Decimal("0"))
-        facts = {**self.app.facts.model_dump(mode="json", exclude_none=True), **(self.evidence or {})}
-        if self.app.facts.programme_year is not None and "programme_year" not in (self.evidence or {}):
-            facts["programme_year"] = self.app.facts.programme_year + 1
-        nxt = self.inp.model_copy(update={
-            "application": self.app.model_copy(update={"year": self.app.year + 1,
-                                                       "facts": Facts.model_validate(facts)}),
-            "programme_year": self.inp.programme_year + 1,
-            "awards": [*self.inp.awards, AwardSoFar(year=self.app.year, amount=year_amount)],
-            "awarded_total": self.awarded, "decisions": self.decisions, "tranches": self.tranches,
-        })
-        workflow.continue_as_new(nxt)
-
-    def _cancel_pending(self) -> None:
-        for t in self.tranches:
-            if t.state == "pending":
-                t.state = "cancelled"
+        await workflow.wait_condition(lambda: self.mirrored >= self.version)
+        self._check_closed()
+        facts = Facts.model_validate({**self.s.facts.model_dump(mode="json", exclude_none=True), **self.evidence})
+        nxt = self.s.model_copy(update={
+            "year": self.s.year + 1, "facts": facts, "programme_year": self.s.programme_year + 1,
+            "status": "calculating", "note": None, "overdue": False})
+        workflow.continue_as_new(ApplicationRun(claim=self.claim, carried=nxt))
 
     # ------------------------------------------------------------------------------ helpers
 
-    async def _activity(self, name: str, arg: Any, result_type: Any = None) -> Any:
-        return await workflow.execute_activity(name, arg, result_type=result_type,
-                                               start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+    async def _activity(self, name: str, arg: Any, result_type: Any = None, *, closable: bool = True) -> Any:
+        """An activity that must succeed. When it cannot (retries spent, or an error no retry can
+        fix), the application waits in `attention` with the cause in its note, until it is resumed
+        (`disburse resume`), retries by itself every ATTENTION_RETRY, or (if `closable`) is closed."""
+        while True:
+            try:
+                return await workflow.execute_activity(name, arg, result_type=result_type,
+                                                       start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+            except ActivityError as e:
+                kind, message = _cause(e)
+            before, note = self.s.status, self.s.note
+            self.s.note = f"{name} failed: {kind}: {message[:500]} — fix the cause, then `disburse resume` " \
+                          "(or withdraw / revoke the application)"
+            self._log("attention", activity=name, error=kind)
+            self._set_status("attention")
+            self.resumed = False
+            try:
+                await workflow.wait_condition(lambda: self.resumed or (closable and self.s.closed is not None),
+                                              timeout=ATTENTION_RETRY)
+            except asyncio.TimeoutError:
+                pass
+            if closable:
+                self._check_closed()
+            self.s.note = note
+            self._set_status(before)
 
     def _upsert(self, *updates) -> None:
-        if self.inp.search_attributes:
-            workflow.upsert_search_attributes(list(updates))
+        workflow.upsert_search_attributes(list(updates))
+
+    def _upsert_attributes(self) -> None:
+        """The search attributes, from what the worker resolved (a caller may have set others at start)."""
+        clause = self.s.pinned.clause
+        self._upsert(sa.STATUS.value_set(self.s.status), sa.CLAUSE_ID.value_set(self.claim.clause_id),
+                     sa.LEAD_BUREAU.value_set(clause.lead_bureau), sa.BUREAU.value_set(list(clause.bureaus)),
+                     sa.ENTERPRISE_CODE.value_set(self.claim.enterprise_code), sa.OVERDUE.value_set(self.s.overdue),
+                     sa.AWARDED_FEN.value_set(int(self.s.awarded * 100)))
 
     def _log(self, event: str, **fields: Any) -> None:
         """A structured log line (activities/logs.py renders it as JSON); not repeated on replay."""
-        workflow.logger.info(event, extra={"application_id": self.app.application_id,
-                                           "clause_id": self.app.clause_id, **fields})
+        workflow.logger.info(event, extra={"application_id": self.app_id, "clause_id": self.claim.clause_id,
+                                           **fields})
 
-    async def _set_status(self, status: str) -> None:
-        self._log("status", status=status, year=self.app.year, note=self.note)
-        self.status = status
+    def _changed(self) -> None:
+        """The state changed: the mirror task writes it to the database."""
+        self.version += 1
+
+    def _set_status(self, status: str) -> None:
+        self._log("status", status=status, year=self.s.year, note=self.s.note)
+        self.s.status = status
         self._upsert(sa.STATUS.value_set(status))
-        await self._mirror()
+        self._changed()
 
-    async def _mirror(self, decision: Optional[DecisionRecord] = None) -> None:
-        self.mirrors += 1
-        await self._activity("record_status", StatusUpdate(
-            version=self.inp.programme_year * 1_000_000 + self.mirrors,
-            application_id=self.app.application_id, clause_id=self.app.clause_id,
-            enterprise_code=self.app.enterprise_code, enterprise_name=self.app.enterprise_name,
-            year=self.app.year, status=self.status, awarded=self.awarded, bureaus=self.inp.clause.bureaus,
-            overdue=self.overdue, decision=decision))
+    async def _mirror_loop(self) -> None:
+        """Writes the state to the database after every change (the CLI's lists and the audit
+        record): a local activity, off the path of every update's reply. A failing database
+        delays the mirror, never the application."""
+        while True:
+            await workflow.wait_condition(lambda: self.version > self.mirrored and self.s is not None)
+            version, upto = self.version, len(self.s.decisions)
+            update = StatusUpdate(
+                version=self.s.programme_year * 1_000_000 + version, application_id=self.app_id,
+                clause_id=self.claim.clause_id, enterprise_code=self.claim.enterprise_code,
+                enterprise_name=self.s.pinned.enterprise_name, year=self.s.year, status=self.s.status,
+                awarded=self.s.awarded, bureaus=self.s.pinned.clause.bureaus, overdue=self.s.overdue,
+                decisions=[(i, self.s.decisions[i]) for i in range(self.decisions_mirrored, upto)])
+            try:
+                await workflow.execute_local_activity("mirror_status", update, start_to_close_timeout=LOCAL_TIMEOUT,
+                                                      retry_policy=RETRY)
+            except ActivityError as e:
+                self._log("mirror_failed", error=_cause(e)[0])
+                await workflow.sleep(MIRROR_PAUSE)
+                continue
+            self.mirrored, self.decisions_mirrored = version, upto
 
     def _record(self, kind: str, who: str, bureau: Optional[str], comment: str = "",
                 amount: Optional[Decimal] = None) -> DecisionRecord:
         rec = DecisionRecord(kind=kind, who=who, bureau=bureau, when=workflow.now(), comment=comment,
-                             year=self.app.year, amount=amount)
-        self._log("decision", kind=kind, who=who, bureau=bureau, year=self.app.year)
-        self.decisions.append(rec)
+                             year=self.s.year, amount=amount)
+        self._log("decision", kind=kind, who=who, bureau=bureau, year=self.s.year)
+        self.s.decisions.append(rec)
+        self._changed()
         return rec
 
     # ------------------------------------------------------------------------------ validation
 
-    def _open(self) -> None:
-        if self._finished() or self.closed:
-            raise _invalid(f"application {self.app.application_id} is closed ({self.closed or self.status})")
+    def _check_open(self) -> None:
+        if self.s is None:
+            raise _invalid(f"application {self.app_id} is still opening; try again in a moment")
+        if self._finished() or self.s.closed:
+            raise _invalid(f"application {self.app_id} is closed ({self.s.closed.kind if self.s.closed else self.s.status})")
 
     def _bureau_of(self, reviewer: str) -> str:
-        if reviewer == self.app.operator:
+        if reviewer == self.claim.operator:
             raise _invalid(f"{reviewer} submitted this application and cannot decide on it")
-        bureau = self.inp.reviewers.get(reviewer)
+        bureau = self.s.pinned.reviewers.get(reviewer)
         if bureau is None:
             raise _invalid(f"reviewer {reviewer!r} is not registered")
         return bureau
 
     def _check_decision(self, d: Decision) -> str:
-        self._open()
+        self._check_open()
         bureau = self._bureau_of(d.reviewer)
-        if bureau not in self.inp.clause.required_bureaus:
-            raise _invalid(f"{bureau} is not responsible for {self.app.clause_id} "
-                             f"(reviewers: {'、'.join(self.inp.clause.required_bureaus)})")
-        if self.status not in ("review", "info_requested"):
-            raise _invalid(f"application is not in review (status {self.status})")
+        required = self.s.pinned.clause.required_bureaus
+        if bureau not in required:
+            raise _invalid(f"{bureau} is not responsible for {self.claim.clause_id} (reviewers: {'、'.join(required)})")
+        if self.s.status not in ("review", "info_requested") or self.s.programme_year > 1:
+            raise _invalid(f"application is not in review (status {self.s.status})")
         if bureau in self.review:
             raise _invalid(f"{bureau} has already decided ({self.review[bureau].kind} by {self.review[bureau].who})")
         return bureau
 
     def _check_operator(self, operator: str) -> None:
-        if not operator:
+        if not operator or not operator.strip():
             raise _invalid("the operator must say who they are (operator)")
-        if operator != self.app.operator:
-            raise _invalid(f"only the submitting operator ({self.app.operator}) may do this, not {operator}")
+        if operator != self.claim.operator:
+            raise _invalid(f"only the submitting operator ({self.claim.operator}) may do this, not {operator}")
 
-    def _check_facts(self, facts: dict[str, Any]) -> None:
-        merged = {**self.app.facts.model_dump(mode="json", exclude_none=True), **facts}
+    def _merged(self, facts: dict[str, Any]) -> Facts:
         try:
-            Facts.model_validate(merged)
+            return Facts.model_validate({**self.s.facts.model_dump(mode="json", exclude_none=True), **facts})
         except ValueError as e:
             raise _invalid(f"facts: {e}") from None
 
+    def _check_evidence(self, facts: dict[str, Any]) -> None:
+        """A programme year's evidence gives only what that year needs; everything else (the
+        item, the project, the programme year) stays as submitted."""
+        allowed = self.s.pinned.clause.evidence_facts
+        merged = self._merged(facts)
+        for name in facts:
+            if name not in allowed and getattr(merged, name, None) != getattr(self.s.facts, name, None):
+                raise _invalid(f"facts.{name}: evidence for a programme year may not change it "
+                               f"(it may give {', '.join(allowed)})")
+
     def _finance(self, reviewer: str, what: str) -> str:
         bureau = self._bureau_of(reviewer)
-        if bureau != self.inp.clause.finance_bureau:
-            raise _invalid(f"only {self.inp.clause.finance_bureau} may {what}; {reviewer} is {bureau}")
+        finance = self.s.pinned.clause.finance_bureau
+        if bureau != finance:
+            raise _invalid(f"only {finance} may {what}; {reviewer} is {bureau}")
         return bureau
+
+    def _closable(self) -> None:
+        """Withdraw / revoke: refused once everything is paid or being paid and no programme year
+        can follow (a closure then would change nothing; say so instead of accepting it)."""
+        self._check_open()
+        if (self.s.status == "payout" and not any(t.state == "pending" for t in self.s.tranches)
+                and not self._another_year()):
+            raise _invalid(f"application {self.app_id}: every tranche is paid or being paid "
+                           f"({self.s.awarded} paid so far); there is nothing left to close")
 
     # ------------------------------------------------------------------------------ updates
 
     @workflow.update
-    async def approve(self, d: Decision) -> DecisionRecord:
+    async def opened(self) -> dict:
+        """Wait until the worker has opened the application (or refused its claim)."""
+        await workflow.wait_condition(lambda: self.s is not None)
+        return self._status_model().model_dump(mode="json")
+
+    @workflow.update
+    def approve(self, d: Decision) -> DecisionRecord:
         bureau = self._check_decision(d)
         if d.amount is not None:
-            adj = {"max_amount": str(d.amount), "reason": d.reason, "reviewer": d.reviewer}
-            if self.adjustment is None or Decimal(self.adjustment["max_amount"]) > d.amount:
-                self.adjustment = adj
+            if self.s.adjustment is None or self.s.adjustment.max_amount > d.amount:
+                self.s.adjustment = Adjustment(max_amount=d.amount, reason=d.reason or "", reviewer=d.reviewer)
         rec = self._record("approve", d.reviewer, bureau, d.comment, d.amount)
         self.review[bureau] = rec
-        await self._mirror(rec)
         return rec
 
     @approve.validator
     def _v_approve(self, d: Decision) -> None:
         self._check_decision(d)
-        if self.status == "info_requested":
+        if self.s.status == "info_requested":
             raise _invalid("information was requested; wait for the enterprise to provide it")
-        if d.amount is not None:
-            if d.amount < 0:
-                raise _invalid("amount must not be negative")
-            if not (d.reason and d.reason.strip()):
-                raise _invalid("lowering an award needs a reason")
+        if d.amount is not None and not (d.reason and d.reason.strip()):
+            raise _invalid("lowering an award needs a reason")
 
     @workflow.update
-    async def reject(self, d: Decision) -> DecisionRecord:
+    def reject(self, d: Decision) -> DecisionRecord:
         bureau = self._check_decision(d)
         rec = self._record("reject", d.reviewer, bureau, d.comment)
         self.review[bureau] = rec
-        await self._mirror(rec)
         return rec
 
     @reject.validator
@@ -392,120 +535,127 @@ class ApplicationWorkflow:
             raise _invalid("a rejection needs a comment")
 
     @workflow.update
-    async def request_info(self, d: Decision) -> DecisionRecord:
+    def request_info(self, d: Decision) -> DecisionRecord:
         bureau = self._check_decision(d)
         rec = self._record("request_info", d.reviewer, bureau, d.comment)
-        self.status = "info_requested"
-        self._upsert(sa.STATUS.value_set(self.status))
-        await self._mirror(rec)
+        self._set_status("info_requested")
         return rec
 
     @request_info.validator
     def _v_request_info(self, d: Decision) -> None:
         self._check_decision(d)
-        if self.status != "review":
-            raise _invalid(f"information can only be requested in review (status {self.status})")
+        if self.s.status != "review":
+            raise _invalid(f"information can only be requested in review (status {self.s.status})")
 
     @workflow.update
-    async def provide_info(self, a: OperatorAction) -> DecisionRecord:
-        self._check_facts(a.facts)
-        self.app = self.app.model_copy(update={"facts": Facts.model_validate(
-            {**self.app.facts.model_dump(mode="json", exclude_none=True), **a.facts})})
-        rec = self._record("provide_info", a.operator or self.app.operator, None, a.comment)
-        self.status = "review"
-        self._upsert(sa.STATUS.value_set(self.status))
-        await self._mirror(rec)
+    def provide_info(self, a: OperatorAction) -> DecisionRecord:
+        self.s.facts = self._merged(a.facts)
+        rec = self._record("provide_info", a.operator, None, a.comment)
+        self._set_status("review")
         return rec
 
     @provide_info.validator
     def _v_provide_info(self, a: OperatorAction) -> None:
-        self._open()
-        if self.status != "info_requested":
-            raise _invalid(f"no information was requested (status {self.status})")
+        self._check_open()
+        if self.s.status != "info_requested":
+            raise _invalid(f"no information was requested (status {self.s.status})")
         self._check_operator(a.operator)
-        self._check_facts(a.facts)
+        self._merged(a.facts)
 
     @workflow.update
-    async def submit_evidence(self, a: OperatorAction) -> DecisionRecord:
+    def submit_evidence(self, a: OperatorAction) -> DecisionRecord:
         self.evidence = dict(a.facts)
-        rec = self._record("submit_evidence", a.operator or self.app.operator, None, a.comment)
-        await self._mirror(rec)
-        return rec
+        return self._record("submit_evidence", a.operator, None, a.comment)
 
     @submit_evidence.validator
     def _v_submit_evidence(self, a: OperatorAction) -> None:
-        self._open()
-        if self.status != "awaiting_evidence" or self.evidence is not None:
-            raise _invalid(f"evidence is only accepted while awaiting evidence (status {self.status})")
+        self._check_open()
+        if self.s.status != "awaiting_evidence" or self.evidence is not None:
+            raise _invalid(f"evidence is only accepted while awaiting evidence (status {self.s.status})")
         self._check_operator(a.operator)
-        self._check_facts(a.facts)
+        self._check_evidence(a.facts)
 
     @workflow.update
-    async def confirm_year(self, c: YearConfirmation) -> DecisionRecord:
+    def confirm_year(self, c: YearConfirmation) -> DecisionRecord:
         bureau = self._finance(c.reviewer, "confirm a programme year")
         self.confirmed = True
-        rec = self._record("confirm_year", c.reviewer, bureau, c.comment)
-        await self._mirror(rec)
-        return rec
+        return self._record("confirm_year", c.reviewer, bureau, c.comment)
 
     @confirm_year.validator
     def _v_confirm_year(self, c: YearConfirmation) -> None:
-        self._open()
-        if self.status != "confirming" or self.confirmed:
-            raise _invalid(f"nothing to confirm (status {self.status})")
+        self._check_open()
+        if self.s.status != "confirming" or self.confirmed:
+            raise _invalid(f"nothing to confirm (status {self.s.status})")
         self._finance(c.reviewer, "confirm a programme year")
 
     @workflow.update
-    async def withdraw(self, a: OperatorAction) -> DecisionRecord:
-        self.closed = "withdrawn"
-        rec = self._record("withdraw", a.operator, None, a.comment)
-        await self._mirror(rec)
-        return rec
+    def withdraw(self, a: OperatorAction) -> DecisionRecord:
+        self.s.closed = Closure(kind="withdrawn", who=a.operator, reason=a.comment)
+        self._changed()
+        return self._record("withdraw", a.operator, None, a.comment)
 
     @withdraw.validator
     def _v_withdraw(self, a: OperatorAction) -> None:
-        self._open()
+        self._closable()
         self._check_operator(a.operator)
 
     @workflow.update
-    async def revoke(self, r: Revocation) -> DecisionRecord:
+    def revoke(self, r: Revocation) -> DecisionRecord:
         bureau = self._finance(r.reviewer, "revoke an application")
-        self.closed = "revoked"
-        rec = self._record("revoke", r.reviewer, bureau, r.reason)
-        await self._mirror(rec)
-        return rec
+        self.s.closed = Closure(kind="revoked", who=r.reviewer, reason=r.reason)
+        self._changed()
+        return self._record("revoke", r.reviewer, bureau, r.reason)
 
     @revoke.validator
     def _v_revoke(self, r: Revocation) -> None:
-        self._open()
+        self._closable()
         self._finance(r.reviewer, "revoke an application")
 
     @workflow.update
-    def refresh_reviewers(self, r: ReviewerRegistry) -> int:
-        """The client sends the registry when a reviewer registered after submission acts: the
-        decision's validator then checks against it (a validator cannot read the database)."""
-        self.inp.reviewers = dict(r.reviewers)
-        return len(r.reviewers)
+    def resume(self, r: Resumption) -> DecisionRecord:
+        self.resumed = True
+        return self._record("resume", r.who, None, r.comment)
+
+    @resume.validator
+    def _v_resume(self, r: Resumption) -> None:
+        if self.s is None or self.s.status != "attention":
+            raise _invalid(f"nothing to resume (status {self.s.status if self.s else 'opening'})")
+        if r.who != self.claim.operator:
+            self._finance(r.who, "resume an application")
+
+    @workflow.update
+    async def refresh_reviewers(self) -> int:
+        """Reload the reviewer registry from the worker's database (a reviewer registered after
+        the application opened). The caller sends nothing: the worker decides who is registered."""
+        # Other handlers may run while the registry loads; they see the old one until it lands.
+        self.s.pinned.reviewers = await workflow.execute_local_activity(
+            "load_reviewers", self.app_id, result_type=dict, start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=RETRY)
+        return len(self.s.pinned.reviewers)
 
     @refresh_reviewers.validator
-    def _v_refresh_reviewers(self, r: ReviewerRegistry) -> None:
-        self._open()
+    def _v_refresh_reviewers(self) -> None:
+        self._check_open()
 
     # ------------------------------------------------------------------------------ queries
 
     def _status_model(self) -> ApplicationStatus:
+        if self.s is None:
+            return ApplicationStatus(application_id=self.app_id, status="opening", clause_id=self.claim.clause_id,
+                                     enterprise_code=self.claim.enterprise_code, year=self.claim.year,
+                                     note=self.failed)
         calc = None
         if self.calc is not None:
             calc = {"amount": str(self.calc.amount),
                     "refusal": self.calc.refusal.model_dump(mode="json") if self.calc.refusal else None,
-                    "tranches": len(self.calc.schedule)}
+                    "tranches": len(self.calc.schedule), "items": {k: str(v) for k, v in self.calc.items.items()}}
         return ApplicationStatus(
-            application_id=self.app.application_id, status=self.status, clause_id=self.app.clause_id,
-            enterprise_code=self.app.enterprise_code, enterprise_name=self.app.enterprise_name,
-            year=self.app.year, programme_year=self.inp.programme_year,
-            programme_years=self._programme_length(), required_bureaus=self.inp.clause.required_bureaus,
-            decisions=self.decisions, overdue=self.overdue, awarded=self.awarded, tranches=self.tranches,
-            calculation=calc, note=self.note)
+            application_id=self.app_id, status=self.s.status, clause_id=self.claim.clause_id,
+            enterprise_code=self.claim.enterprise_code, enterprise_name=self.s.pinned.enterprise_name,
+            year=self.s.year, programme_year=self.s.programme_year, programme_years=self._programme_length(),
+            required_bureaus=self.s.pinned.clause.required_bureaus, decisions=self.s.decisions,
+            overdue=self.s.overdue, awarded=self.s.awarded, tranches=self.s.tranches, calculation=calc,
+            note=self.s.note, closed=self.s.closed)
 
     @workflow.query(name="status")
     def get_status(self) -> dict:
@@ -513,7 +663,7 @@ class ApplicationWorkflow:
 
     @workflow.query(name="decisions")
     def decisions_so_far(self) -> list[DecisionRecord]:
-        return self.decisions
+        return self.s.decisions if self.s else []
 
     @workflow.query
     def calculation(self) -> Optional[CalcResult]:
@@ -521,4 +671,4 @@ class ApplicationWorkflow:
 
     @workflow.query(name="tranches")
     def tranche_states(self) -> list[TrancheState]:
-        return self.tranches
+        return self.s.tranches if self.s else []

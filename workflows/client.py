@@ -1,6 +1,9 @@
 """Client API the CLI (cli/backend.py) and tests use: connect, submit, updates, queries, listing."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -12,107 +15,128 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models import search_attributes as sa
 from models.application import (
-    ApplicationInput, Decision, DecisionRecord, OperatorAction, ReviewerRegistry, Revocation, WorkflowInput,
+    ApplicationInput, ApplicationRun, Decision, DecisionRecord, OperatorAction, Resumption, Revocation,
     YearConfirmation,
-    workflow_id_for,
 )
 from models.clauses import check_application, clause_info
 from workflows.application import ApplicationWorkflow
 
 TASK_QUEUE = "disburse"
+WORKFLOW_TYPES = ("Application", "ApplicationWorkflow")     # the current type, and the first version's
 
 
 class DuplicateApplication(WorkflowAlreadyStartedError):
     """An application with this id (enterprise, clause, year) was already submitted."""
 
     def __init__(self, workflow_id: str, run_id: Optional[str] = None) -> None:
-        super().__init__(workflow_id, "ApplicationWorkflow", run_id=run_id)
+        super().__init__(workflow_id, "Application", run_id=run_id)
         self.workflow_id = workflow_id
 
 
 class RequestRefused(ValueError):
-    """The workflow refused an update (validator): the message says why."""
+    """The workflow refused an update (validator) or the worker refused a claim: the message says why."""
 
 
 async def connect(address: str = "localhost:7233", namespace: str = "default") -> Client:
     return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
 
 
-def workflow_input(inp: ApplicationInput, *, reviewers: Optional[dict[str, str]] = None,
-                   search_attributes: bool = True) -> WorkflowInput:
-    if reviewers is None:
-        from models.registry import reviewer_snapshot
-        reviewers = reviewer_snapshot()
-    return WorkflowInput(application=inp, clause=clause_info(inp.clause_id), reviewers=reviewers,
-                         search_attributes=search_attributes)
-
-
-async def submit(client: Client, inp: ApplicationInput, *, reviewers: Optional[dict[str, str]] = None,
-                 search_attributes: bool = True, task_queue: str = TASK_QUEUE) -> str:
-    """Start the application's workflow; its id is app-{enterprise}-{clause}-{year}."""
+async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TASK_QUEUE) -> str:
+    """Start the application's workflow (id app-{enterprise}-{clause}-{year}) and wait until the
+    worker has opened it: a claim the worker refuses raises RequestRefused, and its id stays free
+    (a failed start may be submitted again; an application that was opened may not)."""
     check_application(inp)
-    winp = workflow_input(inp, reviewers=reviewers, search_attributes=search_attributes)
-    wid = inp.application_id or workflow_id_for(inp.enterprise_code, inp.clause_id, inp.year)
-    attrs = None
-    if search_attributes:
-        attrs = TypedSearchAttributes([
-            P(sa.STATUS, "review"), P(sa.CLAUSE_ID, inp.clause_id),
-            P(sa.LEAD_BUREAU, winp.clause.lead_bureau), P(sa.ENTERPRISE_CODE, inp.enterprise_code),
-            P(sa.AWARDED_AMOUNT, 0.0), P(sa.OVERDUE, False), P(sa.BUREAU, list(winp.clause.bureaus)),
-        ])
+    info = clause_info(inp.clause_id)
+    wid = inp.application_id
+    attrs = TypedSearchAttributes([
+        P(sa.STATUS, "opening"), P(sa.CLAUSE_ID, inp.clause_id), P(sa.LEAD_BUREAU, info.lead_bureau),
+        P(sa.ENTERPRISE_CODE, inp.enterprise_code), P(sa.AWARDED_FEN, 0), P(sa.OVERDUE, False),
+        P(sa.BUREAU, list(info.bureaus)),
+    ])
     try:
-        await client.start_workflow(
-            ApplicationWorkflow.run, winp, id=wid, task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, search_attributes=attrs,
-            memo={"year": inp.year, "enterprise_name": inp.enterprise_name},
-            static_summary=_summary(inp, winp), static_details=_details(inp, winp))
+        handle = await client.start_workflow(
+            ApplicationWorkflow.run, ApplicationRun(claim=inp), id=wid, task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY, search_attributes=attrs,
+            memo={"year": inp.year}, static_summary=_summary(inp), static_details=_details(inp, info))
     except WorkflowAlreadyStartedError as e:
         raise DuplicateApplication(wid, getattr(e, "run_id", None)) from None
+    try:
+        await handle.execute_update(ApplicationWorkflow.opened, id="opened")
+    except (WorkflowUpdateFailedError, RPCError) as e:
+        raise RequestRefused(await _start_failure(handle) or _message(e)) from None
     return wid
 
 
-def _summary(inp: ApplicationInput, winp: WorkflowInput) -> str:
+async def _start_failure(handle) -> Optional[str]:
+    """Why the worker refused to open an application (the workflow failed), if it did."""
+    from temporalio.client import WorkflowFailureError
+    try:
+        await asyncio.wait_for(handle.result(), 10)
+    except WorkflowFailureError as e:
+        cause = e.cause
+        return getattr(cause, "message", None) or str(cause)
+    except Exception:  # noqa: BLE001
+        return None
+    return None
+
+
+def _summary(inp: ApplicationInput) -> str:
     """One line for the Web UI's workflow list (company names are not personal data)."""
     from calc import catalogue
     name_zh = catalogue().clause(inp.clause_id)[1].name_zh
     return f"{inp.enterprise_name or inp.enterprise_code} · {name_zh} · {inp.year}"
 
 
-def _details(inp: ApplicationInput, winp: WorkflowInput) -> str:
+def _details(inp: ApplicationInput, info) -> str:
     lines = [f"**clause** {inp.clause_id}", f"**enterprise** {inp.enterprise_code}",
-             f"**reviewed by** {'、'.join(winp.clause.required_bureaus)}", f"**operator** {inp.operator}"]
-    if winp.clause.programme_years > 1:
-        lines.append(f"**programme** up to {winp.clause.programme_years} years (evidence each year)")
+             f"**reviewed by** {'、'.join(info.required_bureaus)}", f"**operator** {inp.operator}"]
+    if info.programme_years > 1:
+        lines.append(f"**programme** up to {info.programme_years} years (evidence each year)")
     return "\n\n".join(lines)
 
 
 def handle(client: Client, app_id: str):
-    return client.get_workflow_handle_for(ApplicationWorkflow.run, app_id)
+    return client.get_workflow_handle(app_id)
 
 
-async def _update(client: Client, app_id: str, method, arg) -> DecisionRecord:
+def update_id(app_id: str, action: str, arg: Any, request_key: Optional[str] = None) -> str:
+    """A stable id for one request: the same action by the same actor with the same content (or
+    the same explicit request key) is the same update, so a retry after a lost reply returns the
+    first result instead of being refused as a second decision."""
+    payload = arg.model_dump(mode="json") if hasattr(arg, "model_dump") else arg
+    actor = (payload or {}).get("reviewer") or (payload or {}).get("operator") or (payload or {}).get("who") or "-"
+    key = request_key or hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False,
+                                                   default=str).encode()).hexdigest()[:16]
+    return f"{action}:{actor}:{key}"
+
+
+def _message(e: BaseException) -> str:
+    cause = getattr(e, "cause", None)
+    return getattr(cause, "message", None) or str(cause or e)
+
+
+async def _update(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None) -> DecisionRecord:
     try:
-        return await _execute(client, app_id, method, arg)
+        return await _execute(client, app_id, method, arg, request_key=request_key)
     except RequestRefused as e:
-        # a reviewer registered after the application was submitted: send the registry, retry once
-        who = getattr(arg, "reviewer", None)
-        if not (who and "is not registered" in str(e)):
+        # a reviewer registered after the application opened: the worker reloads its registry
+        # from its own database (the caller sends nothing), then the decision is tried once more
+        if not (getattr(arg, "reviewer", None) and "is not registered" in str(e)):
             raise
-        from models.registry import reviewer_snapshot
-        registry = reviewer_snapshot()
-        if who not in registry:
-            raise
-        await _execute(client, app_id, ApplicationWorkflow.refresh_reviewers, ReviewerRegistry(reviewers=registry))
-        return await _execute(client, app_id, method, arg)
+        await _execute(client, app_id, ApplicationWorkflow.refresh_reviewers, None)
+        return await _execute(client, app_id, method, arg, request_key=request_key)
 
 
-async def _execute(client: Client, app_id: str, method, arg):
+async def _execute(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None):
+    h = handle(client, app_id)
+    name = getattr(method, "__name__", str(method))
     try:
-        return await handle(client, app_id).execute_update(method, arg)
+        if arg is None:          # (a reload: every call is a new request)
+            import uuid
+            return await h.execute_update(method, id=f"{name}:{uuid.uuid4()}")
+        return await h.execute_update(method, arg, id=update_id(app_id, name, arg, request_key))
     except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        msg = getattr(cause, "message", None) or str(cause or e)
-        raise RequestRefused(msg) from None
+        raise RequestRefused(_message(e)) from None
     except RPCError as e:
         closed = await _closed_status(client, app_id)
         if closed is None:
@@ -135,26 +159,29 @@ async def _closed_status(client: Client, app_id: str) -> Optional[str]:
 
 
 async def status(client: Client, app_id: str) -> dict:
-    return await handle(client, app_id).query(ApplicationWorkflow.get_status)
+    return await handle(client, app_id).query("status", result_type=dict)
 
 
 async def calculation(client: Client, app_id: str):
-    return await handle(client, app_id).query(ApplicationWorkflow.calculation)
+    from calc.model import CalcResult
+    return await handle(client, app_id).query("calculation", result_type=CalcResult)
 
 
 async def decisions(client: Client, app_id: str) -> list[DecisionRecord]:
-    return await handle(client, app_id).query(ApplicationWorkflow.decisions_so_far)
+    return await handle(client, app_id).query("decisions", result_type=list[DecisionRecord])
 
 
 async def tranches(client: Client, app_id: str):
-    return await handle(client, app_id).query(ApplicationWorkflow.tranche_states)
+    return await handle(client, app_id).query("tranches", result_type=list)
 
 
 async def approve(client: Client, app_id: str, *, reviewer: str, comment: str = "",
-                  amount: Optional[Decimal] = None, reason: Optional[str] = None) -> DecisionRecord:
+                  amount: Optional[Decimal] = None, reason: Optional[str] = None,
+                  request_key: Optional[str] = None) -> DecisionRecord:
     return await _update(client, app_id, ApplicationWorkflow.approve,
                          Decision(reviewer=reviewer, comment=comment or "",
-                                  amount=Decimal(str(amount)) if amount is not None else None, reason=reason))
+                                  amount=str(amount) if amount is not None else None, reason=reason),
+                         request_key=request_key)
 
 
 async def reject(client: Client, app_id: str, *, reviewer: str, comment: str) -> DecisionRecord:
@@ -192,6 +219,11 @@ async def revoke(client: Client, app_id: str, *, reviewer: str, reason: str) -> 
     return await _update(client, app_id, ApplicationWorkflow.revoke, Revocation(reviewer=reviewer, reason=reason))
 
 
+async def resume(client: Client, app_id: str, *, who: str, comment: str = "") -> DecisionRecord:
+    """Resume an application waiting in `attention` once its cause is fixed."""
+    return await _update(client, app_id, ApplicationWorkflow.resume, Resumption(who=who, comment=comment))
+
+
 def _facts_of(data: dict) -> tuple[dict, str]:
     """A JSON file may hold the facts themselves or {"facts": {...}, "comment": "..."}."""
     data = dict(data or {})
@@ -212,7 +244,8 @@ def _jsonable(v: Any) -> Any:
 
 async def list_applications(client: Client, query: str = "", limit: int = 100) -> list[dict]:
     """Applications from the visibility API: {id, clause, enterprise, year, status, amount, bureaus}."""
-    q = 'WorkflowType = "ApplicationWorkflow"' + (f" AND ({query})" if query else "")
+    types = ", ".join(f'"{t}"' for t in WORKFLOW_TYPES)
+    q = f"WorkflowType IN ({types})" + (f" AND ({query})" if query else "")
     out: list[dict] = []
     async for wf in client.list_workflows(q, limit=limit):
         attrs = wf.typed_search_attributes
@@ -225,7 +258,8 @@ async def list_applications(client: Client, query: str = "", limit: int = 100) -
         if year is None:
             tail = wf.id.rsplit("-", 1)[-1]
             year = int(tail) if tail.isdigit() else None
-        amount = attrs.get(sa.AWARDED_AMOUNT)
+        fen = attrs.get(sa.AWARDED_FEN)
+        amount = Decimal(fen) / 100 if fen is not None else attrs.get(sa.AWARDED_AMOUNT)
         out.append({
             "id": wf.id, "clause": attrs.get(sa.CLAUSE_ID), "enterprise": attrs.get(sa.ENTERPRISE_CODE),
             "year": year, "status": attrs.get(sa.STATUS) or (wf.status.name.lower() if wf.status else None),

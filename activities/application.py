@@ -1,0 +1,141 @@
+"""The application's own activities: open it (the worker resolves the clause, the enterprise and
+the reviewer registry from its own data), reload the reviewer registry, the credit check on a
+given day, notifications, and the status mirror (an upsert, run as a local activity)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.logs import bind
+from activities.once import activity_key, add_once
+from calc import InputError
+from models import registry
+from models.application import (
+    ApplicationInput, CreditCheck, CreditResult, Notification, Pinned, StatusUpdate,
+)
+from models.clauses import check_application, clause_info
+from models.db import engine, session
+from models.tables import ApplicationRow, DecisionRow, NotificationRow
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _refuse(message: str) -> ApplicationError:
+    """The claim cannot be an application: the workflow fails (and its id may be used again)."""
+    return ApplicationError(message, type="InvalidClaim", non_retryable=True)
+
+
+@activity.defn
+def open_application(claim: ApplicationInput) -> Pinned:
+    """Check the claim against the worker's own policy data and registry, and pin what the
+    application will decide with: the clause's bureaus, programme and window, the enterprise's
+    registered name, the reviewer registry."""
+    log = bind(claim.application_id, claim.clause_id)
+    try:
+        check_application(claim)
+    except InputError as e:
+        raise _refuse(f"{e.field}: {e.rule}") from None
+    info = clause_info(claim.clause_id)
+    if (info.first_year and claim.year < info.first_year) or (info.last_year and claim.year > info.last_year):
+        raise _refuse(f"year: {claim.year} lies outside the policy window of {claim.clause_id} "
+                      f"({info.first_year}–{info.last_year})")
+    try:
+        ent = registry.enterprise(claim.enterprise_code)
+    except (ValidationError, ValueError) as e:
+        raise _refuse(f"enterprise_code: the registry row of {claim.enterprise_code} is invalid ({e})") from None
+    if ent is None:
+        raise _refuse(f"enterprise_code: {claim.enterprise_code} is not in the enterprise registry "
+                      "(`disburse enterprises import`)")
+    log.info("opened", year=claim.year, lead_bureau=info.lead_bureau)
+    return Pinned(clause=info, enterprise_name=ent.name, reviewers=registry.reviewer_snapshot())
+
+
+@activity.defn
+def load_reviewers(application_id: str) -> dict[str, str]:
+    """The reviewer registry as the database holds it now (reviewer id -> bureau)."""
+    bind(application_id)
+    return registry.reviewer_snapshot()
+
+
+@activity.defn
+def check_credit(req: CreditCheck) -> CreditResult:
+    """Is the enterprise on the 严重失信 list on this day (an entry counts from its listed_on)?"""
+    log = bind(req.application_id, req.clause_id)
+    entry = registry.blacklist_entry(req.enterprise_code, on=date.fromisoformat(req.day))
+    result = CreditResult(listed=entry is not None, reason=(entry.get("reason") or "listed") if entry else None)
+    log.info("blacklist_checked", enterprise_code=req.enterprise_code, listed=result.listed, day=req.day)
+    return result
+
+
+@activity.defn
+def notify(n: Notification) -> None:
+    log = bind(n.application_id, None)
+    log.info("notification", kind=n.kind, message=n.message, recipients=n.recipients)
+    with session() as s:
+        add_once(s, NotificationRow(application_id=n.application_id, kind=n.kind, message=n.message,
+                                    recipients=";".join(n.recipients), created_at=_now(), source=activity_key()))
+
+
+def _upsert(s, u: StatusUpdate) -> None:
+    """Insert the application's row or update it, whichever is needed, in one statement; an older
+    version never overwrites a newer one (mirrors of one application may arrive out of order)."""
+    values = dict(application_id=u.application_id, clause_id=u.clause_id, enterprise_code=u.enterprise_code,
+                  enterprise_name=u.enterprise_name, year=u.year, status=u.status, awarded=u.awarded,
+                  bureaus=";".join(u.bureaus), overdue=u.overdue, version=u.version, updated_at=_now())
+    if engine().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(ApplicationRow).values(**values)
+    changed = {k: stmt.excluded[k] for k in values if k != "application_id"}
+    s.execute(stmt.on_conflict_do_update(index_elements=["application_id"], set_=changed,
+                                         where=ApplicationRow.version < stmt.excluded.version))
+
+
+def write_status(u: StatusUpdate, decision_source: str | None = None) -> None:
+    with session() as s:
+        _upsert(s, u)
+        s.commit()
+        if u.decision is not None and decision_source:
+            d = u.decision
+            add_once(s, DecisionRow(application_id=u.application_id, kind=d.kind, who=d.who, bureau=d.bureau,
+                                    comment=d.comment, year=d.year, decided_at=d.when, source=decision_source))
+        for index, d in u.decisions:
+            add_once(s, DecisionRow(application_id=u.application_id, kind=d.kind, who=d.who, bureau=d.bureau,
+                                    comment=d.comment, year=d.year, decided_at=d.when,
+                                    source=f"{u.application_id}#{index}"))
+
+
+@activity.defn
+def mirror_status(u: StatusUpdate) -> None:
+    """The application's status and new decisions into the database (the CLI's lists, the audit
+    record); run as a local activity by the workflow, never on the path of an update's reply."""
+    log = bind(u.application_id, u.clause_id)
+    write_status(u)
+    log.info("status_recorded", status=u.status, decisions=len(u.decisions), version=u.version)
+
+
+@activity.defn
+def record_status(u: StatusUpdate) -> None:
+    """The first version's status mirror (workflows/legacy.py)."""
+    log = bind(u.application_id, u.clause_id)
+    try:
+        write_status(u, decision_source=activity_key())
+    except IntegrityError:           # cannot happen with the upsert; kept explicit for old rows
+        raise
+    log.info("status_recorded", status=u.status, decision=u.decision.kind if u.decision else None)
+
+
+@activity.defn(name="check_blacklist")
+def check_blacklist(req: dict) -> dict:
+    """The first version's credit check (today in China)."""
+    entry = registry.blacklist_entry(req["enterprise_code"])
+    bind(req.get("application_id"), req.get("clause_id")).info(
+        "blacklist_checked", enterprise_code=req["enterprise_code"], listed=entry is not None)
+    return {"listed": entry is not None, "reason": (entry.get("reason") or "listed") if entry else None}

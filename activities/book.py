@@ -1,0 +1,85 @@
+"""The award book's activities (models/book.py): commit an award (the binding calculation under
+the enterprise's lock), pay one committed tranche, release what an application no longer needs."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Callable, Optional
+
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.logs import bind
+from activities.once import activity_key, add_once
+from calc import CalcRequest, CalcResult, InputError, calculate
+from models import book, registry
+from models.application import CommitRequest, PayoutRecord, PayRequest, ReleaseRequest
+from models.db import session
+from models.tables import CalculationRow
+
+
+def binding_calculation(req: CommitRequest, calculate_fn: Callable[[CalcRequest], CalcResult] = calculate,
+                        ) -> CalcResult:
+    """Commit the award of (application, year) against the enterprise's award book."""
+    log = bind(req.application_id, req.clause_id)
+    try:
+        ent = registry.enterprise(req.enterprise_code)
+    except (ValidationError, ValueError) as e:
+        raise ApplicationError(f"the registry row of {req.enterprise_code} is invalid: {e}; correct it "
+                               "(`disburse enterprises import`) and resume the application",
+                               type="RegistryError", non_retryable=True) from None
+    if ent is None:
+        raise ApplicationError(f"enterprise {req.enterprise_code} is not registered",
+                               type="UnknownEnterprise", non_retryable=True)
+
+    def evaluate(prior: list[dict]) -> CalcResult:
+        try:
+            return calculate_fn(CalcRequest.model_validate({
+                "clause_id": req.clause_id, "year": req.year, "enterprise": ent, "facts": req.facts,
+                "prior_awards": prior, "as_of": date.fromisoformat(req.as_of),
+                "alternatives": tuple(req.alternatives), "adjustment": req.adjustment,
+            }))
+        except (InputError, ValidationError) as e:
+            raise ApplicationError(f"calculation input error: {e}", type="InputError", non_retryable=True) from None
+
+    result = book.commit(req.application_id, req.enterprise_code, req.year, evaluate)
+    with session() as s:
+        add_once(s, CalculationRow(application_id=req.application_id, clause_id=result.clause_id, year=req.year,
+                                   amount=result.amount, refusal_code=result.refusal.code if result.refusal else None,
+                                   result_json=result.model_dump_json(), created_at=datetime.now(timezone.utc),
+                                   source=activity_key()))
+    log.info("committed" if result.refusal is None else "refused", year=req.year, amount=str(result.amount),
+             refusal=result.refusal.code if result.refusal else None, tranches=len(result.schedule),
+             items=sorted(result.items))
+    return result
+
+
+@activity.defn
+def commit_award(req: CommitRequest) -> CalcResult:
+    return binding_calculation(req)
+
+
+@activity.defn
+def pay_tranche(req: PayRequest) -> PayoutRecord:
+    log = bind(req.application_id, req.clause_id)
+    try:
+        amount, created, state = book.pay(req.application_id, req.year, req.seq)
+    except book.BookError as e:
+        raise ApplicationError(str(e), type="NoCommitment", non_retryable=True) from None
+    log.info("payout_recorded" if created else f"payout_{state}_already", year=req.year, seq=req.seq,
+             amount=str(amount))
+    return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq, amount=amount,
+                        created=created, state=state)
+
+
+@activity.defn
+def release_award(req: ReleaseRequest) -> str:
+    log = bind(req.application_id, req.clause_id)
+    released = book.release(req.application_id, req.reason)
+    log.info("released", amount=str(released), reason=req.reason)
+    return str(released)
+
+
+def enterprise_name(code: str) -> Optional[str]:
+    ent = registry.enterprise_rows()
+    return next((e["name"] for e in ent if e["credit_code"] == code), None)
