@@ -121,6 +121,10 @@ async def revoke(client, app_id: str, *, reviewer: str, reason: str):
     return await _wc().revoke(client, app_id, reviewer=reviewer, reason=reason)
 
 
+async def resume(client, app_id: str, *, who: str, comment: str = ""):
+    return await _wc().resume(client, app_id, who=who, comment=comment)
+
+
 # ------------------------------------------------------------------------------------ visibility
 
 def _quote(value: str) -> str:
@@ -206,6 +210,11 @@ def reviewer_rows() -> list[dict]:
 
 def ledger_rows(application: str | None = None) -> list[dict]:
     return _registry().ledger_rows(application)
+
+
+def book_lines(application: str | None = None, enterprise: str | None = None) -> list[dict]:
+    from models import book
+    return book.lines(application, enterprise)
 
 
 def rows(items: Iterable[Any], fields: tuple[str, ...]) -> list[dict]:

@@ -272,6 +272,18 @@ def revoke(
     console.print(inert(f"revoked {app_id}"))
 
 
+@app.command()
+@friendly
+def resume(
+    app_id: str = typer.Argument(...),
+    who: str = typer.Option(..., "--who", help="the submitting operator, or a reviewer of the finance bureau"),
+    comment: str = typer.Option("", "--comment", help="what was fixed"),
+) -> None:
+    """Resume an application waiting in `attention` (a step failed; its note says why) once the cause is fixed."""
+    run(backend.resume, app_id, who=who, comment=comment)
+    console.print(inert(f"resumed {app_id}"))
+
+
 # ------------------------------------------------------------------------------------ registries
 
 def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = None) -> None:
@@ -358,6 +370,28 @@ def ledger(
     if rows:
         total = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
         console.print(inert(f"total paid: {money(total)}"))
+
+
+@app.command()
+@friendly
+def book(
+    application: Optional[str] = typer.Option(None, "--application", help="only this application id"),
+    enterprise: Optional[str] = typer.Option(None, "--enterprise", help="only this enterprise (credit code)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The award book: every award line committed, paid or released, per tranche and item. Caps
+    and 不重复 count what is committed or paid."""
+    rows = backend.book_lines(application, enterprise)
+    if as_json:
+        _print_json(rows)
+        return
+    shown = [{"application": r["application_id"], "year": r["year"], "#": r["seq"], "clause": r["clause_id"],
+              "item": r["item_id"], "amount": r["amount"], "state": r["state"],
+              "why released": r["release_reason"]} for r in rows]
+    _rows_table("award book", shown, money_cols=("amount",))
+    if rows:
+        counting = sum((r["amount"] for r in rows if r["state"] in ("committed", "paid")), Decimal(0))
+        console.print(inert(f"committed or paid: {money(counting)}"))
 
 
 def _rows_table(title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) -> None:
