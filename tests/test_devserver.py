@@ -220,3 +220,113 @@ def test_up_with_demo_twice_keeps_what_the_first_run_started(tmp_path):
         assert st["status"] == "completed" and st["awarded"] == "400000.00"
     finally:
         _stop(proc)
+
+
+def test_twenty_applications_of_one_enterprise_approved_at_once_hold_caps_and_items(stack, monkeypatch):
+    """Real concurrency: one enterprise, twenty applications that share caps (a per-period cap,
+    a cumulative cap, a per-investee cap) and items (one loan-year under four clauses, one
+    insurance policy-year under nine applications), every approval sent at the same instant to a
+    real dev server and worker. The award book must hold every cap and pay every item at most
+    once (top-ups never beyond the best single award)."""
+    import asyncio
+    from collections import defaultdict
+    from decimal import Decimal
+
+    from calc import catalogue
+    from calc.credit_code import make
+    from calc.parameters import value_on
+    from models import book, registry
+    from models.application import ApplicationInput
+    from models.clauses import clause_info
+    from workflows import client as wc
+
+    env, tmp = stack
+    monkeypatch.setenv("DISBURSE_DB_URL", env["DISBURSE_DB_URL"])
+    code = make("91330106MA2CC0001")
+    registry.add_enterprise(code, name="并发测试科技有限公司", qualifications=";".join(
+        f"{k}:2020-01-01" for k in ("tech_enterprise", "future_industry", "computing_project_owner",
+                                    "vc_institution", "agri_entity")))
+    loan = {"loan_id": "L-SHARED", "principal": "200000000", "annual_rate_pct": "2.60", "term_months": 12,
+            "interest_paid": "5200000"}
+
+    def loan_in(year: int) -> dict:
+        return {**loan, "contract_date": f"{year - 1}-12-20" if year > 2025 else "2025-06-20",
+                "start": f"{year}-01-01", "end": f"{year}-12-31"}
+
+    policy = {"premium": "3000000", "policy_no": "P-SHARED", "period_start": "2026-03-01", "county_subsidy": "900000"}
+    investment = {"investee_id": make("91330106MA2CC0002"), "amount": "30000000", "stage": "seed",
+                  "invested_on": "2024-01-01"}
+    claims = []
+    for year in (2025, 2026, 2027):                    # per-period cap 1,500,000 over the three years
+        claims.append(("hz2025-02-future-industry-loan-interest", year,
+                       {"loans": [loan_in(year)], "fixed_asset_investment": "60000000"}))
+        claims.append(("hz2025-09-vc-early-stage-reward", year,
+                       {"investments": [{**investment, "invested_on": f"{year - 2}-01-01"}]}))   # one investee
+        for clause in ("hz2025-04-tech-insurance-premium", "hz2025-05-ip-overseas-insurance-premium",
+                       "hz2025-15-agri-county-pilot-insurance"):
+            claims.append((clause, year, policy))          # one policy-year, nine applications
+    for year in (2025, 2026, 2027):
+        claims.append(("hz2025-01-tech-loan-interest", year, {"loans": [loan_in(year)]}))
+    for year in (2026, 2027):
+        claims.append(("hz2025-03-computing-infra-loan-interest", year,
+                       {"loans": [loan_in(year)], "project_total_investment": "80000000"}))
+    claims = claims[:20]
+    assert len(claims) == 20
+
+    reviewers = {}
+    for clause, _, _ in claims:
+        info = clause_info(clause)
+        for bureau in info.required_bureaus:
+            rid = f"r{abs(hash(bureau)) % 10**8}"
+            reviewers[bureau] = rid
+            registry.add_reviewer(rid, bureau, rid)
+
+    async def go():
+        client = await wc.connect(env["TEMPORAL_ADDRESS"])
+        ids = []
+        for clause, year, facts in claims:
+            inp = ApplicationInput.model_validate({"clause_id": clause, "year": year, "enterprise_code": code,
+                                                   "operator": "op-1", "facts": facts})
+            ids.append((await wc.submit(client, inp), clause_info(clause).required_bureaus))
+        await asyncio.gather(*(wc.approve(client, app_id, reviewer=reviewers[b], comment="ok")
+                               for app_id, bureaus in ids for b in bureaus))       # all at once
+        final = {}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(final) < len(ids):
+            for app_id, _ in ids:
+                st = await wc.status(client, app_id)
+                if st["status"] in ("awaiting_evidence", "completed", "refused"):
+                    final[app_id] = st
+            await asyncio.sleep(0.5)
+        return final
+
+    final = asyncio.run(go())
+    assert len(final) == 20, f"not settled: {20 - len(final)}"
+    lines = [ln for ln in book.lines(enterprise_code=code) if ln["state"] in ("committed", "paid")]
+    assert lines, "nothing was awarded at all"
+    cat = catalogue()
+    for cid in {c for c, _, _ in claims}:
+        doc, clause = cat.clause(cid)
+        for cap in clause.caps:
+            limit = value_on(cap.amount, doc.window.start).value
+            mine = [ln for ln in lines if ln["clause_id"] in cat.cap_group(cid, cap.group)]
+            if cap.scope == "per_year":
+                buckets = defaultdict(Decimal)
+                for ln in mine:
+                    buckets[ln["year"]] += ln["amount"]
+            elif cap.scope == "per_item":
+                from calc import items
+                buckets = defaultdict(Decimal)
+                for ln in mine:
+                    buckets[items.group(ln["item_id"])] += ln["amount"]
+            else:
+                buckets = {"all": sum((ln["amount"] for ln in mine), Decimal(0))}
+            for key, total in buckets.items():
+                assert total <= limit, f"{cid} {cap.scope} cap {limit} exceeded for {key}: {total}"
+    by_item = defaultdict(list)
+    for ln in lines:
+        by_item[ln["item_id"]].append(ln)
+    for item, its in by_item.items():
+        assert sum(ln["amount"] for ln in its) <= max(ln["item_value"] for ln in its), (item, its)
+    paid = sum((r["amount"] for r in registry.ledger_rows() if r["enterprise_code"] == code), Decimal(0))
+    assert paid == sum((ln["amount"] for ln in lines if ln["state"] == "paid"), Decimal(0))
