@@ -26,9 +26,9 @@ async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
 
     out: dict[str, tuple[str, list[str]]] = {}
 
-    async def start(**kw) -> tuple[str, str]:
+    async def start(task_queue: str = wc.TASK_QUEUE, **kw) -> tuple[str, str]:
         code = register(db, fresh_code())
-        app_id = await wc.submit(h.client, app_input(code, **kw))
+        app_id = await wc.submit(h.client, app_input(code, **kw), task_queue=task_queue)
         return app_id, (await h.client.get_workflow_handle(app_id).describe()).run_id
 
     # review with a request for information, an SLA escalation, approval, payout
@@ -66,7 +66,49 @@ async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
     await wc.withdraw(h.client, app_id, operator="op-demo")
     await result(h, app_id)
     out["withdrawn_awaiting_evidence"] = (app_id, [run])
+
+    # revoked during payout: the first of two tranches paid, the second (due in 30 days) cancelled
+    from tests.fake_activities import BROKEN_QUEUE, STAGED_QUEUE
+    app_id, run = await start(task_queue=STAGED_QUEUE)
+    await approve_both(h, app_id)
+    await _first_tranche_paid(h, app_id)
+    await wc.revoke(h.client, app_id, reviewer="hz-czj", reason="documents forged")
+    await result(h, app_id)
+    out["revoked_during_payout"] = (app_id, [run])
+
+    # blacklisted during payout: listed before the second tranche falls due
+    code = register(db, fresh_code())
+    app_id = await wc.submit(h.client, app_input(code), task_queue=STAGED_QUEUE)
+    run = (await h.client.get_workflow_handle(app_id).describe()).run_id
+    await approve_both(h, app_id)
+    await _first_tranche_paid(h, app_id)
+    db.add_blacklist(code, reason="列入严重失信名单")
+    await result(h, app_id)
+    out["blacklisted_during_payout"] = (app_id, [run])
+
+    # a step no retry can fix: attention, then withdrawn
+    app_id, run = await start(task_queue=BROKEN_QUEUE)
+    await approve_both(h, app_id)
+    await wait_status(h, app_id, "attention")
+    await wc.withdraw(h.client, app_id, operator="op-demo", comment="cannot be calculated")
+    await result(h, app_id)
+    out["attention_withdrawn"] = (app_id, [run])
     return out
+
+
+async def _first_tranche_paid(h, app_id: str) -> None:
+    import asyncio
+    for _ in range(400):
+        st = await wc_status(h, app_id)
+        if [t["state"] for t in st["tranches"]] == ["paid", "pending"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{app_id}: first tranche never paid")
+
+
+async def wc_status(h, app_id: str) -> dict:
+    from workflows import client as wc
+    return await wc.status(h.client, app_id)
 
 
 async def histories(h, db) -> dict[str, object]:

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from models.application import ApplicationRun
 from models.legacy import WorkflowInput
 from workflows.application import ApplicationWorkflow
 from workflows.legacy import LegacyApplicationWorkflow
@@ -20,7 +21,18 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def _history(path: Path) -> WorkflowHistory:
-    return WorkflowHistory.from_json(path.stem, path.read_text())
+    """The recorded history under its real workflow id (the current workflow checks that its id is
+    the one its claim derives), read from the claim in the first event's input."""
+    import base64
+    import json
+
+    from models.application import workflow_id_for
+    text = path.read_text()
+    started = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
+    arg = json.loads(base64.b64decode(started["input"]["payloads"][0]["data"]))
+    claim = arg.get("claim") if isinstance(arg, dict) else None
+    wid = workflow_id_for(claim["enterprise_code"], claim["clause_id"], claim["year"]) if claim else path.stem
+    return WorkflowHistory.from_json(wid, text)
 
 
 def _replay(workflow_cls, path: Path):
@@ -33,6 +45,9 @@ def test_histories_are_kept():
     names = {p.stem for p in HISTORIES}
     assert {"lifecycle_info_sla-v1", "programme_two_years-run1-v1", "programme_two_years-run2-v1", "rejected-v1",
             "withdrawn_awaiting_evidence-v1"} <= names
+    assert {"lifecycle_info_sla-v2", "programme_two_years-run1-v2", "programme_two_years-run2-v2", "rejected-v2",
+            "withdrawn_awaiting_evidence-v2", "revoked_during_payout-v2", "blacklisted_during_payout-v2",
+            "attention_withdrawn-v2"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -54,6 +69,35 @@ class _ReorderedWorkflow(LegacyApplicationWorkflow):
 
 
 def test_an_incompatible_change_is_caught():
-    result = _replay(_ReorderedWorkflow, HISTORIES[0])
+    result = _replay(_ReorderedWorkflow, next(p for p in HISTORIES if p.stem == "lifecycle_info_sla-v1"))
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
+
+
+def test_the_recordings_are_of_both_versions():
+    """-v1 files are histories of the first version (type ApplicationWorkflow), -v2 of the current."""
+    for path in HISTORIES:
+        first = _history(path).events[0].workflow_execution_started_event_attributes.workflow_type.name
+        assert first == ("ApplicationWorkflow" if path.stem.endswith("-v1") else "Application"), path.name
+
+
+@workflow.defn(name="Application", sandboxed=False)
+class _PaysBeforeTheCreditCheck(ApplicationWorkflow):
+    """A careless change to the current workflow: the credit check moved after the calculation."""
+
+    @workflow.run
+    async def run(self, inp: ApplicationRun) -> dict:
+        return await super().run(inp)
+
+    async def _year_one(self) -> None:
+        await self._wait_with_sla(lambda: self._rejected() or self._all_approved())
+        await self._calculate()
+        await self._credit_ok()
+        await self._pay_and_go_on()
+
+
+def test_an_incompatible_change_to_the_current_workflow_is_caught():
+    path = next(p for p in HISTORIES if p.stem == "lifecycle_info_sla-v2")
+    result = _replay(_PaysBeforeTheCreditCheck, path)
     assert result.replay_failure is not None
     assert "nondetermin" in str(result.replay_failure).lower()
