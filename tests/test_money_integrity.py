@@ -343,3 +343,58 @@ def test_11_a_registry_region_cannot_contradict_the_credit_code(db):
         db.add_enterprise(huzhou, name="湖州某公司", region="330106")
     with pytest.raises((ValidationError, InputError), match="region"):
         Enterprise(credit_code=huzhou, region="330106")
+
+
+# a retried request ----------------------------------------------------------------------------
+
+def test_a_retried_decision_returns_the_first_result(harness, db):
+    """The client retries after a lost reply (a server restart, a timeout): the same request has
+    the same update id, so it gets the first result back, not 'already decided'."""
+    async def go():
+        code = register(db, fresh_code())
+        app_id = await wc.submit(harness.client, app_input(code))
+        first = await wc.approve(harness.client, app_id, reviewer="hz-kjj", comment="保单真实")
+        again = await wc.approve(harness.client, app_id, reviewer="hz-kjj", comment="保单真实")
+        assert again == first
+        with pytest.raises(RequestRefused, match="already decided"):        # a different request is refused
+            await wc.approve(harness.client, app_id, reviewer="hz-kjj", comment="another opinion")
+        st = await wc.status(harness.client, app_id)
+        assert [d["kind"] for d in st["decisions"]] == ["approve"]
+        await wc.withdraw(harness.client, app_id, operator="op-demo")
+    harness.run(go())
+
+
+# dates are days in China ---------------------------------------------------------------------
+
+def test_policy_days_are_days_in_china():
+    from datetime import date, datetime, timezone
+
+    from models.application import china_midnight, china_today
+    late_evening_utc = datetime(2026, 12, 31, 17, 30, tzinfo=timezone.utc)        # 01:30 on 1 January in China
+    assert china_today(late_evening_utc) == date(2027, 1, 1)
+    assert china_midnight(date(2027, 1, 1)) == datetime(2026, 12, 31, 16, 0, tzinfo=timezone.utc)
+
+
+def test_hostile_update_payloads_sent_straight_to_temporal_change_nothing(harness, db):
+    """Payloads that skip the client's models: refused, the application unharmed (no workflow
+    task failure in its history), nothing decided."""
+    async def go():
+        code = register(db, fresh_code())
+        app_id = await wc.submit(harness.client, app_input(code))
+        h = harness.client.get_workflow_handle(app_id)
+        for name, arg in (("approve", {"reviewer": "hz-kjj", "amount": "1e30", "reason": "x"}),
+                          ("approve", {"reviewer": "hz-kjj", "amount": "-0", "reason": "x"}),
+                          ("approve", {"reviewer": 5}), ("approve", "not an object"),
+                          ("approve", {"reviewer": "hz-kjj", "bureau": "杭州市财政局"}),
+                          ("withdraw", {"operator": "op-demo\x1b[2J"}),
+                          ("submit_evidence", {"operator": "op-demo", "facts": {"premium": "1e999"}}),
+                          ("no_such_update", {})):
+            with pytest.raises(Exception):
+                await asyncio.wait_for(h.execute_update(name, arg), 10)
+        st = await wc.status(harness.client, app_id)
+        assert st["status"] == "review" and st["decisions"] == []
+        history = await h.fetch_history()
+        assert not [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
+        await wc.withdraw(harness.client, app_id, operator="op-demo")
+        assert (await result(harness, app_id))["status"] == "withdrawn"
+    harness.run(go())
