@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.logs import bind
 from activities.once import activity_key, add_once
 from calc import InputError
@@ -52,6 +53,7 @@ def open_application(claim: ApplicationInput) -> Pinned:
     if ent is None:
         raise _refuse(f"enterprise_code: {claim.enterprise_code} is not in the enterprise registry "
                       "(`disburse enterprises import`)")
+    metrics.application_opened(claim.clause_id)
     log.info("opened", year=claim.year, lead_bureau=info.lead_bureau)
     return Pinned(clause=info, enterprise_name=ent.name, reviewers=registry.reviewer_snapshot())
 

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.logs import bind
 from activities.once import activity_key, add_once
 from calc import CalcRequest, CalcResult, InputError, calculate
@@ -32,7 +33,10 @@ def binding_calculation(req: CommitRequest, calculate_fn: Callable[[CalcRequest]
         raise ApplicationError(f"enterprise {req.enterprise_code} is not registered",
                                type="UnknownEnterprise", non_retryable=True)
 
+    fresh = []                                # set when this call calculated (not a retry's stored result)
+
     def evaluate(prior: list[dict]) -> CalcResult:
+        fresh.append(True)
         try:
             return calculate_fn(CalcRequest.model_validate({
                 "clause_id": req.clause_id, "year": req.year, "enterprise": ent, "facts": req.facts,
@@ -48,6 +52,8 @@ def binding_calculation(req: CommitRequest, calculate_fn: Callable[[CalcRequest]
                                    amount=result.amount, refusal_code=result.refusal.code if result.refusal else None,
                                    result_json=result.model_dump_json(), created_at=datetime.now(timezone.utc),
                                    source=activity_key()))
+    if result.refusal is None and fresh:
+        metrics.award_committed(result.clause_id, result.amount)
     log.info("committed" if result.refusal is None else "refused", year=req.year, amount=str(result.amount),
              refusal=result.refusal.code if result.refusal else None, tranches=len(result.schedule),
              items=sorted(result.items))
@@ -66,6 +72,8 @@ def pay_tranche(req: PayRequest) -> PayoutRecord:
         amount, created, state = book.pay(req.application_id, req.year, req.seq)
     except book.BookError as e:
         raise ApplicationError(str(e), type="NoCommitment", non_retryable=True) from None
+    if created:
+        metrics.award_paid(req.clause_id, amount)
     log.info("payout_recorded" if created else f"payout_{state}_already", year=req.year, seq=req.seq,
              amount=str(amount))
     return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq, amount=amount,
@@ -76,6 +84,7 @@ def pay_tranche(req: PayRequest) -> PayoutRecord:
 def release_award(req: ReleaseRequest) -> str:
     log = bind(req.application_id, req.clause_id)
     released = book.release(req.application_id, req.reason)
+    metrics.award_released(req.clause_id, released)
     log.info("released", amount=str(released), reason=req.reason)
     return str(released)
 

@@ -17,7 +17,20 @@ from cli.errors import BAD_INPUT, CliError, describe_validation, temporal_addres
 # ------------------------------------------------------------------------------------ temporal
 
 async def connect():
-    return await _wc().connect(temporal_address(), namespace=temporal_namespace())
+    return await _wc().connect()          # TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key, profile
+
+
+async def connect_worker():
+    """The worker's client: connection settings plus the metrics endpoint (DISBURSE_METRICS_PORT)."""
+    from worker import connect_worker_client
+    return await connect_worker_client()
+
+
+def connection_line() -> str:
+    from workflows.connection import connect_config, describe, metrics_port
+    line = describe(connect_config())
+    port = metrics_port()
+    return line + (f"; metrics on :{port}/metrics" if port else "")
 
 
 def _wc():

@@ -138,9 +138,8 @@ def run_worker_only(*, console: Console) -> None:
     code = 0
 
     async def main() -> None:
-        client = await backend.connect()
-        console.print(f"disburse: worker on {backend.task_queue()} against {os.environ.get('TEMPORAL_ADDRESS', 'localhost:7233')}"
-                      " — Ctrl-C stops")
+        client = await backend.connect_worker()
+        console.print(f"disburse: worker on {backend.task_queue()} against {backend.connection_line()} — Ctrl-C stops")
         await _serve(client, console)
 
     try:

@@ -208,6 +208,7 @@ class ApplicationWorkflow:
                     continue                      # waiting on the enterprise, not the bureaus
                 self.s.overdue = True
                 self._log("overdue", status=self.s.status, sla_days=self.claim.review_sla_days)
+                self._count("disburse_sla_breaches", "review or confirmation SLAs passed", status=self.s.status)
                 self._upsert(sa.OVERDUE.value_set(True))
                 self._changed()
                 clause = self.s.pinned.clause
@@ -360,6 +361,8 @@ class ApplicationWorkflow:
             self.s.note = f"{name} failed: {kind}: {message[:500]} — fix the cause, then `disburse resume` " \
                           "(or withdraw / revoke the application)"
             self._log("attention", activity=name, error=kind)
+            self._count("disburse_activity_failures", "steps that failed past their retries", activity=name,
+                        error=kind)
             self._set_status("attention")
             self.resumed = False
             try:
@@ -392,8 +395,13 @@ class ApplicationWorkflow:
         """The state changed: the mirror task writes it to the database."""
         self.version += 1
 
+    def _count(self, name: str, description: str, **labels: str) -> None:
+        """A business counter on the worker's metrics endpoint (not counted again on replay)."""
+        workflow.metric_meter().create_counter(name, description).add(1, labels)
+
     def _set_status(self, status: str) -> None:
         self._log("status", status=status, year=self.s.year, note=self.s.note)
+        self._count("disburse_status_changes", "applications entering a status", status=status)
         self.s.status = status
         self._upsert(sa.STATUS.value_set(status))
         self._changed()

@@ -37,8 +37,14 @@ class RequestRefused(ValueError):
     """The workflow refused an update (validator) or the worker refused a claim: the message says why."""
 
 
-async def connect(address: str = "localhost:7233", namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+async def connect(address: Optional[str] = None, namespace: Optional[str] = None, *, runtime=None) -> Client:
+    """A client with the project's data converter; address, namespace, TLS, API key from the
+    environment or profile (workflows/connection.py) unless given here."""
+    from workflows.connection import connect_config
+    config = connect_config(address, namespace)
+    if runtime is not None:
+        config["runtime"] = runtime
+    return await Client.connect(**config, data_converter=pydantic_data_converter)
 
 
 async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TASK_QUEUE) -> str:
