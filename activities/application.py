@@ -20,7 +20,7 @@ from models.application import (
 )
 from models.clauses import check_application, clause_info
 from models.db import engine, session
-from models.tables import ApplicationRow, DecisionRow, NotificationRow
+from models.tables import ApplicationRow, ClaimRow, DecisionRow, NotificationRow
 
 
 def _now() -> datetime:
@@ -53,9 +53,13 @@ def open_application(claim: ApplicationInput) -> Pinned:
     if ent is None:
         raise _refuse(f"enterprise_code: {claim.enterprise_code} is not in the enterprise registry "
                       "(`disburse enterprises import`)")
+    pinned = Pinned(clause=info, enterprise_name=ent.name, reviewers=registry.reviewer_snapshot())
+    with session() as s:                  # the claim, for the audit record (outlives the history)
+        add_once(s, ClaimRow(application_id=claim.application_id, claim_json=claim.model_dump_json(),
+                             pinned_json=pinned.model_dump_json(), opened_at=_now()), key=("application_id",))
     metrics.application_opened(claim.clause_id)
     log.info("opened", year=claim.year, lead_bureau=info.lead_bureau)
-    return Pinned(clause=info, enterprise_name=ent.name, reviewers=registry.reviewer_snapshot())
+    return pinned
 
 
 @activity.defn
@@ -110,7 +114,7 @@ def write_status(u: StatusUpdate, decision_source: str | None = None) -> None:
                                     comment=d.comment, year=d.year, decided_at=d.when, source=decision_source))
         for index, d in u.decisions:
             add_once(s, DecisionRow(application_id=u.application_id, kind=d.kind, who=d.who, bureau=d.bureau,
-                                    comment=d.comment, year=d.year, decided_at=d.when,
+                                    comment=d.comment, year=d.year, amount=d.amount, decided_at=d.when,
                                     source=f"{u.application_id}#{index}"))
 
 

@@ -51,7 +51,7 @@ def binding_calculation(req: CommitRequest, calculate_fn: Callable[[CalcRequest]
         add_once(s, CalculationRow(application_id=req.application_id, clause_id=result.clause_id, year=req.year,
                                    amount=result.amount, refusal_code=result.refusal.code if result.refusal else None,
                                    result_json=result.model_dump_json(), created_at=datetime.now(timezone.utc),
-                                   source=activity_key()))
+                                   facts_json=req.facts.model_dump_json(exclude_none=True), source=activity_key()))
     if result.refusal is None and fresh:
         metrics.award_committed(result.clause_id, result.amount)
     log.info("committed" if result.refusal is None else "refused", year=req.year, amount=str(result.amount),

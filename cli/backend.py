@@ -225,6 +225,11 @@ def ledger_rows(application: str | None = None) -> list[dict]:
     return _registry().ledger_rows(application)
 
 
+def audit_record(application_id: str):
+    from models.audit import audit_record
+    return audit_record(application_id)
+
+
 def book_lines(application: str | None = None, enterprise: str | None = None) -> list[dict]:
     from models import book
     return book.lines(application, enterprise)

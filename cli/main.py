@@ -31,7 +31,7 @@ from rich.text import Text
 from cli import backend, show
 from cli.show import money
 from cli.errors import BAD_INPUT, CliError, fail, friendly
-from cli.safe_text import inert, json_text, one_line, visible
+from cli.safe_text import inert, json_text, one_line, shown as clip, visible
 
 app = typer.Typer(
     name="disburse", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -370,6 +370,24 @@ def ledger(
     if rows:
         total = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
         console.print(inert(f"total paid: {money(total)}"))
+
+
+@app.command()
+@friendly
+def audit(
+    app_id: str = typer.Argument(..., help="application id"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """An application's whole record from the database alone: claim, decisions, calculations with
+    their traces, the award book, payments, notifications. Works after Temporal has deleted the
+    workflow's history (namespace retention)."""
+    rec = backend.audit_record(app_id)
+    if rec is None:
+        fail(f"{clip(app_id)}: the database holds nothing about this application", 1)
+    if as_json:
+        _print_json(rec)
+        return
+    show.audit(console, rec)
 
 
 @app.command()

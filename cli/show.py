@@ -117,3 +117,52 @@ def rows_table(console: Console, title: str, rows: list[dict], money_cols: tuple
     for r in rows:
         table.add_row(*[inert(money(r.get(c)) if c in money_cols else r.get(c)) for c in cols])
     console.print(table)
+
+
+def audit(console: Console, rec: dict) -> None:
+    """`disburse audit`: the application's whole record from the database (no Temporal needed)."""
+    claim, pinned, st = rec.get("claim") or {}, rec.get("pinned") or {}, rec.get("status") or {}
+    clause = pinned.get("clause") or {}
+    summary = Table(show_header=False, box=None, pad_edge=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    for k, v in (("application", rec.get("application_id")), ("status (last mirrored)", st.get("status")),
+                 ("clause", claim.get("clause_id") or st.get("clause_id")),
+                 ("enterprise", f"{pinned.get('enterprise_name') or ''} {claim.get('enterprise_code') or ''}".strip()),
+                 ("support year", claim.get("year")), ("submitted by", claim.get("operator")),
+                 ("opened", _when(rec.get("opened_at"))), ("reviewed by", "、".join(clause.get("required_bureaus") or [])),
+                 ("awarded", money(st.get("awarded")))):
+        summary.add_row(k, inert(v))
+    console.print(summary)
+    if claim.get("facts"):
+        facts = Table(title="claim facts", title_justify="left")
+        facts.add_column("fact")
+        facts.add_column("value", overflow="fold")
+        for k, v in claim["facts"].items():
+            if v is not None:
+                facts.add_row(inert(k), inert(v if isinstance(v, str) else _compact(v)))
+        console.print(facts)
+    application(console, {"decisions": [{**d, "when": d.get("decided_at")} for d in rec.get("decisions") or []]})
+    for c in rec.get("calculations") or []:
+        result = c.get("result") or {}
+        head = f"calculation of {c.get('year')} at {_when(c.get('created_at'))}: {money(c.get('amount'))}"
+        if c.get("refusal_code"):
+            head += f" (refused: {c['refusal_code']})"
+        console.print(inert(head), style="bold")
+        application(console, {}, result)
+    rows_table(console, "award book", [{"year": ln["year"], "#": ln["seq"], "item": ln["item_id"],
+                                        "amount": ln["amount"], "state": ln["state"],
+                                        "why released": ln["release_reason"]} for ln in rec.get("award_lines") or []],
+               money_cols=("amount",))
+    rows_table(console, "ledger (paid)", [{"year": p["year"], "#": p["seq"], "paid by clause": p["clause_id"],
+                                           "amount": p["amount"], "paid (UTC)": _when(p["paid_at"])}
+                                          for p in rec.get("ledger") or []], money_cols=("amount",))
+    notes = rec.get("notifications") or []
+    if notes:
+        rows_table(console, "notifications", [{"when (UTC)": _when(n["created_at"]), "kind": n["kind"],
+                                               "to": n["recipients"], "message": n["message"]} for n in notes])
+
+
+def _compact(v: Any) -> str:
+    import json
+    return json.dumps(v, ensure_ascii=False, default=str)

@@ -124,6 +124,16 @@ class AwardLine(SQLModel, table=True):
     release_reason: str = ""
 
 
+class ClaimRow(SQLModel, table=True):
+    """The claim as submitted and what the worker pinned when it opened the application: kept in
+    the database so the audit record outlives Temporal's retention of the workflow history."""
+    __tablename__ = "claim"
+    application_id: str = Field(primary_key=True)
+    claim_json: str                           # ApplicationInput
+    pinned_json: str                          # Pinned: clause, bureaus, enterprise name, reviewers
+    opened_at: datetime
+
+
 class CalculationRow(SQLModel, table=True):
     __tablename__ = "calculation"
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -134,6 +144,7 @@ class CalculationRow(SQLModel, table=True):
     amount: Decimal = Field(sa_column=_money())
     refusal_code: Optional[str] = None
     result_json: str                          # full CalcResult incl. trace
+    facts_json: str = ""                      # the facts it was calculated on (the year's evidence merged in)
     created_at: datetime
 
 
@@ -173,4 +184,5 @@ class DecisionRow(SQLModel, table=True):
     bureau: Optional[str] = None
     comment: str = ""
     year: int = 0
+    amount: Optional[Decimal] = Field(default=None, sa_column=Column(Fen(), nullable=True))   # a lowering
     decided_at: datetime

@@ -330,3 +330,60 @@ def test_twenty_applications_of_one_enterprise_approved_at_once_hold_caps_and_it
         assert sum(ln["amount"] for ln in its) <= max(ln["item_value"] for ln in its), (item, its)
     paid = sum((r["amount"] for r in registry.ledger_rows() if r["enterprise_code"] == code), Decimal(0))
     assert paid == sum((ln["amount"] for ln in lines if ln["state"] == "paid"), Decimal(0))
+
+
+def test_the_audit_record_outlives_the_workflow_history(stack):
+    """Temporal deletes closed histories after the namespace's retention: `disburse audit` prints the
+    whole record from the database alone — claim, decisions (who, bureau, when, comment, a
+    lowering), the calculation with its trace, the award book, the payment."""
+    import asyncio
+
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+
+    env, tmp = stack
+    disburse(env, tmp, "reviewers", "add", "kj-wang", "--bureau", "杭州市科技局")
+    disburse(env, tmp, "reviewers", "add", "cz-li", "--bureau", "杭州市财政局")
+    disburse(env, tmp, "enterprises", "import", ROOT / "examples" / "enterprises.csv")
+    out = disburse(env, tmp, "submit", EXAMPLE, "--operator", "op-1").stdout
+    app_id = out.split("submitted", 1)[1].split()[0].strip()
+    disburse(env, tmp, "approve", app_id, "--reviewer", "kj-wang", "--comment", "保单真实",
+             "--amount", "350000", "--reason", "部分保费不属研发险")
+    disburse(env, tmp, "approve", app_id, "--reviewer", "cz-li")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if json.loads(disburse(env, tmp, "status", app_id, "--json").stdout).get("status") == "completed":
+            break
+        time.sleep(0.5)
+
+    async def delete_history():
+        from workflows import client as wc
+        client = await wc.connect(env["TEMPORAL_ADDRESS"])
+        await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
+            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=app_id)))
+        for _ in range(180):                       # deletion is asynchronous (about 30 s on the dev server)
+            try:
+                await client.get_workflow_handle(app_id).describe()
+            except Exception:  # noqa: BLE001 - gone
+                return
+            await asyncio.sleep(0.5)
+        raise AssertionError("history not deleted")
+    asyncio.run(delete_history())
+    assert disburse(env, tmp, "status", app_id, ok=False).returncode != 0        # Temporal has forgotten it
+
+    rec = json.loads(disburse(env, tmp, "audit", app_id, "--json").stdout)
+    assert rec["claim"]["operator"] == "op-1" and rec["claim"]["facts"]["policy_no"]
+    assert rec["pinned"]["clause"]["required_bureaus"] == ["杭州市科技局", "杭州市财政局"]
+    assert [(d["kind"], d["who"], d["bureau"]) for d in rec["decisions"]] == [
+        ("approve", "kj-wang", "杭州市科技局"), ("approve", "cz-li", "杭州市财政局")]
+    assert rec["decisions"][0]["comment"] == "保单真实" and rec["decisions"][0]["amount"] == "350000.00"
+    calc = rec["calculations"][-1]
+    assert calc["amount"] == "350000.00" and calc["facts"]["policy_no"] == rec["claim"]["facts"]["policy_no"]
+    assert "reviewer_lowering" in [s["step"] for s in calc["result"]["trace"]]
+    assert [(ln["state"], ln["amount"]) for ln in rec["award_lines"]] == [("paid", "350000.00")]
+    assert [p["amount"] for p in rec["ledger"]] == ["350000.00"]
+    assert rec["status"]["status"] == "completed"
+    shown = disburse(env, tmp, "audit", app_id).stdout
+    for text in ("decisions", "kj-wang", "calculation trace", "reviewer_lowering", "award book", "350,000.00",
+                 "部分保费不属研发险"):
+        assert text in shown, text
