@@ -10,14 +10,84 @@ is not a refusal: it raises `InputError` naming the field and the rule, before a
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calc import credit_code
+from calc.errors import InputError, shown
+
+# ------------------------------------------------------------------------------ input rules
+# (docs/calculation.md, "Input rules"). Every number, date and id of a request passes these,
+# whoever sends it (the CLI's JSON files, the workflow, a Python caller).
+
+MAX_NUMBER = Decimal(10) ** 12    # no amount, balance or count of a claim comes near 1万亿元
+MAX_PLACES = 4                    # 0.0001: finer than any amount or rate the policies use
+_DECIMAL_TEXT = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?")
+
+
+def _places(d: Decimal) -> int:
+    """Decimal places that carry a value (1.2500 has 2)."""
+    _, digits, exp = d.as_tuple()
+    while exp < 0 and digits and digits[-1] == 0:
+        digits, exp = digits[:-1], exp + 1
+    return -exp if exp < 0 else 0
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A number of a request as a Decimal, or ValueError saying which rule it breaks.
+    Accepted: a JSON number (int, or Decimal as the CLI's loader parses it), or a string of ASCII
+    digits with an optional minus sign and decimal point. Refused: true/false, binary floats,
+    NaN/Infinity, exponent notation (1e30), non-ASCII digits (full-width ８００), more than 4
+    decimal places, more than 10^12 in size."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number")
+    if isinstance(value, int):
+        if abs(value) > MAX_NUMBER:
+            raise ValueError(f"{shown(value)} is larger than 10^12")
+        return Decimal(value)
+    if isinstance(value, float):
+        raise ValueError(f"{shown(value)} is a binary float, which cannot hold money exactly: "
+                         "give a JSON number or a decimal string")
+    if isinstance(value, str):
+        if not _DECIMAL_TEXT.fullmatch(value):
+            raise ValueError(_why_not_a_number(value))
+        d = Decimal(value)
+    elif isinstance(value, Decimal):
+        d = value
+        if not d.is_finite():
+            raise ValueError(f"{d} is not a number")
+        if d.as_tuple().exponent > 0:
+            raise ValueError(f"{d} is in exponent notation; write the number out in digits")
+    else:
+        raise ValueError(f"must be a number (a JSON number or a decimal string), got {type(value).__name__}")
+    if _places(d) > MAX_PLACES:
+        raise ValueError(f"{shown(value)} has more than {MAX_PLACES} decimal places")
+    if abs(d) > MAX_NUMBER:
+        raise ValueError(f"{shown(value)} is larger than 10^12")
+    return d
+
+
+def _why_not_a_number(text: str) -> str:
+    if any(c.isdigit() and not c.isascii() for c in text[:64]):
+        return f"\"{shown(text)}\" has non-ASCII digits (full-width?): write the digits 0-9"
+    if text.strip() != text:
+        return f"\"{shown(text)}\" has spaces around it; write the number alone"
+    if re.fullmatch(r"[+-]?[0-9.]+[eE][+-]?[0-9]+", text[:64]):
+        return f"\"{shown(text)}\" is in exponent notation; write the number out in digits"
+    return f"\"{shown(text)}\" is not a decimal number (digits 0-9, an optional - and .)"
+
+
+def parse_number(value: Any, field: str) -> Decimal:
+    """to_decimal, its refusal as InputError(field, rule)."""
+    try:
+        return to_decimal(value)
+    except ValueError as e:
+        raise InputError(field, str(e)) from None
 
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20, decimal_places=4)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=20, decimal_places=4)]
