@@ -46,9 +46,22 @@ def loan_interest(ctx: Ctx) -> Raw:
     for loan in ctx.req.facts.loans or ():
         sub = rate_pct
         if preferential:
-            lpr, lpr_label = rates.lpr_on(loan.contract_date, loan.term_months)
+            fixing = rates.lpr_on(loan.contract_date, loan.term_months)
+            if fixing is None:
+                refused_loans.append(
+                    f"loan {loan.loan_id} was signed on {loan.contract_date}, before the first LPR fixing "
+                    f"({rates.first_lpr_fixing()}): there is no LPR on that date for its rate to be below")
+                ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
+                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct,
+                                 "contract_date": loan.contract_date, "lpr": "none before the first fixing"},
+                         result="no LPR on the contract date: loan excluded", rule="preferential_rate",
+                         cite=pref_cite)
+                continue
+            lpr, lpr_label = fixing
             if loan.annual_rate_pct >= lpr:
-                refused_loans.append(loan.loan_id)
+                refused_loans.append(
+                    f"loan rate {loan.annual_rate_pct}% is not below the LPR {lpr}% of the same term on the "
+                    f"contract date {loan.contract_date}")
                 ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
                          inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
                          result="not preferential: loan excluded", rule="preferential_rate", cite=pref_cite)
@@ -82,10 +95,7 @@ def loan_interest(ctx: Ctx) -> Raw:
         total += amount
     loans = ctx.req.facts.loans or ()
     if loans and len(refused_loans) == len(loans):
-        lpr, _ = rates.lpr_on(loans[0].contract_date, loans[0].term_months)
-        raise ctx.refuse("not_preferential_rate",
-                         f"loan rate {loans[0].annual_rate_pct}% is not below the LPR {lpr}% of the same term on the "
-                         f"contract date {loans[0].contract_date}", rule="preferential_rate", cite=pref_cite)
+        raise ctx.refuse("not_preferential_rate", refused_loans[0], rule="preferential_rate", cite=pref_cite)
     if share is not None and ctx.req.facts.interest_paid is not None:
         limit = pct(Decimal(share)) * ctx.req.facts.interest_paid
         if total > limit:
