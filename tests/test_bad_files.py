@@ -142,16 +142,7 @@ def test_the_corpus_is_all_listed():
     assert {p.name for p in CORPUS.glob("*.json")} == set(COMMITTED)
 
 
-# refused by the input rules of calc/model.py, which come in their own commit
-MODEL_LEVEL = {"fullwidth-digits.json", "duplicate-loan.json", "id-4mb.json", "name-4mb.json"}
-
-
-def _param(key):
-    marks = [pytest.mark.xfail(strict=True, reason="input rules of calc/model.py")] if key[1] in MODEL_LEVEL else []
-    return pytest.param(key, marks=marks, id=f"{key[0]}:{key[1]}")
-
-
-@pytest.mark.parametrize("key", [_param(k) for k in _keys()])
+@pytest.mark.parametrize("key", _keys(), ids=lambda k: f"{k[0]}:{k[1]}")
 def test_a_bad_file_is_one_line_on_stderr_exit_2(outcomes, key):
     r, phrase = outcomes[key]
     out, err = r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
@@ -165,9 +156,7 @@ def test_a_bad_file_is_one_line_on_stderr_exit_2(outcomes, key):
     assert phrase in err, (phrase, err)
 
 
-@pytest.mark.parametrize("case, run", [
-    pytest.param("id-4mb.json", "x", marks=pytest.mark.xfail(strict=True, reason="input rules of calc/model.py")),
-    ("key-1mb.json", "k"), ("name-4mb.json", "名")])
+@pytest.mark.parametrize("case, run", [("id-4mb.json", "x"), ("key-1mb.json", "k"), ("name-4mb.json", "名")])
 def test_a_long_input_value_is_echoed_at_most_80_characters(outcomes, case, run):
     err = outcomes[("calc", case)][0].stderr.decode()
     assert run * 81 not in err, err[:600]
