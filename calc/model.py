@@ -174,6 +174,9 @@ Day = Annotated[date, _rule(to_day)]
 Money = Annotated[Decimal, Number, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False, max_digits=20, decimal_places=4)]
 PositiveMoney = Annotated[Decimal, Number, Field(gt=0, le=MAX_NUMBER, allow_inf_nan=False, max_digits=20,
                                                  decimal_places=4)]
+# An award (a prior award, a reviewer's ceiling): money paid, to the fen. Finer ceilings would let
+# the one rounding (ROUND_HALF_UP) lift an award above them.
+Fen = Annotated[Decimal, Number, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False, max_digits=20, decimal_places=2)]
 RatePct = Annotated[Decimal, Number, Field(gt=0, lt=100, allow_inf_nan=False, decimal_places=4)]
 Year = Annotated[int, Whole, Field(ge=1990, le=2100)]
 
@@ -261,7 +264,7 @@ class PriorAward(Strict):
     """An award already made to this enterprise (from the ledger), for caps across applications."""
     clause_id: Id
     year: Year
-    amount: Money
+    amount: Fen
     item_id: ItemKey | None = None  # loan contract / policy number / investee it paid for
 
 
@@ -338,7 +341,7 @@ class Facts(Strict):
 
 class ReviewerAdjustment(Strict):
     """A reviewer may lower an award (never raise it), with a reason for the trace."""
-    max_amount: Money
+    max_amount: Fen
     reason: Text = Field(min_length=1)
     reviewer: Id | None = None
 
