@@ -183,6 +183,16 @@ Year = Annotated[int, Whole, Field(ge=1990, le=2100)]
 MAX_ITEMS = 200   # loans, investments or stages in one claim
 
 
+def _at_most(n: int, what: str):
+    """A list or mapping of at most n items, counted before any item is read: pydantic would
+    validate (and collect errors for) every item first — 900,000 loans took 77 s and 7 GB."""
+    def check(value: Any) -> Any:
+        if isinstance(value, (list, tuple, dict)) and len(value) > n:
+            raise ValueError(f"at most {n} {what}, got {len(value)}")
+        return value
+    return _rule(check)
+
+
 def _same(item_id: str) -> str:
     """Ids that name the same item: full-width or other compatibility forms and case do not count."""
     return unicodedata.normalize("NFKC", item_id).casefold()
@@ -228,6 +238,18 @@ QualificationKind = Literal[
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_mass_of_keys(cls, data: Any) -> Any:
+        """More keys than fields: refused at once on the first unknown key, not key by key."""
+        if isinstance(data, dict) and len(data) > len(cls.model_fields):
+            unknown = [k for k in data if k not in cls.model_fields]
+            raise ValidationError.from_exception_data("unknown", [InitErrorDetails(
+                type=PydanticCustomError("input_rule", "{rule}", {"rule": (
+                    f"unknown key ({len(unknown)} unknown keys; {cls.__name__} has {len(cls.model_fields)})")}),
+                loc=(unknown[0] if isinstance(unknown[0], (str, int)) else str(unknown[0]),), input=None)])
+        return data
+
 
 class Qualification(Strict):
     kind: QualificationKind
@@ -245,7 +267,7 @@ class Enterprise(Strict):
         default=None, pattern=r"^[0-9]{6}$",
         description="registered region (6-digit code); default: credit code characters 3-8",
     )
-    qualifications: tuple[Qualification, ...] = Field(default=(), max_length=100)
+    qualifications: Annotated[tuple[Qualification, ...], _at_most(100, "qualifications")] = ()
 
     @field_validator("credit_code")
     @classmethod
@@ -297,7 +319,7 @@ class Facts(Strict):
     """The facts of one claim. Every field is optional here; each clause's data names the
     facts it requires, and a missing one is an InputError naming the field and the clause."""
     # loans (interest subsidies)
-    loans: Annotated[tuple[Loan, ...], Field(min_length=1, max_length=MAX_ITEMS)] | None = None
+    loans: Annotated[tuple[Loan, ...], _at_most(MAX_ITEMS, "loans"), Field(min_length=1)] | None = None
     fixed_asset_investment: Money | None = Field(default=None, description="实际投资总额, excl. land/buildings/used equipment")
     project_total_investment: Money | None = None
     interest_paid: Money | None = None
@@ -309,7 +331,7 @@ class Facts(Strict):
     programme_year: Annotated[int, Whole, Field(ge=1, le=10)] | None = None
     county_subsidy: Money | None = None
     # investments (VC rewards)
-    investments: Annotated[tuple[Investment, ...], Field(min_length=1, max_length=MAX_ITEMS)] | None = None
+    investments: Annotated[tuple[Investment, ...], _at_most(MAX_ITEMS, "investments"), Field(min_length=1)] | None = None
     # institutions (banks, guarantors, service institutions)
     guarantee_balance_daily_avg_last_year: Money | None = None
     guarantee_balance_daily_avg_this_year: Money | None = None
@@ -323,7 +345,7 @@ class Facts(Strict):
     institution_type: Id | None = None
     # grants set by review, staged grants
     review_amount: Money | None = Field(default=None, description="amount set by review (up to the cap)")
-    stages: Annotated[dict[Id, Day], Field(min_length=1, max_length=MAX_ITEMS)] | None = Field(
+    stages: Annotated[dict[Id, Day], _at_most(MAX_ITEMS, "stages"), Field(min_length=1)] | None = Field(
         default=None, description="stage name -> date reached/expected")
     event_date: Day | None = Field(default=None, description="date of the rewarded event")
     item_id: Id | None = Field(default=None, description="overlap item, when not a loan/policy/investment")
@@ -351,13 +373,13 @@ class CalcRequest(Strict):
     year: Year = Field(description="support year (calendar year the facts belong to): 2026 or \"2026\"")
     enterprise: Enterprise
     facts: Facts = Facts()
-    prior_awards: tuple[PriorAward, ...] = Field(default=(), max_length=10_000)
+    prior_awards: Annotated[tuple[PriorAward, ...], _at_most(10_000, "prior awards")] = ()
     blacklisted: bool = Field(default=False, description="result of the 严重失信名单 check")
     as_of: Day | None = Field(default=None, description="calculation date (a policy date, never the clock); "
                                                          "default 31 Dec of year")
     adjustment: ReviewerAdjustment | None = None
-    alternatives: tuple[Id, ...] = Field(
-        default=(), max_length=30, description="other clauses claimed for the same item (从优、就高、不重复)")
+    alternatives: Annotated[tuple[Id, ...], _at_most(30, "alternatives")] = Field(
+        default=(), description="other clauses claimed for the same item (从优、就高、不重复)")
 
     @model_validator(mode="after")
     def _alternatives_once(self) -> "CalcRequest":

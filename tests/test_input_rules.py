@@ -4,6 +4,7 @@ number field at once. Each refusal is an InputError naming the field, raised by 
 from __future__ import annotations
 
 import copy
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -91,6 +92,32 @@ def test_at_most_200_investments_and_stages():
     assert _refused(data).field == "facts.investments"
     data = _with("facts.stages", {f"s{i}": "2026-01-01" for i in range(201)})
     assert _refused(data).field == "facts.stages"
+
+
+@pytest.mark.parametrize("path, value", [
+    ("facts.loans", [{}] * 300_000), ("facts.investments", [{}] * 300_000),
+    ("facts.stages", {f"s{i}": "x" for i in range(300_000)}), ("enterprise.qualifications", [{}] * 300_000),
+    ("prior_awards", [{}] * 300_000), ("alternatives", [None] * 300_000),
+])
+def test_a_huge_list_is_refused_before_its_items_are_read(path, value):
+    """Its items are not validated one by one (900,000 loans took 77 s and 7 GB)."""
+    started = time.perf_counter()
+    e = _refused(_with(path, value))
+    assert e.field == path and "at most" in e.rule, (e.field, e.rule)
+    assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize("path", ["facts", "enterprise", "", "facts.loans.0"])
+def test_a_mass_of_unknown_keys_is_refused_at_once(path):
+    data = copy.deepcopy(BASE)
+    node = data
+    for p in filter(None, path.split(".")):
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    node.update({f"k{i}": 1 for i in range(300_000)})
+    started = time.perf_counter()
+    e = _refused(data)
+    assert e.field.startswith(f"{path}.k".lstrip(".")) and "unknown" in e.rule, (e.field, e.rule)
+    assert time.perf_counter() - started < 1
 
 
 def test_sizes_of_the_other_lists():
