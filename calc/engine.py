@@ -123,7 +123,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcRe
         final = to_fen(amount)
         ctx.step("round", formula="quantize to 0.01, ROUND_HALF_UP", inputs={"amount": amount}, result=final)
         if final <= 0:
-            raise ctx.refuse("cap_exhausted", f"nothing payable under {clause.id} for {req.year}", rule="zero")
+            raise _nothing_payable(ctx, amount)
         shares = distribute(final, shares)
         # built without re-validation: every value here was produced by this module
         return CalcResult.built(
@@ -150,6 +150,22 @@ def _item_values(raw) -> dict[str, Decimal]:
 def _item_label(shares: dict[str, Decimal]) -> str | None:
     """The items an award pays for, as one ledger label."""
     return "+".join(sorted(shares)) if shares else None
+
+
+def _nothing_payable(ctx: Ctx, amount: Decimal) -> Refused:
+    """An award that is 0.00 after every step (the formulas refuse their own zeros): named after
+    what made it zero — a reviewer's ceiling of 0, a cap the formula applied, or the rounding."""
+    if amount > 0:
+        return ctx.refuse("below_threshold", f"the award {fmt(amount)} is less than half a fen: rounded once to "
+                          "the fen (ROUND_HALF_UP) it is 0.00", rule="round")
+    bit = next((s for s in reversed(ctx.trace) if s.rule), None)
+    if bit is not None and bit.rule == "reviewer":
+        return ctx.refuse("ineligible", f"the reviewer lowered the award under {ctx.cid} to 0: "
+                          f"{ctx.req.adjustment.reason}", rule="reviewer", cite=bit.cite)
+    if bit is not None and bit.rule.startswith("cap:"):
+        return ctx.refuse("cap_exhausted", f"the {bit.rule[4:]} cap under {ctx.cid} leaves nothing for {ctx.req.year}",
+                          rule=bit.rule, cite=bit.cite)
+    return ctx.refuse("cap_exhausted", f"nothing payable under {ctx.cid} for {ctx.req.year}", rule="zero")
 
 
 def calculate(req: CalcRequest, history: AwardHistory | None = None,

@@ -1,7 +1,24 @@
 """Bad input: refused before any arithmetic, naming the field and the rule."""
 from __future__ import annotations
 
+import unicodedata
+
 from pydantic import ValidationError
+
+ECHO = 80   # at most this many characters of any input value are echoed back in a message
+
+
+def shown(value: object, limit: int = ECHO) -> str:
+    """An input value as it may appear in a message: one line (control and format characters and
+    lone surrogates escaped, so a value can neither break the line nor drive the terminal), at
+    most `limit` characters, then "… (N chars)" with the length of the whole value."""
+    text = value if isinstance(value, str) else str(value)
+    n = len(text)
+    head = text[:limit]
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in head):
+        head = "".join(c.encode("unicode_escape").decode("ascii")
+                       if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c for c in head)
+    return head if n <= limit else f"{head}… ({n} chars)"
 
 
 class InputError(ValueError):
@@ -17,6 +34,6 @@ class InputError(ValueError):
     @classmethod
     def from_validation(cls, e: ValidationError, prefix: str = "") -> "InputError":
         err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(shown(p) for p in err["loc"])     # a key of the input may be part of the path
         field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "-")
-        return cls(field, err["msg"])
+        return cls(field, err["msg"].removeprefix("Value error, "))

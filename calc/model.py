@@ -10,18 +10,208 @@ is not a refusal: it raises `InputError` naming the field and the rule, before a
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import unicodedata
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from calc import credit_code
+from calc.errors import InputError, shown
 
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20, decimal_places=4)]
-PositiveMoney = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=20, decimal_places=4)]
-RatePct = Annotated[Decimal, Field(gt=0, lt=100, allow_inf_nan=False)]
+# ------------------------------------------------------------------------------ input rules
+# (docs/calculation.md, "Input rules"). Every number, date and id of a request passes these,
+# whoever sends it (the CLI's JSON files, the workflow, a Python caller).
+
+MAX_NUMBER = Decimal(10) ** 12    # no amount, balance or count of a claim comes near 1万亿元
+MAX_PLACES = 4                    # 0.0001: finer than any amount or rate the policies use
+_DECIMAL_TEXT = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?")
+
+
+def _places(d: Decimal) -> int:
+    """Decimal places that carry a value (1.2500 has 2)."""
+    _, digits, exp = d.as_tuple()
+    while exp < 0 and digits and digits[-1] == 0:
+        digits, exp = digits[:-1], exp + 1
+    return -exp if exp < 0 else 0
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A number of a request as a Decimal, or ValueError saying which rule it breaks.
+    Accepted: a JSON number (int, or Decimal as the CLI's loader parses it), or a string of ASCII
+    digits with an optional minus sign and decimal point. Refused: true/false, binary floats,
+    NaN/Infinity, exponent notation (1e30), non-ASCII digits (full-width ８００), more than 4
+    decimal places, more than 10^12 in size."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number")
+    if isinstance(value, int):
+        if abs(value) > MAX_NUMBER:
+            raise ValueError(f"{shown(value)} is larger than 10^12")
+        return Decimal(value)
+    if isinstance(value, float):
+        raise ValueError(f"{shown(value)} is a binary float, which cannot hold money exactly: "
+                         "give a JSON number or a decimal string")
+    if isinstance(value, str):
+        if not _DECIMAL_TEXT.fullmatch(value):
+            raise ValueError(_why_not_a_number(value))
+        d = Decimal(value)
+    elif isinstance(value, Decimal):
+        d = value
+        if not d.is_finite():
+            raise ValueError(f"{d} is not a number")
+        if d.as_tuple().exponent > 0:
+            raise ValueError(f"{d} is in exponent notation; write the number out in digits")
+    else:
+        raise ValueError(f"must be a number (a JSON number or a decimal string), got {type(value).__name__}")
+    if _places(d) > MAX_PLACES:
+        raise ValueError(f"{shown(value)} has more than {MAX_PLACES} decimal places")
+    if abs(d) > MAX_NUMBER:
+        raise ValueError(f"{shown(value)} is larger than 10^12")
+    return d
+
+
+def _why_not_a_number(text: str) -> str:
+    if any(c.isdigit() and not c.isascii() for c in text[:64]):
+        return f"\"{shown(text)}\" has non-ASCII digits (full-width?): write the digits 0-9"
+    if text.strip() != text:
+        return f"\"{shown(text)}\" has spaces around it; write the number alone"
+    if re.fullmatch(r"[+-]?[0-9.]+[eE][+-]?[0-9]+", text[:64]):
+        return f"\"{shown(text)}\" is in exponent notation; write the number out in digits"
+    return f"\"{shown(text)}\" is not a decimal number (digits 0-9, an optional - and .)"
+
+
+def parse_number(value: Any, field: str) -> Decimal:
+    """to_decimal, its refusal as InputError(field, rule)."""
+    try:
+        return to_decimal(value)
+    except ValueError as e:
+        raise InputError(field, str(e)) from None
+
+
+def _rule(check):
+    """A check raising ValueError(rule), as a pydantic before-validator whose message is the rule."""
+    def validate(value: Any) -> Any:
+        try:
+            return check(value)
+        except ValueError as e:
+            raise PydanticCustomError("input_rule", "{rule}", {"rule": str(e)}) from None
+    return BeforeValidator(validate)
+
+
+def to_whole(value: Any) -> int:
+    """A whole number of a request (year, term in months, programme year, ranking): a JSON integer
+    or a string of ASCII digits ("2026"); not true/false, not 2026.0, not full-width digits."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if re.fullmatch(r"[0-9]{1,9}", value):
+            return int(value)
+        if any(c.isdigit() and not c.isascii() for c in value[:64]):
+            raise ValueError(f"\"{shown(value)}\" has non-ASCII digits (full-width?): write the digits 0-9")
+        raise ValueError(f"\"{shown(value)}\" is not a whole number (ASCII digits only)")
+    raise ValueError(f"must be a whole number (a JSON integer or a string of ASCII digits), "
+                     f"got {shown(value, 20) if isinstance(value, Decimal) else type(value).__name__}")
+
+
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
+
+
+def to_day(value: Any) -> date:
+    """A date of a request: "YYYY-MM-DD" (ASCII) or a date; 1900-01-01..2100-12-31. Not a
+    number (seconds since 1970), not a date and time."""
+    if isinstance(value, datetime):
+        raise ValueError("a date (YYYY-MM-DD), not a date and time")
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(f"\"{shown(value)}\" is not a date written YYYY-MM-DD")
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value} is not a calendar date") from None
+    else:
+        raise ValueError(f"must be a date written YYYY-MM-DD, got {type(value).__name__}")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{day} lies outside {FIRST_DAY}..{LAST_DAY}")
+    return day
+
+
+_INVISIBLE = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")   # control, format, surrogate, private, unassigned
+
+
+def _text(limit: int, *, trimmed: bool):
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value                      # pydantic says "Input should be a valid string"
+        if len(value) > limit:
+            raise ValueError(f"at most {limit} characters, got {len(value)}")
+        bad = next((c for c in value if unicodedata.category(c) in _INVISIBLE), None)
+        if bad is not None:
+            raise ValueError(f"has a control or invisible character ({shown(bad)}) at {value.index(bad)}")
+        if trimmed and value.strip() != value:
+            raise ValueError(f"\"{shown(value)}\" has spaces around it")
+        return value
+    return _rule(check)
+
+
+MAX_ID = 64
+Id = Annotated[str, _text(MAX_ID, trimmed=True), Field(min_length=1)]   # loan, policy, investee, clause ids
+ItemKey = Annotated[str, _text(16_384, trimmed=True), Field(min_length=1)]   # composite keys of the ledger
+Name = Annotated[str, _text(200, trimmed=False)]
+Text = Annotated[str, _text(500, trimmed=False)]
+
+Number = _rule(to_decimal)
+Whole = _rule(to_whole)
+Day = Annotated[date, _rule(to_day)]
+Money = Annotated[Decimal, Number, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False, max_digits=20, decimal_places=4)]
+PositiveMoney = Annotated[Decimal, Number, Field(gt=0, le=MAX_NUMBER, allow_inf_nan=False, max_digits=20,
+                                                 decimal_places=4)]
+# An award (a prior award, a reviewer's ceiling): money paid, to the fen. Finer ceilings would let
+# the one rounding (ROUND_HALF_UP) lift an award above them.
+Fen = Annotated[Decimal, Number, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False, max_digits=20, decimal_places=2)]
+RatePct = Annotated[Decimal, Number, Field(gt=0, lt=100, allow_inf_nan=False, decimal_places=4)]
+Year = Annotated[int, Whole, Field(ge=1990, le=2100)]
+
+MAX_ITEMS = 200   # loans, investments or stages in one claim
+
+
+def _at_most(n: int, what: str):
+    """A list or mapping of at most n items, counted before any item is read: pydantic would
+    validate (and collect errors for) every item first — 900,000 loans took 77 s and 7 GB."""
+    def check(value: Any) -> Any:
+        if isinstance(value, (list, tuple, dict)) and len(value) > n:
+            raise ValueError(f"at most {n} {what}, got {len(value)}")
+        return value
+    return _rule(check)
+
+
+def _same(item_id: str) -> str:
+    """Ids that name the same item: full-width or other compatibility forms and case do not count."""
+    return unicodedata.normalize("NFKC", item_id).casefold()
+
+
+def _listed_once(items: tuple | None, field: str, attr: str, what: str) -> tuple | None:
+    """The same loan (investee) listed twice in one claim would be counted twice: refused, naming
+    the second one (loans.N.loan_id)."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items or ()):
+        key = _same(getattr(item, attr))
+        if key in seen:
+            raise ValidationError.from_exception_data("duplicate", [InitErrorDetails(
+                type=PydanticCustomError("input_rule", "{rule}", {"rule": (
+                    f"{what} \"{shown(getattr(item, attr))}\" is listed twice in one claim (also {field}.{seen[key]}); "
+                    f"each {what} counts once")}),
+                loc=(i, attr), input=getattr(item, attr))])
+        seen[key] = i
+    return items
 
 # Qualifications an enterprise or institution can hold (input facts with validity dates).
 QualificationKind = Literal[
@@ -48,24 +238,36 @@ QualificationKind = Literal[
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_mass_of_keys(cls, data: Any) -> Any:
+        """More keys than fields: refused at once on the first unknown key, not key by key."""
+        if isinstance(data, dict) and len(data) > len(cls.model_fields):
+            unknown = [k for k in data if k not in cls.model_fields]
+            raise ValidationError.from_exception_data("unknown", [InitErrorDetails(
+                type=PydanticCustomError("input_rule", "{rule}", {"rule": (
+                    f"unknown key ({len(unknown)} unknown keys; {cls.__name__} has {len(cls.model_fields)})")}),
+                loc=(unknown[0] if isinstance(unknown[0], (str, int)) else str(unknown[0]),), input=None)])
+        return data
+
 
 class Qualification(Strict):
     kind: QualificationKind
-    valid_from: date
-    valid_to: date | None = None  # None: open-ended
+    valid_from: Day
+    valid_to: Day | None = None  # None: open-ended
 
     def holds_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
 class Enterprise(Strict):
-    credit_code: str = Field(description="统一社会信用代码, check digit verified")
-    name: str = ""
+    credit_code: str = Field(description="统一社会信用代码, check digit verified; read upper-cased")
+    name: Name = ""
     region: str | None = Field(
-        default=None, pattern=r"^\d{6}$",
+        default=None, pattern=r"^[0-9]{6}$",
         description="registered region (6-digit code): if given, it must be the credit code's characters 3-8",
     )
-    qualifications: tuple[Qualification, ...] = ()
+    qualifications: Annotated[tuple[Qualification, ...], _at_most(100, "qualifications")] = ()
 
     @field_validator("credit_code")
     @classmethod
@@ -91,20 +293,20 @@ class Enterprise(Strict):
 class PriorAward(Strict):
     """An award already made to this enterprise (committed or paid: the award book), for caps and
     不重复 across applications."""
-    clause_id: str
-    year: int = Field(ge=1990, le=2100)
-    amount: Money
-    item_id: str | None = None  # the item key it paid for (calc/items.py: loan:ID@YEAR, policy:NO@START, ...)
+    clause_id: Id
+    year: Year
+    amount: Fen
+    item_id: ItemKey | None = None  # the item key it paid for (calc/items.py: loan:ID@YEAR, policy:NO@START, ...)
 
 
 class Loan(Strict):
-    loan_id: str = Field(min_length=1, description="loan contract number (the overlap item)")
+    loan_id: Id = Field(description="loan contract number (the overlap item)")
     principal: PositiveMoney
     annual_rate_pct: RatePct = Field(description="contract rate, percent a year (2.60)")
-    contract_date: date
-    term_months: int = Field(gt=0, le=600)
-    start: date = Field(description="first day outstanding")
-    end: date = Field(description="last day outstanding (inclusive)")
+    contract_date: Day
+    term_months: Annotated[int, Whole, Field(gt=0, le=600)]
+    start: Day = Field(description="first day outstanding")
+    end: Day = Field(description="last day outstanding (inclusive)")
     interest_paid: Money | None = Field(default=None, description="interest actually paid in the support year")
 
     @model_validator(mode="after")
@@ -115,66 +317,90 @@ class Loan(Strict):
 
 
 class Investment(Strict):
-    investee_id: str = Field(min_length=1, description="investee credit code (the per-investee cap item)")
+    investee_id: Id = Field(description="investee credit code (the per-investee cap item)")
     amount: PositiveMoney
     stage: Literal["seed", "startup", "growth", "mature"]
-    invested_on: date
-    held_until: date | None = Field(default=None, description="date sold; None: still held")
+    invested_on: Day
+    held_until: Day | None = Field(default=None, description="date sold; None: still held")
 
 
 class Facts(Strict):
     """The facts of one claim. Every field is optional here; each clause's data names the
     facts it requires, and a missing one is an InputError naming the field and the clause."""
     # loans (interest subsidies)
-    loans: tuple[Loan, ...] | None = None
+    loans: Annotated[tuple[Loan, ...], _at_most(MAX_ITEMS, "loans"), Field(min_length=1)] | None = None
     fixed_asset_investment: Money | None = Field(default=None, description="实际投资总额, excl. land/buildings/used equipment")
     project_total_investment: Money | None = None
     interest_paid: Money | None = None
     # insurance (premium subsidies)
-    policy_no: str | None = None
+    policy_no: Id | None = None
     premium: PositiveMoney | None = None
     insured_amount: PositiveMoney | None = None
-    period_start: date | None = Field(default=None, description="start of the insured year")
-    programme_year: int | None = Field(default=None, ge=1, le=10)
+    period_start: Day | None = Field(default=None, description="start of the insured year")
+    programme_year: Annotated[int, Whole, Field(ge=1, le=10)] | None = None
     county_subsidy: Money | None = None
     # investments (VC rewards)
-    investments: tuple[Investment, ...] | None = None
+    investments: Annotated[tuple[Investment, ...], _at_most(MAX_ITEMS, "investments"), Field(min_length=1)] | None = None
     # institutions (banks, guarantors, service institutions)
     guarantee_balance_daily_avg_last_year: Money | None = None
     guarantee_balance_daily_avg_this_year: Money | None = None
-    avg_guarantee_fee_rate_pct: Annotated[Decimal, Field(ge=0, lt=100)] | None = None
+    avg_guarantee_fee_rate_pct: Annotated[Decimal, Number, Field(ge=0, lt=100, decimal_places=4)] | None = None
     balance_grew_this_year: bool | None = None
     balance_grew_last_year: bool | None = None
     new_tech_loans: Money | None = None
     new_tech_guarantee_total: Money | None = None
     financing_amount: Money | None = None
-    ranking: int | None = Field(default=None, ge=1)
-    institution_type: str | None = None
+    ranking: Annotated[int, Whole, Field(ge=1, le=1_000_000)] | None = None
+    institution_type: Id | None = None
     # grants set by review, staged grants
     review_amount: Money | None = Field(default=None, description="amount set by review (up to the cap)")
-    stages: dict[str, date] | None = Field(default=None, description="stage name -> date reached/expected")
-    event_date: date | None = Field(default=None, description="date of the rewarded event")
-    item_id: str | None = Field(default=None, description="overlap item, when not a loan/policy/investment")
+    stages: Annotated[dict[Id, Day], _at_most(MAX_ITEMS, "stages"), Field(min_length=1)] | None = Field(
+        default=None, description="stage name -> date reached/expected")
+    event_date: Day | None = Field(default=None, description="date of the rewarded event")
+    item_id: Id | None = Field(default=None, description="overlap item, when not a loan/policy/investment")
+
+    @field_validator("loans")
+    @classmethod
+    def _loans_once(cls, v):
+        return _listed_once(v, "loans", "loan_id", "loan")
+
+    @field_validator("investments")
+    @classmethod
+    def _investees_once(cls, v):
+        return _listed_once(v, "investments", "investee_id", "investee")
 
 
 class ReviewerAdjustment(Strict):
     """A reviewer may lower an award (never raise it), with a reason for the trace."""
-    max_amount: Money
-    reason: str = Field(min_length=1)
-    reviewer: str | None = None
+    max_amount: Fen
+    reason: Text = Field(min_length=1)
+    reviewer: Id | None = None
 
 
 class CalcRequest(Strict):
-    clause_id: str
-    year: int = Field(ge=1990, le=2100, description="support year (calendar year the facts belong to)")
+    clause_id: Id
+    year: Year = Field(description="support year (calendar year the facts belong to): 2026 or \"2026\"")
     enterprise: Enterprise
     facts: Facts = Facts()
-    prior_awards: tuple[PriorAward, ...] = ()
+    prior_awards: Annotated[tuple[PriorAward, ...], _at_most(10_000, "prior awards")] = ()
     blacklisted: bool = Field(default=False, description="result of the 严重失信名单 check")
-    as_of: date | None = Field(default=None, description="calculation date; default 31 Dec of year")
+    as_of: Day | None = Field(default=None, description="calculation date (a policy date, never the clock); "
+                                                         "default 31 Dec of year")
     adjustment: ReviewerAdjustment | None = None
-    alternatives: tuple[str, ...] = Field(
+    alternatives: Annotated[tuple[Id, ...], _at_most(30, "alternatives")] = Field(
         default=(), description="other clauses claimed for the same item (从优、就高、不重复)")
+
+    @model_validator(mode="after")
+    def _alternatives_once(self) -> "CalcRequest":
+        seen = {self.clause_id: "clause_id"}
+        for i, cid in enumerate(self.alternatives):
+            if cid in seen:
+                raise ValidationError.from_exception_data("duplicate", [InitErrorDetails(
+                    type=PydanticCustomError("input_rule", "{rule}", {"rule": (
+                        f"{cid} is claimed twice (also {seen[cid]}); each clause is claimed once")}),
+                    loc=("alternatives", i), input=cid)])
+            seen[cid] = f"alternatives.{i}"
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,9 +49,15 @@ def rates() -> Rates:
     return r
 
 
+def first_lpr_fixing() -> date:
+    """The first LPR fixing of the table (the LPR reform, 2019-08-20)."""
+    return rates().lpr[0].since
+
+
 @lru_cache(maxsize=4096)
-def lpr_on(day: date, term_months: int) -> tuple[Decimal, str]:
-    """The LPR of the loan's term in force on `day` (the contract date)."""
+def lpr_on(day: date, term_months: int) -> tuple[Decimal, str] | None:
+    """The LPR of the loan's term in force on `day` (the contract date), with its label; None
+    before the first fixing: there was no LPR then (the caller refuses, it does not guess)."""
     r = rates()
     found = None
     for f in r.lpr:
@@ -60,7 +66,7 @@ def lpr_on(day: date, term_months: int) -> tuple[Decimal, str]:
         else:
             break
     if found is None:
-        raise LookupError(f"no LPR fixing on or before {day} (first: {r.lpr[0].since})")
+        return None
     if term_months >= r.lpr_five_year_from_months:
         return found.five_year, f"LPR 5Y {found.five_year} since {found.since}"
     return found.one_year, f"LPR 1Y {found.one_year} since {found.since}"

@@ -38,7 +38,8 @@ def _in_window(ctx: Ctx, day: date) -> bool:
 
 
 def window(ctx: Ctx) -> None:
-    """The period a fact belongs to must fall inside the document's window."""
+    """The period a fact belongs to must fall inside the document's window; an insurance year's
+    start or an event date must also fall in the support year claimed (else `support_year`)."""
     w = ctx.doc.window
     inputs = ctx.checks
     if ctx.period_start > ctx.period_end:
@@ -52,6 +53,10 @@ def window(ctx: Ctx) -> None:
         if not _in_window(ctx, day):
             raise ctx.refuse("out_of_window", f"{kind} {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
                              rule="validity", cite=w.cite)
+        if day.year != ctx.req.year:
+            raise ctx.refuse("ineligible",
+                             f"{kind} {day} lies outside the support year {ctx.req.year}: the facts of a claim belong "
+                             f"to its support year; claim it for {day.year}", rule="support_year")
     inputs["counted"] = (ctx.period_start, ctx.period_end)
 
 

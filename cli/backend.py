@@ -55,8 +55,152 @@ async def run_worker(client) -> None:
 
 # ------------------------------------------------------------------------------------ applications
 
-def load_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"), parse_float=Decimal)
+MAX_JSON_BYTES = 5 * 1024 * 1024   # a request is a few kilobytes; anything this big is not one
+MAX_JSON_DEPTH = 32                # a request nests 5 levels (request.facts.loans.0.principal)
+MAX_INT_DIGITS = 20                # 10^12 yuan has 13 digits
+MAX_JSON_ITEMS = 10_000            # items of one array or object (a claim has at most 200 loans)
+
+
+class _Refused:
+    """Stands in the parsed tree for a JSON value refused once its path is known (the parser's
+    hooks do not know where they are)."""
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: str):
+        self.rule = rule
+
+
+def _float(text: str) -> Any:
+    if "e" in text or "E" in text:
+        return _Refused(f"{_shown(text)} is in exponent notation; write the number out in digits")
+    return Decimal(text)
+
+
+def _int(text: str) -> Any:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        return _Refused(f"a number with more than {MAX_INT_DIGITS} digits ({len(text)} characters)")
+    return int(text)
+
+
+def _constant(text: str) -> Any:
+    return _Refused(f"{text} is not a number (JSON has no NaN or Infinity)")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> Any:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            return _Refused(f"key \"{_shown(key)}\" appears twice in one object")
+        obj[key] = value
+    return obj
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    from calc.errors import shown
+    return shown(value, limit)
+
+
+def _not_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first_problem(data: Any) -> tuple[str, str] | None:
+    """(path, rule) of a refused value: nested too deep, a refused number or object, a string or
+    key holding a lone surrogate. Iterative, and linear: only containers go on the stack, and a
+    path is spelled out only for the value refused (5 MB of small values take a fraction of a second)."""
+    def where(path: tuple[Any, ...]) -> str:
+        return _shown(".".join(_shown(p, 40) for p in path), 160) if path else "(top level)"
+
+    def scalar(value: Any) -> str | None:
+        if type(value) is _Refused:
+            return value.rule
+        if type(value) is str and _not_unicode(value):
+            return "a lone surrogate (\\ud800-\\udfff) in a string is not valid Unicode"
+        return None
+
+    if type(data) not in (dict, list):
+        rule = scalar(data)
+        return ("(top level)", rule) if rule else None
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) >= MAX_JSON_DEPTH:
+            return where(path[:3]) + ".…", f"nested deeper than {MAX_JSON_DEPTH} levels"
+        if len(node) > MAX_JSON_ITEMS:
+            return where(path), f"more than {MAX_JSON_ITEMS} items in one {'object' if type(node) is dict else 'array'}"
+        children = []
+        for key, value in (node.items() if type(node) is dict else enumerate(node)):
+            if type(key) is str and _not_unicode(key):
+                return where(path), "a lone surrogate (\\ud800-\\udfff) in a key is not valid Unicode"
+            if type(value) is dict or type(value) is list:
+                children.append((value, (*path, key)))
+            else:
+                rule = scalar(value)
+                if rule:
+                    return where((*path, key)), rule
+        stack.extend(reversed(children))
+    return None
+
+
+_KIND = {list: "an array", str: "a string", int: "a number", Decimal: "a number", bool: "true or false",
+         type(None): "null"}
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    """The one reader of the JSON files the commands take (calc, check, submit, provide-info,
+    evidence): a UTF-8 file of at most 5 MB holding one JSON object. Anything else raises
+    CliError(BAD_INPUT) worded as one line, naming the file and, inside it, the path of the value
+    and the rule it breaks: not UTF-8 (UTF-16, GBK…), NUL bytes, too large, not JSON, nested deeper
+    than 32 levels, more than 10,000 items in one array or object, a key twice in one object, NaN/Infinity, numbers in exponent notation or with
+    more than 20 digits, lone surrogates, a top level that is not an object. Decimals are Decimal,
+    never float. A UTF-8 byte-order mark is skipped."""
+    name = _shown(str(path))
+
+    def refuse(rule: str) -> CliError:
+        return CliError(f"{name}: {rule}", BAD_INPUT)
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_JSON_BYTES + 1)
+    except FileNotFoundError:
+        raise refuse("no such file") from None
+    except IsADirectoryError:
+        raise refuse("is a directory, expected a JSON file") from None
+    except PermissionError:
+        raise refuse("permission denied") from None
+    except OSError as e:
+        raise refuse(f"cannot be read ({e.strerror or type(e).__name__})") from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise refuse(f"larger than {MAX_JSON_BYTES // (1024 * 1024)} MB; a request is a few kilobytes")
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise refuse("is UTF-32 text; save it as UTF-8")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise refuse("is UTF-16 text; save it as UTF-8")
+    if b"\x00" in raw:
+        raise refuse("contains NUL bytes (UTF-16/UTF-32 text or a binary file); save it as UTF-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise refuse(f"is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); GBK and other "
+                     "encodings are not read: save it as UTF-8") from None
+    text = text.removeprefix("\ufeff")
+    try:
+        data = json.loads(text, parse_float=_float, parse_int=_int, parse_constant=_constant,
+                          object_pairs_hook=_object)
+    except json.JSONDecodeError as e:
+        raise refuse(f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise refuse(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    problem = _first_problem(data)
+    if problem is not None:
+        raise refuse(f"{problem[0]}: {problem[1]}")
+    if not isinstance(data, dict):
+        raise refuse(f"expected a JSON object {{...}} at the top level, got {_KIND.get(type(data), 'something else')}")
+    return data
 
 
 def application_input(data: Any, *, source: str | None = None, operator: str | None = None):

@@ -4,43 +4,60 @@ from __future__ import annotations
 
 import json
 import sys
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from calc import InputError, calculate, catalogue, parse_request
+from calc.errors import shown
 from calc.limits import check_limits
+from calc.model import parse_number
 from calc.parameters import ParameterError
+from cli.backend import load_json
+from cli.errors import BAD_INPUT, CliError, friendly
+
+MAX_LINE = 500   # an error is one line of at most this many characters
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+def _fail(message: str, code: int = BAD_INPUT) -> None:
+    typer.echo(f"error: {shown(message, MAX_LINE)}", err=True)
     raise typer.Exit(code)
 
 
 def _read_json(path: Path) -> dict:
+    """The CLI's one JSON loader (cli/backend.load_json), its refusal as one line."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-    except FileNotFoundError:
-        _fail(f"{path}: no such file")
-    except json.JSONDecodeError as e:
-        _fail(f"{path}: not valid JSON: {e}")
+        return load_json(path)
+    except CliError as e:
+        _fail(str(e), e.code)
+
+
+def _emit(data: Any) -> None:
+    """The result as JSON on stdout, written in one piece (UTF-8, or escaped where the terminal
+    cannot show it), so an error can never leave half a document behind."""
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:
+        sys.stdout.write(json.dumps(data, ensure_ascii=True, indent=2) + "\n")
 
 
 def calc(file: Path = typer.Argument(..., help="a calculation request (JSON)")) -> None:
     """Run the calculation core on FILE.json and print the result as JSON
     (amount as a decimal string, schedule, trace, refusal)."""
     data = _read_json(file)
+    request = data.get("calc", data)
+    if not isinstance(request, dict):
+        _fail(f"{file}: calc: expected a JSON object, the calculation request")
     try:
-        result = calculate(parse_request(data.get("calc", data)))
+        result = calculate(parse_request(request))
     except InputError as e:
         _fail(f"{file}: {e.field}: {e.rule}")
     except ParameterError as e:
-        _fail(f"policy data: {e}")
-    json.dump(result.to_json_dict(), sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+        _fail(f"policy data: {e}", 1)
+    _emit(result.to_json_dict())
 
 
 def policies(
@@ -61,8 +78,7 @@ def policies(
                 "clauses": [{"id": c.id, "item": c.item, "name_zh": c.name_zh, "name_en": c.name_en,
                              "bureaus": list(c.bureaus), "formula": c.formula} for c in d.clauses],
                 "not_payable_by_rule": [n.model_dump() for n in d.non_computable]} for d in docs]
-        json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        _emit(out)
         return
     console = Console(highlight=False)
     for d in docs:
@@ -83,21 +99,27 @@ def check(file: Path = typer.Argument(..., help="facts of a loan or guarantee (J
     """Evaluate the limits that constrain loans and guarantees (they pay nothing themselves)."""
     data = _read_json(file)
     facts = data.get("facts", data)
+    doc = data.get("doc")
+    if not isinstance(facts, dict):
+        _fail(f"{file}: facts: expected a JSON object of facts")
+    if doc is not None and not isinstance(doc, str):
+        _fail(f"{file}: doc: expected a document id such as \"hz2021\"")
     try:
-        facts = {k: (Decimal(str(v)) if not isinstance(v, bool) else v) for k, v in facts.items()}
-    except InvalidOperation as e:
-        _fail(f"{file}: facts must be numbers: {e}")
-    results = check_limits(facts, doc=data.get("doc"))
-    json.dump(results, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+        facts = {k: (v if isinstance(v, bool) else parse_number(v, f"facts.{k}")) for k, v in facts.items()
+                 if k != "doc"}
+    except InputError as e:
+        _fail(f"{file}: {e.field}: {e.rule}")
+    results = check_limits(facts, doc=doc)
+    _emit(results)
     if any(not r["ok"] for r in results):
         raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("calc")(calc)
-    app.command("policies")(policies)
-    app.command("check")(check)
+    # `friendly`: whatever escapes a command is still one line on stderr, never a traceback
+    app.command("calc")(friendly(calc))
+    app.command("policies")(friendly(policies))
+    app.command("check")(friendly(check))
 
 
 if __name__ == "__main__":   # python -m cli.calc_cmds calc FILE.json

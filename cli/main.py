@@ -53,16 +53,8 @@ console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isat
 # ------------------------------------------------------------------------------------ helpers
 
 def read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        fail(f"{path}: no such file", BAD_INPUT)
-    except IsADirectoryError:
-        fail(f"{path}: is a directory, expected a JSON file", BAD_INPUT)
-    try:
-        return json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as e:
-        fail(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", BAD_INPUT)
+    """The CLI's one JSON loader (cli/backend.load_json): refusals are one-line CliErrors."""
+    return backend.load_json(path)
 
 
 def run(coro_fn, *args, **kwargs):

@@ -162,5 +162,35 @@ def test_rate_tables():
     assert deposit_rate(8)[0] == Decimal("1.50")
     assert deposit_rate(3)[0] == Decimal("1.10")
     assert deposit_rate(60)[0] == Decimal("2.75")
-    with pytest.raises(LookupError):
-        lpr_on(date(2020, 1, 1), 12)
+    assert lpr_on(date(2020, 1, 1), 12)[0] == Decimal("4.15")
+
+
+# The LPR fixings since the LPR reform (全国银行间同业拆借中心), 1-year / 5-year, percent a year.
+LPR_FIXINGS = [
+    ("2019-08-20", "4.25", "4.85"), ("2019-09-20", "4.20", "4.85"), ("2019-11-20", "4.15", "4.80"),
+    ("2020-02-20", "4.05", "4.75"), ("2020-04-20", "3.85", "4.65"), ("2021-12-20", "3.80", "4.65"),
+    ("2022-01-20", "3.70", "4.60"), ("2022-05-20", "3.70", "4.45"), ("2022-08-22", "3.65", "4.30"),
+    ("2023-06-20", "3.55", "4.20"), ("2023-08-21", "3.45", "4.20"), ("2024-02-20", "3.45", "3.95"),
+    ("2024-07-22", "3.35", "3.85"), ("2024-10-21", "3.10", "3.60"), ("2025-05-20", "3.00", "3.50"),
+]
+
+
+@pytest.mark.parametrize("since, one_year, five_year", LPR_FIXINGS)
+def test_every_lpr_fixing_since_the_reform(since, one_year, five_year):
+    day = date.fromisoformat(since)
+    assert lpr_on(day, 12)[0] == Decimal(one_year) and lpr_on(day, 60)[0] == Decimal(one_year)
+    assert lpr_on(day, 61)[0] == Decimal(five_year) and lpr_on(day, 240)[0] == Decimal(five_year)
+    assert since in lpr_on(day, 12)[1]
+
+
+def test_the_lpr_table_is_exactly_the_fixings_and_cites_each():
+    from calc.rates import rates
+    table = rates().lpr
+    assert [(str(f.since), str(f.one_year), str(f.five_year)) for f in table] == LPR_FIXINGS
+    for f in table:
+        assert str(f.since) in f.cite.text and f"{f.one_year}%" in f.cite.text and f"{f.five_year}%" in f.cite.text
+
+
+def test_before_the_first_lpr_fixing_there_is_no_lpr():
+    assert lpr_on(date(2019, 8, 19), 12) is None
+    assert lpr_on(date(1990, 1, 1), 120) is None

@@ -1,5 +1,9 @@
 """One generic test runs every scenario file under tests/scenarios/ (openfisca-style): inputs
-and the expected award (or refusal, or input error) per clause. Policy cases are data."""
+and the expected award (or refusal, or input error) per clause. Policy cases are data.
+
+expect: {amount: "…", bit: rule, not_bit: rule, chosen: clause, schedule: [[due, amount]…]}
+     or {refusal: code, rule: rule, reason_contains: text, cite_contains: text}
+     or {error: field, error_contains: text}   (an InputError raised by parse_request)"""
 from __future__ import annotations
 
 import dataclasses
@@ -60,6 +64,11 @@ def test_scenario(case):
         assert result.amount == 0 and result.schedule == ()
         if "reason_contains" in expect:
             assert expect["reason_contains"] in result.refusal.reason, result.refusal.reason
+        if "rule" in expect:   # the rule that bit, as named in the refusal
+            assert result.refusal.rule == expect["rule"], result.refusal
+        if "cite_contains" in expect:   # the refusal step of the trace cites the sentence
+            cites = [s.cite or "" for s in result.trace if s.step == "refusal"]
+            assert cites and expect["cite_contains"] in cites[-1], cites
         return
     assert result.refusal is None, result.refusal
     assert result.amount == Decimal(expect["amount"]), [dataclasses.asdict(s) for s in result.trace]
