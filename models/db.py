@@ -1,10 +1,14 @@
-"""Database engine (DISBURSE_DB_URL, default sqlite:///<project>/var/disburse.db), migrated on first use."""
+"""Database engine (DISBURSE_DB_URL, default sqlite:///<project>/var/disburse.db), migrated on first use.
+
+PostgreSQL: DISBURSE_DB_URL=postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB (the `postgres` extra
+installs psycopg 3; a plain postgresql:// URL means the same driver)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 from models import tables  # noqa: F401 - registers the tables
@@ -47,7 +51,16 @@ def _make_engine(url: str):
         eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(eng, "connect", _sqlite_pragmas)
         return eng
-    return create_engine(url)
+    u = make_url(url)
+    if u.drivername == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")
+    if u.get_backend_name() == "postgresql":
+        # the worker runs up to 16 activities at once, each holding one connection while it works;
+        # a connection dropped by the server or a firewall is replaced before it is used
+        defaults = {"connect_timeout": 10, "application_name": "disburse"}
+        return create_engine(u, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                             connect_args={k: v for k, v in defaults.items() if k not in u.query})
+    return create_engine(u)
 
 
 def init_db():

@@ -1,4 +1,5 @@
-"""Backend test fixtures: session time-skipping env (tests/temporal_env.py), fresh DB per test,
+"""Backend test fixtures: session time-skipping env (tests/temporal_env.py), fresh DB per test
+(SQLite: `db`; PostgreSQL on a server the session starts, tests/pg.py: `pg_db`; either: `db_any`),
 and the exit guard (temporalio 1.35 can segfault at interpreter exit)."""
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ import sys
 import pytest
 
 _exit_status = 0
+_postgres_used: list[str] = []          # where the session's PostgreSQL server came from (tests/pg.py)
 
 
 def pytest_sessionfinish(session, exitstatus):
     global _exit_status
     _exit_status = int(exitstatus)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for source in _postgres_used:
+        terminalreporter.write_line(f"PostgreSQL tests ran on a server started for this session: {source}")
 
 
 @pytest.hookimpl(trylast=True)
@@ -35,10 +42,8 @@ def harness():
     h.stop()
 
 
-@pytest.fixture()
-def db(tmp_path, monkeypatch):
-    """A fresh SQLite DB for this test, with the reviewers and the test enterprise registered."""
-    monkeypatch.setenv("DISBURSE_DB_URL", f"sqlite:///{tmp_path / 'disburse.db'}")
+def _migrated_registry():
+    """The database behind DISBURSE_DB_URL migrated, the test reviewers registered: the registry."""
     from models import registry
     from models.db import init_db
     init_db()
@@ -46,3 +51,55 @@ def db(tmp_path, monkeypatch):
     for rid, bureau in REVIEWERS.items():
         registry.add_reviewer(rid, bureau, rid)
     return registry
+
+
+@pytest.fixture()
+def db(tmp_path, monkeypatch):
+    """A fresh SQLite DB for this test, with the reviewers and the test enterprise registered."""
+    monkeypatch.setenv("DISBURSE_DB_URL", f"sqlite:///{tmp_path / 'disburse.db'}")
+    return _migrated_registry()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on this machine for the whole session (tests/pg.py), stopped at its end
+    whatever happened; skipped, with the reason, where none can run."""
+    from tests import pg
+    try:
+        server = pg.start()
+    except pg.Unavailable as e:
+        if pg.required():
+            pytest.fail(f"PostgreSQL is required (DISBURSE_TEST_POSTGRES_REQUIRED) but {e}")
+        pytest.skip(f"PostgreSQL tests skipped: {e}")
+    _postgres_used.append(f"{server.source} on {server.host}:{server.port}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def pg_url(postgres_server):
+    """The URL of a fresh, empty PostgreSQL database of this test's own (dropped afterwards)."""
+    name = postgres_server.create_database()
+    url = postgres_server.url(name)
+    yield url
+    from models import db as dbmod
+    eng = dbmod._engines.pop(url, None)
+    if eng is not None:
+        eng.dispose()
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture()
+def pg_db(pg_url, monkeypatch):
+    """`db` on PostgreSQL: a fresh database (DISBURSE_DB_URL points at it), migrated, the test
+    reviewers registered; returns the registry module."""
+    monkeypatch.setenv("DISBURSE_DB_URL", pg_url)
+    return _migrated_registry()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_any(request):
+    """The same test on SQLite and on PostgreSQL (`db` or `pg_db`)."""
+    return request.getfixturevalue("db" if request.param == "sqlite" else "pg_db")

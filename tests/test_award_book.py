@@ -1,6 +1,8 @@
 """The award book (models/book.py): commitments count from the moment they are calculated, a
 payment pays the book's amount once, a release frees the room, and one enterprise's book is
-serialized under real concurrency (threads, one SQLite database, as the worker's activities run)."""
+serialized under real concurrency (threads, one SQLite database, as the worker's activities run).
+Each behaviour runs on SQLite and on PostgreSQL (`db_any`); the concurrency tests on PostgreSQL are
+in tests/test_postgres.py."""
 from __future__ import annotations
 
 import threading
@@ -44,7 +46,7 @@ def test_twenty_concurrent_commitments_of_one_enterprise_hold_the_cap(db):
     assert sum(ln["amount"] for ln in book.lines(enterprise_code="E-1")) == CAP
 
 
-def test_other_enterprises_are_not_held_up_by_one(db):
+def test_other_enterprises_are_not_held_up_by_one(db_any):
     results = []
     def one(i):
         results.append(book.commit(f"app-x{i}", f"E-{i}", 2026, _award(str(i))))
@@ -54,20 +56,20 @@ def test_other_enterprises_are_not_held_up_by_one(db):
     assert [r.amount for r in results] == [Decimal("30000")] * 5
 
 
-def test_a_retried_commit_returns_the_first_result_without_calculating_again(db):
+def test_a_retried_commit_returns_the_first_result_without_calculating_again(db_any):
     seen: list = []
     first = book.commit("app-1", "E-1", 2026, _award("1", seen=seen))
     again = book.commit("app-1", "E-1", 2026, _award("1", want="99999", seen=seen))
     assert again.amount == first.amount == Decimal("30000") and len(seen) == 1
 
 
-def test_an_award_counts_from_the_moment_it_is_committed(db):
+def test_an_award_counts_from_the_moment_it_is_committed(db_any):
     book.commit("app-1", "E-1", 2026, _award("1", want="80000"))          # committed, not paid
     second = book.commit("app-2", "E-1", 2026, _award("2", want="80000"))
     assert second.amount == Decimal("20000")
 
 
-def test_a_payment_pays_the_book_amount_once(db):
+def test_a_payment_pays_the_book_amount_once(db_any):
     book.commit("app-1", "E-1", 2026, _award("1"))
     assert book.pay("app-1", 2026, 1) == (Decimal("30000.00"), True, "paid")
     assert book.pay("app-1", 2026, 1) == (Decimal("30000.00"), False, "paid")
@@ -75,12 +77,12 @@ def test_a_payment_pays_the_book_amount_once(db):
     assert [r["amount"] for r in ledger_rows("app-1")] == [Decimal("30000.00")]
 
 
-def test_nothing_is_paid_without_a_commitment(db):
+def test_nothing_is_paid_without_a_commitment(db_any):
     with pytest.raises(book.BookError, match="no commitment"):
         book.pay("app-forged", 2026, 7)
 
 
-def test_a_release_frees_the_room_and_a_released_tranche_is_not_paid(db):
+def test_a_release_frees_the_room_and_a_released_tranche_is_not_paid(db_any):
     book.commit("app-1", "E-1", 2026, _award("1", want="100000"))
     assert book.release("app-1", "withdrawn by op-1") == Decimal("100000.00")
     assert book.pay("app-1", 2026, 1) == (Decimal("100000.00"), False, "released")
@@ -89,7 +91,7 @@ def test_a_release_frees_the_room_and_a_released_tranche_is_not_paid(db):
         assert [p["item_id"] for p in book.prior_awards(s, "E-1")] == ["item:2"]
 
 
-def test_paid_lines_stay_paid_when_the_rest_is_released(db):
+def test_paid_lines_stay_paid_when_the_rest_is_released(db_any):
     from models.tables import AwardLine
     result = CalcResult(clause_id="c", year=2026, amount=Decimal("100.00"), items={"item:a": Decimal("100.00")},
                         schedule=(Tranche(1, date(2026, 1, 1), Decimal("40.00")),

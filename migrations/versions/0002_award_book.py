@@ -2,13 +2,15 @@
 
 Every payment already in the ledger becomes a paid award line, so that caps and 不重复 count it.
 Item keys of ledger rows written before item keys carried their period (loan:L-1, not
-loan:L-1@2026) get the support year for loans; other keys are kept as they were.
+loan:L-1@2026) get the support year for loans; other keys are kept as they were. A row without a
+due date is due on the day it was paid (in UTC).
 
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-28 02:38:15.939783
 
 """
+from datetime import datetime, timezone
 from typing import Sequence, Union
 
 from alembic import op
@@ -101,7 +103,16 @@ def _book_the_ledger() -> None:
                 "item_value, due, label, state, committed_at, paid_at, release_reason) "
                 "VALUES (:a, :e, :c, :y, :s, :i, :m, :m, :d, :l, 'paid', :t, :t, '')"),
                 {"a": app, "e": r.enterprise_code, "c": r.clause_id, "y": year, "s": r.seq, "i": item,
-                 "m": r.amount, "d": r.due or r.paid_at, "l": r.label, "t": r.paid_at})
+                 "m": r.amount, "d": r.due or _day(r.paid_at), "l": r.label, "t": r.paid_at})
+
+
+def _day(paid_at):
+    """The UTC day of a payment, for a DATE column: PostgreSQL hands back an aware datetime (its
+    date would otherwise follow the session's time zone), SQLite the UTC text of the timestamp,
+    whose date part alone is a date SQLAlchemy can read back."""
+    if isinstance(paid_at, datetime):
+        return paid_at.astimezone(timezone.utc).date()
+    return str(paid_at)[:10]
 
 
 def downgrade() -> None:
