@@ -45,6 +45,16 @@ def task_queue() -> str:
         return "disburse"
 
 
+def check_worker_settings() -> None:
+    """Read the worker's concurrency settings now, so a bad one stops `disburse worker` before it
+    connects (worker.ConcurrencyError, exit 78)."""
+    try:
+        from worker import Concurrency
+    except ImportError as e:
+        raise CliError(f"the worker cannot be loaded (worker.py: {e})") from None
+    Concurrency.from_env()
+
+
 async def run_worker(client) -> None:
     try:
         from worker import run_worker as rw

@@ -143,6 +143,7 @@ def run_worker_only(*, console: Console) -> None:
         await _serve(client, console)
 
     try:
+        backend.check_worker_settings()
         backend.init_db()
         asyncio.run(main())
     except KeyboardInterrupt:
@@ -150,6 +151,7 @@ def run_worker_only(*, console: Console) -> None:
     except Exception as e:  # noqa: BLE001
         from cli.errors import describe
         message, code = describe(e)
+        code = getattr(e, "exit_code", code)      # 78 (EX_CONFIG) for a bad setting: not worth a restart
         print(f"error: {message}", file=sys.stderr)
     _exit_hard(code)
 
