@@ -33,6 +33,24 @@ def connection_line() -> str:
     return line + (f"; metrics on :{port}/metrics" if port else "")
 
 
+def address() -> str:
+    return temporal_address()
+
+
+def namespace() -> str:
+    return temporal_namespace()
+
+
+async def register_attributes(wait: float, log) -> list[tuple[str, str, str]]:
+    """deploy/attributes.py against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, through `connect` (so
+    with whatever connection settings the client has)."""
+    from deploy.attributes import AttributeConflict, register_when_ready
+    try:
+        return await register_when_ready(connect, temporal_namespace(), wait=wait, log=log)
+    except AttributeConflict as e:
+        raise CliError(str(e)) from None
+
+
 def _wc():
     from workflows import client as wc
     return wc
