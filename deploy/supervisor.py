@@ -37,14 +37,24 @@ def describe_exit(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()          # looked up here: the child, between fork and exec, imports nothing
+_PR_SET_PDEATHSIG = 1
+_SIGTERM = int(signal.SIGTERM)
+
+
 def _die_with_parent() -> None:       # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGTERM, 0, 0, 0)        # PR_SET_PDEATHSIG
-        except Exception:  # noqa: BLE001 - best effort
-            pass
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM, 0, 0, 0)
 
 
 class Supervisor:
