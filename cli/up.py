@@ -92,7 +92,17 @@ def _ready(console: Console, ui: str) -> None:
     console.print("disburse: ready — Ctrl-C stops (state is kept in var/)")
 
 
-async def _supervise_worker(client, console: Console, *, demo: bool, ready_message) -> None:
+def _dev_server_env(server) -> dict[str, str]:
+    """The worker child's environment under `up`: the dev server we talk to, in plaintext, whatever
+    TLS, API key or profile the shell has for other clusters (as `up`'s own client does)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TEMPORAL_TLS", "TEMPORAL_GRPC_META_")) and k not in ("TEMPORAL_API_KEY", "TEMPORAL_PROFILE")}
+    env.update(TEMPORAL_ADDRESS=server.address, TEMPORAL_NAMESPACE=server.namespace, TEMPORAL_CONFIG_FILE=os.devnull)
+    return env
+
+
+async def _supervise_worker(client, console: Console, *, demo: bool, ready_message,
+                            env: dict[str, str] | None = None) -> None:
     """Run `disburse worker` as a supervised child until SIGINT/SIGTERM (a second Ctrl-C leaves at
     once), loading the demo batch once it runs."""
     from deploy.supervisor import EX_CONFIG, Supervisor, worker_command
@@ -109,7 +119,7 @@ async def _supervise_worker(client, console: Console, *, demo: bool, ready_messa
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    supervisor = Supervisor(worker_command(), name="worker        ", env=os.environ,
+    supervisor = Supervisor(worker_command(), name="worker        ", env=os.environ if env is None else env,
                             log=lambda m: console.print(f"disburse: {m}"), stdout=subprocess.DEVNULL)
     task = asyncio.create_task(supervisor.run(stop))
     try:
@@ -156,7 +166,7 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
                 client = await server.connect(timeout=60)
             except DevServerError as e:
                 raise CliError(str(e), UNREACHABLE) from None
-            await _supervise_worker(client, console, demo=demo, ready_message=lambda: _ready(
+            await _supervise_worker(client, console, demo=demo, env=_dev_server_env(server), ready_message=lambda: _ready(
                 console, server.ui_url if started else f"http://localhost:{ui_port}"))
 
         asyncio.run(main())

@@ -469,3 +469,47 @@ def test_the_namespace_script_creates_the_namespace_once_on_a_real_server():
         assert '"workflowExecutionRetentionTtl": "2592000s"' in described.stdout, described.stdout[:2000]
     finally:
         server.stop()
+
+
+@pytest.mark.devserver
+def test_the_worker_probe_and_healthcheck_answer_on_a_real_worker(tmp_path):
+    """What the Kubernetes probes (GET /metrics on DISBURSE_METRICS_PORT) and the compose
+    healthcheck (its very command) ask of a worker, asked of a real `disburse worker`."""
+    import asyncio
+    import time
+    import urllib.request
+
+    from deploy.devserver import DevServer, free_port
+
+    server = DevServer(port=free_port(), ui_port=None, db_file=None, headless=True, attributes={})
+    server.start()
+    worker = None
+    try:
+        asyncio.run(server.connect(timeout=60))
+        port = free_port()
+        env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "DISBURSE_METRICS_PORT": str(port),
+               "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+        worker = subprocess.Popen([str(Path(sys.executable).parent / "disburse"), "worker"], cwd=tmp_path, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w"))
+        deadline, body = time.monotonic() + 60, ""
+        # the endpoint answers (200, empty) as soon as the runtime exists, metrics once it polls
+        while time.monotonic() < deadline and worker.poll() is None and "temporal_" not in body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
+                    assert r.status == 200
+                    body = r.read().decode()
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert "temporal_" in body, (tmp_path / "worker.log").read_text()[-2000:]
+        test = compose(example_env())["services"]["worker"]["healthcheck"]["test"]
+        assert test[0] == "CMD" and test[1] == "python"
+        check = [sys.executable, *[a.replace(":9464/", f":{port}/") for a in test[2:]]]
+        assert subprocess.run(check, timeout=30).returncode == 0
+        worker.kill()
+        worker.wait(10)
+        assert subprocess.run(check, timeout=30, capture_output=True).returncode != 0, "a dead worker is unhealthy"
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        server.stop()
