@@ -7,13 +7,25 @@ Connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS / mTLS / API key from the 
 profile (workflows/connection.py). Metrics: DISBURSE_METRICS_PORT opens a Prometheus endpoint
 (http://0.0.0.0:PORT/metrics) with the SDK's runtime metrics and the business metrics of
 activities/metrics.py.
+
+Concurrency comes from the environment (README "Production": sizing), read when the worker starts:
+
+    DISBURSE_MAX_CONCURRENT_WORKFLOW_TASKS   workflow task slots        (default 100)
+    DISBURSE_MAX_CONCURRENT_ACTIVITIES       activity slots             (default 16)
+    DISBURSE_ACTIVITY_THREADS                activity thread pool size  (default: the activity slots)
+    DISBURSE_MAX_CACHED_WORKFLOWS            sticky cache, in workflows (default 1000; 0 turns it off)
+
+A value that is not a whole number in range, or fewer threads than activity slots, stops the worker
+with ConcurrencyError before it polls (`disburse worker` exits 78, EX_CONFIG: no restart helps).
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from dataclasses import dataclass
+from typing import Mapping, Optional
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -27,10 +39,50 @@ from workflows.connection import metrics_port
 from workflows.legacy import LegacyApplicationWorkflow
 
 
-def build_worker(client: Client, *, task_queue: str = TASK_QUEUE, executor: ThreadPoolExecutor) -> Worker:
+class ConcurrencyError(ValueError):
+    """A concurrency setting in the environment is unusable; the message names the variable."""
+    exit_code = 78      # EX_CONFIG: a supervisor (disburse up, systemd) does not restart on it
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    workflow_tasks: int = 100       # the SDK's default
+    activities: int = 16
+    activity_threads: int = 16      # sync activities and local activities run on these threads
+    cached_workflows: int = 1000    # the SDK's default
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Concurrency":
+        env = os.environ if environ is None else environ
+
+        def number(name: str, default: int, low: int) -> int:
+            raw = (env.get(name) or "").strip()
+            if not raw:
+                return default
+            if not (raw.isascii() and raw.isdigit()) or int(raw) < low or int(raw) > 100_000:
+                raise ConcurrencyError(f"{name}={raw!r}: expected a whole number from {low} to 100000")
+            return int(raw)
+
+        activities = number("DISBURSE_MAX_CONCURRENT_ACTIVITIES", cls.activities, 1)
+        threads = number("DISBURSE_ACTIVITY_THREADS", activities, 1)
+        if threads < activities:
+            raise ConcurrencyError(
+                f"DISBURSE_ACTIVITY_THREADS={threads} is below DISBURSE_MAX_CONCURRENT_ACTIVITIES="
+                f"{activities}: every activity slot needs a thread")
+        # the SDK needs two workflow task slots when the sticky cache is on
+        cached = number("DISBURSE_MAX_CACHED_WORKFLOWS", cls.cached_workflows, 0)
+        workflow_tasks = number("DISBURSE_MAX_CONCURRENT_WORKFLOW_TASKS", cls.workflow_tasks, 2 if cached else 1)
+        return cls(workflow_tasks=workflow_tasks, activities=activities, activity_threads=threads,
+                   cached_workflows=cached)
+
+
+def build_worker(client: Client, *, task_queue: str = TASK_QUEUE, executor: ThreadPoolExecutor,
+                 concurrency: Concurrency | None = None) -> Worker:
+    c = concurrency or Concurrency.from_env()
     return Worker(client, task_queue=task_queue, workflows=[ApplicationWorkflow, LegacyApplicationWorkflow],
                   activities=ALL_ACTIVITIES, activity_executor=executor,
-                  max_concurrent_activities=16)
+                  max_concurrent_activities=c.activities, max_concurrent_workflow_tasks=c.workflow_tasks,
+                  max_cached_workflows=c.cached_workflows)
 
 
 def metrics_runtime():
@@ -49,6 +101,7 @@ async def connect_worker_client(address: Optional[str] = None, namespace: Option
 
 async def run_worker(client: Client, *, task_queue: str = TASK_QUEUE) -> None:
     """Run until cancelled."""
+    concurrency = Concurrency.from_env()     # a bad setting stops us before anything else
     configure_logging()
     init_db()
     gauges = None
@@ -58,8 +111,10 @@ async def run_worker(client: Client, *, task_queue: str = TASK_QUEUE) -> None:
         interval = float(os.environ.get("DISBURSE_METRICS_INTERVAL", "15"))
         gauges = asyncio.create_task(publish_database_gauges(meter, interval))
     try:
-        with ThreadPoolExecutor(max_workers=16) as executor:
-            await build_worker(client, task_queue=task_queue, executor=executor).run()
+        logging.getLogger("disburse.worker").info("worker_started", extra={
+            "task_queue": task_queue, "pid": os.getpid(), **vars(concurrency)})
+        with ThreadPoolExecutor(max_workers=concurrency.activity_threads) as executor:
+            await build_worker(client, task_queue=task_queue, executor=executor, concurrency=concurrency).run()
     finally:
         if gauges is not None:
             gauges.cancel()

@@ -33,6 +33,24 @@ def connection_line() -> str:
     return line + (f"; metrics on :{port}/metrics" if port else "")
 
 
+def address() -> str:
+    return temporal_address()
+
+
+def namespace() -> str:
+    return temporal_namespace()
+
+
+async def register_attributes(wait: float, log) -> list[tuple[str, str, str]]:
+    """deploy/attributes.py against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, through `connect` (so
+    with whatever connection settings the client has)."""
+    from deploy.attributes import AttributeConflict, register_when_ready
+    try:
+        return await register_when_ready(connect, temporal_namespace(), wait=wait, log=log)
+    except AttributeConflict as e:
+        raise CliError(str(e)) from None
+
+
 def _wc():
     from workflows import client as wc
     return wc
@@ -43,6 +61,16 @@ def task_queue() -> str:
         return _wc().TASK_QUEUE
     except Exception:  # noqa: BLE001
         return "disburse"
+
+
+def check_worker_settings() -> None:
+    """Read the worker's concurrency settings now, so a bad one stops `disburse worker` before it
+    connects (worker.ConcurrencyError, exit 78)."""
+    try:
+        from worker import Concurrency
+    except ImportError as e:
+        raise CliError(f"the worker cannot be loaded (worker.py: {e})") from None
+    Concurrency.from_env()
 
 
 async def run_worker(client) -> None:

@@ -2,6 +2,7 @@
 
     disburse up [--demo]          dev server + SQLite + worker in one process (what `make run` runs)
     disburse worker               just the worker, against TEMPORAL_ADDRESS
+    disburse register-attributes  the custom search attributes, on a cluster that is not the dev server
     disburse submit FILE.json     start an application
     disburse status APP_ID        where an application stands
     disburse list [--status ...]  applications, from the Temporal visibility API
@@ -98,6 +99,21 @@ def worker() -> None:
     """Run just the worker against TEMPORAL_ADDRESS (the server must be running)."""
     from cli.up import run_worker_only
     run_worker_only(console=console)
+
+
+@app.command("register-attributes")
+@friendly
+def register_attributes(
+    wait: float = typer.Option(120.0, "--wait", min=0, help="keep trying this many seconds while the server or its namespace is not up yet"),
+) -> None:
+    """Register the custom search attributes on the Temporal cluster at TEMPORAL_ADDRESS (namespace
+    TEMPORAL_NAMESPACE); idempotent. Once per cluster: the dev server of `up` needs none of it."""
+    rows = asyncio.run(backend.register_attributes(wait, log=lambda m: typer.echo(f"disburse: {m}", err=True)))
+    for name, typ, state in rows:
+        console.print(inert(f"{name:<18} {typ:<12} {state}"))
+    added = sum(1 for r in rows if r[2] == "added")
+    console.print(inert(f"search attributes: {added} added, {len(rows) - added} already there "
+                        f"(namespace {backend.namespace()} at {backend.address()})"))
 
 
 # ------------------------------------------------------------------------------------ applications

@@ -1,21 +1,27 @@
 """`disburse up` and `disburse worker`: the long-running commands.
 
 `up` = SQLite DB (var/disburse.db) + Temporal dev server (var/temporal.db, Web UI) + a worker,
-in one process, until Ctrl-C. A second run reuses both files, so workflows started before carry
-on; if a server already listens on the port it is reused instead of starting another.
+until Ctrl-C. A second run reuses both files, so workflows started before carry on; if a server
+already listens on the port it is reused instead of starting another.
+
+The worker is a child process (`disburse worker`) that `up` supervises (deploy/supervisor.py): if
+it dies — kill -9, a crash in native code — it is started again after a backoff (1 s, doubling up
+to 30 s), and each restart is logged. What it was doing is not lost: Temporal hands its workflow
+tasks and activities to the new worker once their timeouts pass.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from cli import backend
-from cli.errors import CliError, UNREACHABLE
+from cli.errors import BAD_INPUT, CliError, UNREACHABLE
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -77,9 +83,69 @@ async def _serve(client, console: Console, ready_message=None, after_start=None)
             await asyncio.wait({task}, timeout=15)
 
 
+def _ready(console: Console, ui: str) -> None:
+    console.print(f"disburse: worker         running on task queue {backend.task_queue()}")
+    console.print(f"disburse: Web UI         {ui}")
+    console.print("disburse: submit         .venv/bin/disburse submit "
+                  "examples/hz2025-04-tech-insurance-premium.json")
+    console.print("disburse: list / status  .venv/bin/disburse list · .venv/bin/disburse status APP_ID")
+    console.print("disburse: ready — Ctrl-C stops (state is kept in var/)")
+
+
+def _dev_server_env(server) -> dict[str, str]:
+    """The worker child's environment under `up`: the dev server we talk to, in plaintext, whatever
+    TLS, API key or profile the shell has for other clusters (as `up`'s own client does)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TEMPORAL_TLS", "TEMPORAL_GRPC_META_")) and k not in ("TEMPORAL_API_KEY", "TEMPORAL_PROFILE")}
+    env.update(TEMPORAL_ADDRESS=server.address, TEMPORAL_NAMESPACE=server.namespace, TEMPORAL_CONFIG_FILE=os.devnull)
+    return env
+
+
+async def _supervise_worker(client, console: Console, *, demo: bool, ready_message,
+                            env: dict[str, str] | None = None) -> None:
+    """Run `disburse worker` as a supervised child until SIGINT/SIGTERM (a second Ctrl-C leaves at
+    once), loading the demo batch once it runs."""
+    from deploy.supervisor import EX_CONFIG, Supervisor, worker_command
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            print("\ndisburse: second interrupt, leaving now", file=sys.stderr)
+            _exit_hard(130)
+        console.print("\ndisburse: stopping the worker…")
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    supervisor = Supervisor(worker_command(), name="worker        ", env=os.environ if env is None else env,
+                            log=lambda m: console.print(f"disburse: {m}"), stdout=subprocess.DEVNULL)
+    task = asyncio.create_task(supervisor.run(stop))
+    try:
+        await asyncio.wait({task, asyncio.ensure_future(supervisor.started.wait())},
+                           return_when=asyncio.FIRST_COMPLETED)
+        if demo and not task.done():          # stopped meanwhile: drop the rest of the demo
+            loading = asyncio.create_task(_load_demo(client, console))
+            await asyncio.wait({loading, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not loading.done():
+                loading.cancel()
+            elif loading.exception() is not None:
+                raise loading.exception()
+        if not task.done():
+            ready_message()
+        if await task == EX_CONFIG:
+            raise CliError("the worker cannot start with these settings (see the error above)", BAD_INPUT)
+    finally:
+        if not task.done():
+            stop.set()
+            await asyncio.wait({task}, timeout=30)
+
+
 def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Console) -> None:
     from deploy.devserver import DevServer, DevServerError
 
+    backend.check_worker_settings()          # a bad DISBURSE_* concurrency setting: say so before starting anything
     Path("var").mkdir(exist_ok=True)
     db_url = backend.init_db()
     server = DevServer(port=port, ui_port=ui_port, db_file=db_file, host="127.0.0.1")
@@ -100,21 +166,8 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
                 client = await server.connect(timeout=60)
             except DevServerError as e:
                 raise CliError(str(e), UNREACHABLE) from None
-
-            async def load_demo() -> None:
-                if demo:
-                    await _load_demo(client, console)
-
-            def ready() -> None:
-                ui = server.ui_url if started else f"http://localhost:{ui_port}"
-                console.print(f"disburse: worker         running on task queue {backend.task_queue()}")
-                console.print(f"disburse: Web UI         {ui}")
-                console.print("disburse: submit         .venv/bin/disburse submit "
-                              "examples/hz2025-04-tech-insurance-premium.json")
-                console.print("disburse: list / status  .venv/bin/disburse list · .venv/bin/disburse status APP_ID")
-                console.print("disburse: ready — Ctrl-C stops (state is kept in var/)")
-
-            await _serve(client, console, ready_message=ready, after_start=load_demo)
+            await _supervise_worker(client, console, demo=demo, env=_dev_server_env(server), ready_message=lambda: _ready(
+                console, server.ui_url if started else f"http://localhost:{ui_port}"))
 
         asyncio.run(main())
     except KeyboardInterrupt:
@@ -143,6 +196,7 @@ def run_worker_only(*, console: Console) -> None:
         await _serve(client, console)
 
     try:
+        backend.check_worker_settings()
         backend.init_db()
         asyncio.run(main())
     except KeyboardInterrupt:
@@ -150,6 +204,7 @@ def run_worker_only(*, console: Console) -> None:
     except Exception as e:  # noqa: BLE001
         from cli.errors import describe
         message, code = describe(e)
+        code = getattr(e, "exit_code", code)      # 78 (EX_CONFIG) for a bad setting: not worth a restart
         print(f"error: {message}", file=sys.stderr)
     _exit_hard(code)
 
