@@ -148,6 +148,7 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
     backend.check_worker_settings()          # a bad DISBURSE_* concurrency setting: say so before starting anything
     Path("var").mkdir(exist_ok=True)
     db_url = backend.init_db()
+    keys = backend.ensure_local_keys()       # the signing key pair the CLI, the console and the worker share
     server = DevServer(port=port, ui_port=ui_port, db_file=db_file, host="127.0.0.1")
     started = server.start()
     address = server.address
@@ -155,6 +156,7 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
     code = 0
     try:
         console.print(f"disburse: database       {db_url}")
+        console.print(f"disburse: signing keys   {keys}")
         if started:
             console.print(f"disburse: temporal       started dev server on {address} "
                           f"(state in {db_file}, log in {server.log_file})")
@@ -216,6 +218,9 @@ async def _load_demo(client, console: Console) -> None:
     r = backend.import_reviewers(EXAMPLES / "reviewers.csv")
     b = backend.import_blacklist(EXAMPLES / "blacklist.csv")
     console.print(f"disburse: demo           {n} enterprises, {r} reviewers, {b} blacklist entries loaded from examples/")
+    users = backend.demo_users(EXAMPLES / "reviewers.csv")
+    console.print(f"disburse: demo           {users} demo users (password {backend.DEMO_PASSWORD!r}), logged in on "
+                  "this machine: op-demo and every reviewer of examples/reviewers.csv")
     for clause in DEMO_APPLICATIONS:
         path = EXAMPLES / f"{clause}.json"
         try:

@@ -44,6 +44,24 @@ class Reviewer(SQLModel, table=True):
     name: str = ""
 
 
+class UserRow(SQLModel, table=True):
+    """A person who uses disburse: an operator, a reviewer of a bureau, finance, or ops. Passwords
+    are stored as argon2 hashes, CLI tokens as SHA-256 hashes; never in clear."""
+    __tablename__ = "app_user"
+    user_id: str = Field(primary_key=True)
+    name: str = ""
+    role: str                                 # operator | reviewer | finance | ops
+    bureau: Optional[str] = None              # reviewer and finance: their (qualified) bureau
+    email: str = ""
+    webhook_url: str = ""
+    password_hash: str = ""
+    token_hash: Optional[str] = Field(default=None, index=True)
+    failed_logins: int = 0
+    locked_until: Optional[datetime] = None
+    disabled: bool = False
+    created_at: datetime
+
+
 class BlacklistEntry(SQLModel, table=True):
     __tablename__ = "blacklist"
     credit_code: str = Field(primary_key=True)

@@ -23,7 +23,7 @@ PREMIUM_FACTS = {"premium": "800000", "policy_no": "P-1", "period_start": "2026-
 
 REVIEWERS = {
     "hz-kjj": "杭州市科技局", "hz-czj": "杭州市财政局", "hz-czj2": "杭州市财政局", "hz-jxj": "杭州市经信局",
-    "hz-jtj": "杭州市交通运输局", "op-demo": "杭州市科技局", "hu-jrb": "湖州市金融办", "hu-czj": "湖州市财政局",
+    "hz-jtj": "杭州市交通运输局", "hu-jrb": "湖州市金融办", "hu-czj": "湖州市财政局",
 }
 
 _serial = itertools.count(1)
