@@ -9,6 +9,7 @@ so the other channels still deliver.
 from __future__ import annotations
 
 import base64
+import email.policy
 import hashlib
 import hmac
 import json
@@ -22,7 +23,6 @@ from email.utils import format_datetime, make_msgid
 from typing import Optional, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import email.policy
 import httpx
 
 from notifications import settings as _settings
@@ -189,7 +189,8 @@ class WebhookChannel:
         return ROBOT_HOSTS.get(host, default)
 
     def payload(self, m: Outgoing, kind: str) -> dict:
-        text = paragraph(f"{one_line(m.subject, SUBJECT_LIMIT)}\n{m.body}", BODY_LIMIT, max_lines=25)
+        # the body begins with the title and the application id: a robot shows no subject
+        text = paragraph(m.body or m.subject, BODY_LIMIT, max_lines=40)
         text = clip_bytes(text, ROBOT_BYTES[kind])
         if kind == "feishu":
             body = {"msg_type": "text", "content": {"text": text}}

@@ -3,7 +3,8 @@
     dispatch(n, contacts, channels=None, *, idempotency_key=None) -> list[Delivery]
 
 `n` is a `models.application.Notification` or anything with `application_id`, `kind` and
-`message` (attributes or dict keys). The message is rendered once per notification (`render`:
+`message` (attributes or dict keys). A contact may also be given as a dict (a users table's row); one
+that is not a valid `Contact` is reported (channel "contact") and the others still get the notice. The message is rendered once per notification (`render`:
 Chinese text per kind, the application id, a console link when DISBURSE_CONSOLE_URL is set, the
 notification's own message last, bounded and inert), then sent to each contact on each channel
 where the contact has an address — one `Delivery` per (contact, channel), in order. A contact id
@@ -22,6 +23,7 @@ delivery then says "not recorded".
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Sequence
 from urllib.parse import quote
@@ -147,19 +149,27 @@ def _one(ch: Channel, name: str, contact: Contact, target: str, shown: str, subj
     return d
 
 
-def dispatch(n: Any, contacts: Iterable[Contact], channels: Optional[Sequence[Channel]] = None, *,
+def dispatch(n: Any, contacts: Iterable[Contact | dict],  channels: Optional[Sequence[Channel]] = None, *,
              idempotency_key: Optional[str] = None) -> list[Delivery]:
     """Send notification `n` to every contact on every channel it has (default: e-mail and webhooks
     from the environment's settings); one Delivery per (contact, channel). Never raises."""
     key = idempotency_key or None
-    if key is not None:
-        key = key[:KEY_LIMIT]
+    if key is not None and len(key) > KEY_LIMIT:           # still one key per key, and bounded
+        key = f"{key[:400]}#{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
     subject, body = render(n)
     chans = list(channels) if channels is not None else default_channels()
     out: list[Delivery] = []
     users: set[str] = set()
     first_to: dict[tuple[str, str], Delivery] = {}
     for contact in contacts:
+        if not isinstance(contact, Contact):
+            try:
+                contact = Contact.model_validate(contact)
+            except Exception as e:                               # noqa: BLE001 - one bad row, not all
+                user = contact.get("user_id") if isinstance(contact, dict) else getattr(contact, "user_id", None)
+                out.append(Delivery(user_id=one_line(user or "?", 200), channel="contact", target="", ok=False,
+                                    error=_describe(e)))
+                continue
         if contact.user_id in users:
             continue
         users.add(contact.user_id)

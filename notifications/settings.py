@@ -8,10 +8,10 @@ as an error on that channel's deliveries while the other channel still delivers.
 """
 from __future__ import annotations
 
+import email.policy
 import ipaddress
 import os
 from dataclasses import dataclass, field
-import email.policy
 from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import urlsplit

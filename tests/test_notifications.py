@@ -10,6 +10,7 @@ import email.policy
 import hashlib
 import hmac
 import json
+import os
 import re
 import socket
 import ssl
@@ -77,9 +78,11 @@ def smtp(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in [n for n in __import__("os").environ if n.startswith(("DISBURSE_SMTP_", "DISBURSE_WEBHOOK_"))]:
+    for name in [n for n in os.environ if n.startswith(("DISBURSE_SMTP_", "DISBURSE_WEBHOOK_"))]:
         monkeypatch.delenv(name)
     monkeypatch.delenv("DISBURSE_CONSOLE_URL", raising=False)
+    for name in ("no_proxy", "NO_PROXY"):             # the local receivers, even where a proxy is set
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
 
 
 # ---------------------------------------------------------------------------- HTTP receiver
@@ -540,3 +543,20 @@ def test_smtp_channel_used_directly_refuses_a_crlf_subject(smtp):
                                  body="x", application_id=APP, kind="escalation"))
     [(env, msg)] = smtp.messages()
     assert msg["Bcc"] is None and "\n" not in str(msg["Subject"]) and env["rcpt_tos"] == ["a@example.cn"]
+
+
+def test_a_bad_contact_row_is_reported_and_the_others_still_get_it(smtp):
+    ds = dispatch(ESCALATION, [{"user_id": "bad", "email": "li@czj.example.cn\r\nBcc: x@evil.example"},
+                               {"user_id": "good", "name": "王科", "email": "wang@kjj.example.cn"}])
+    assert [(d.user_id, d.channel, d.ok) for d in ds] == [("bad", "contact", False), ("good", "email", True)]
+    assert "email" in ds[0].error
+    assert [e["rcpt_tos"] for e in smtp.envelopes] == [["wang@kjj.example.cn"]]
+
+
+def test_a_long_idempotency_key_stays_distinct(db, smtp):
+    c = [Contact(user_id="a", email="a@example.cn")]
+    k1, k2 = "k" * 600 + "1", "k" * 600 + "2"
+    assert not dispatch(ESCALATION, c, idempotency_key=k1)[0].skipped
+    assert not dispatch(ESCALATION, c, idempotency_key=k2)[0].skipped
+    assert dispatch(ESCALATION, c, idempotency_key=k1)[0].skipped
+    assert len(smtp.envelopes) == 2
