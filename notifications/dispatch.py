@@ -7,7 +7,8 @@
 that is not a valid `Contact` is reported (channel "contact") and the others still get the notice. The message is rendered once per notification (`render`:
 Chinese text per kind, the application id, a console link when DISBURSE_CONSOLE_URL is set, the
 notification's own message last, bounded and inert), then sent to each contact on each channel
-where the contact has an address — one `Delivery` per (contact, channel), in order. A contact id
+where the contact has an address — one `Delivery` per (contact, channel), in order; a contact with
+an address on no channel gets one failed Delivery (channel "none"), so no notice is lost silently. A contact id
 given twice counts once; a target two contacts share (one group chat's robot) gets the message once.
 
 Nothing raises: a failing channel, a bad setting, a broken custom channel are each reported in
@@ -173,6 +174,7 @@ def dispatch(n: Any, contacts: Iterable[Contact | dict],  channels: Optional[Seq
         if contact.user_id in users:
             continue
         users.add(contact.user_id)
+        before = len(out)
         for ch in chans:
             name = _channel_name(ch)
             try:
@@ -190,4 +192,8 @@ def dispatch(n: Any, contacts: Iterable[Contact | dict],  channels: Optional[Seq
             d = _one(ch, name, contact, target, shown, subject, body, n, key)
             first_to[(name, target)] = d
             out.append(d)
+        if len(out) == before:                                   # nobody would hear of it: say so
+            names = ", ".join(_channel_name(ch) for ch in chans) or "none"
+            out.append(Delivery(user_id=contact.user_id, channel="none", target="", ok=False,
+                                error=f"the contact has no address on any channel ({names})"))
     return out

@@ -560,3 +560,9 @@ def test_a_long_idempotency_key_stays_distinct(db, smtp):
     assert not dispatch(ESCALATION, c, idempotency_key=k2)[0].skipped
     assert dispatch(ESCALATION, c, idempotency_key=k1)[0].skipped
     assert len(smtp.envelopes) == 2
+
+
+def test_a_contact_without_any_address_is_reported(smtp):
+    ds = dispatch(ESCALATION, [Contact(user_id="kj-wang", name="王科"), Contact(user_id="a", email="a@example.cn")])
+    assert [(d.user_id, d.channel, d.ok) for d in ds] == [("kj-wang", "none", False), ("a", "email", True)]
+    assert "email, webhook" in ds[0].error
