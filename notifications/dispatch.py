@@ -150,7 +150,7 @@ def _one(ch: Channel, name: str, contact: Contact, target: str, shown: str, subj
     return d
 
 
-def dispatch(n: Any, contacts: Iterable[Contact | dict],  channels: Optional[Sequence[Channel]] = None, *,
+def dispatch(n: Any, contacts: Iterable[Contact | dict], channels: Optional[Sequence[Channel]] = None, *,
              idempotency_key: Optional[str] = None) -> list[Delivery]:
     """Send notification `n` to every contact on every channel it has (default: e-mail and webhooks
     from the environment's settings); one Delivery per (contact, channel). Never raises."""
