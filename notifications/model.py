@@ -31,6 +31,12 @@ class Contact(BaseModel):
     webhook_kind: Optional[RobotKind] = None
     webhook_secret: Optional[SecretStr] = Field(default=None, repr=False)
 
+    @field_validator("email", "webhook_url", "webhook_kind", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v):
+        """A users table keeps "" for "none" (app_user.email, webhook_url): no address, not a bad one."""
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("user_id")
     @classmethod
     def _user_id(cls, v: str) -> str:

@@ -566,3 +566,13 @@ def test_a_contact_without_any_address_is_reported(smtp):
     ds = dispatch(ESCALATION, [Contact(user_id="kj-wang", name="王科"), Contact(user_id="a", email="a@example.cn")])
     assert [(d.user_id, d.channel, d.ok) for d in ds] == [("kj-wang", "none", False), ("a", "email", True)]
     assert "email, webhook" in ds[0].error
+
+
+def test_a_users_table_row_with_blank_channels_is_a_contact_without_them(smtp):
+    row = {"user_id": "cz-li", "name": "李财", "email": "li@czj.example.cn", "webhook_url": "", "webhook_kind": "",
+           "webhook_secret": ""}
+    c = Contact.model_validate(row)
+    assert (c.webhook_url, c.webhook_kind, c.webhook_secret) == (None, None, None)
+    [d] = dispatch(ESCALATION, [row, {"user_id": "kj-wang", "email": " ", "webhook_url": ""}])[:1]
+    assert (d.channel, d.ok) == ("email", True)
+    assert dispatch(ESCALATION, [{"user_id": "kj-wang", "email": "", "webhook_url": ""}])[0].channel == "none"
