@@ -1,5 +1,5 @@
 """SQLModel tables: registries (reviewers, blacklist, enterprises), the award book (awards and
-their lines, one lock row per enterprise), the ledger, calculations, notifications, and a mirror
+their lines, one lock row per enterprise), the ledger, calculations, notifications and their deliveries, and a mirror
 of application status/decisions for the CLI and the audit record."""
 from __future__ import annotations
 
@@ -175,6 +175,22 @@ class NotificationRow(SQLModel, table=True):
     message: str
     recipients: str = ""                      # ";"-joined
     created_at: datetime
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """One notice to one contact on one channel (notifications/dispatch.py): a retried dispatch
+    under the same idempotency key skips what is recorded here as delivered (`ok`) and tries again
+    what failed. `target` is shown without secrets (a webhook's token is masked)."""
+    __tablename__ = "notification_delivery"
+    __table_args__ = (UniqueConstraint("idempotency_key", "user_id", "channel", name="uq_notification_delivery"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    idempotency_key: str                      # e.g. the notify activity's run id + activity id
+    user_id: str
+    channel: str                              # email | webhook | ...
+    target: str = ""
+    ok: bool
+    error: Optional[str] = None               # why the last attempt failed
+    created_at: datetime                      # of the last attempt
 
 
 class ApplicationRow(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """users: people with roles, password and token hashes, lock-out
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-28 03:53:53.019897
 
 """
@@ -15,7 +15,7 @@ import models.tables  # noqa: F401 - Fen (money in fen)
 
 # revision identifiers, used by Alembic.
 revision: str = '0006'
-down_revision: Union[str, Sequence[str], None] = '0003'
+down_revision: Union[str, Sequence[str], None] = '0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
