@@ -108,6 +108,21 @@ def up(
     run_up(demo=demo, port=port, ui_port=ui_port, db_file=db_file, console=console)
 
 
+@app.command("console")
+@friendly
+def console_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+    port: int = typer.Option(int(os.environ.get("DISBURSE_CONSOLE_PORT", 8080) or 8080), "--port"),
+) -> None:
+    """Serve the web console (reviewers, operators, finance) against TEMPORAL_ADDRESS."""
+    import uvicorn
+
+    from console.app import create_app
+    backend.init_db()
+    backend.ensure_local_keys()
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
 @app.command()
 @friendly
 def worker() -> None:

@@ -18,7 +18,8 @@ def service_env(tmp: Path) -> dict[str, str]:
     signer = creds.signer()
     private = signer.save(keys)
     return {"DISBURSE_SIGNING_KEY": str(private), "DISBURSE_VERIFY_KEYS": str(keys),
-            "DISBURSE_CONFIG_DIR": str(tmp / "config")}
+            "DISBURSE_CONFIG_DIR": str(tmp / "config"), "DISBURSE_CONSOLE_PORT": "0",
+            "DISBURSE_CONSOLE_SECRET": "test-console-secret"}
 
 
 def people(env: dict, cwd, *users: tuple[str, str, str | None]) -> None:

@@ -189,17 +189,27 @@ def test_up_with_demo_twice_keeps_what_the_first_run_started(tmp_path):
     files, the applications started before are still there, and the demo is not submitted twice."""
     from deploy.devserver import free_port
 
-    port, ui_port = free_port(), free_port()
+    port, ui_port, console_port = free_port(), free_port(), free_port()
     from tests.cli_env import service_env
     env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
            "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1",
-           **service_env(tmp_path)}
+           **service_env(tmp_path), "DISBURSE_CONSOLE_PORT": str(console_port)}
     db_file = tmp_path / "temporal.db"
     proc, lines = _up(env, tmp_path, port, ui_port, db_file)
     try:
         submitted = [x for x in lines if "demo" in x and "submitted app-" in x]
         assert len(submitted) >= 5, lines
         assert any(f"http://localhost:{ui_port}" in x or f":{ui_port}" in x for x in lines), lines
+        assert any(f"http://localhost:{console_port}" in x for x in lines), lines     # the console, beside it
+        import urllib.request
+        page = ""
+        for _ in range(40):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{console_port}/login", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert "登录" in page
         app_id = next(x.split("submitted ", 1)[1].strip() for x in submitted if "hz2025-04" in x)
         disburse(env, tmp_path, "approve", app_id, "--reviewer", "hz-kjj")      # one of two bureaus
     finally:
