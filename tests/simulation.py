@@ -610,9 +610,12 @@ class Simulation:
     def prepare_submit(self) -> Action:
         rng = self.rng
         self.next_cohort()
-        ent = rng.choice(self.cohorts[-1] if rng.random() < 0.9 else self.enterprises)
-        clause = rng.choices(list(CLAUSE_WEIGHTS), weights=list(CLAUSE_WEIGHTS.values()))[0]
-        year = rng.choice(YEARS)
+        for _ in range(3):                   # mostly a new application; now and then one that exists
+            ent = rng.choice(self.cohorts[-1] if rng.random() < 0.9 else self.enterprises)
+            clause = rng.choices(list(CLAUSE_WEIGHTS), weights=list(CLAUSE_WEIGHTS.values()))[0]
+            year = rng.choice(YEARS)
+            if f"app-{ent.code}-{clause}-{year}" not in self.apps:
+                break
         facts = claim_facts(rng, ent, clause, year)
         alternatives = []
         if clause in ALTERNATIVE and rng.random() < 0.15:
