@@ -3,6 +3,7 @@ the reviewer registry from its own data), reload the reviewer registry, the cred
 given day, notifications, and the status mirror (an upsert, run as a local activity)."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 
 from pydantic import ValidationError
@@ -87,13 +88,34 @@ def check_credit(req: CreditCheck) -> CreditResult:
     return result
 
 
+def _clause_of(application_id: str) -> str | None:
+    """The clause in an application id (app-<credit code>-<clause>-<year>), for the log line."""
+    m = re.fullmatch(r"app-[0-9A-Z]{18}-(.+)-\d{4}", application_id or "")
+    return m.group(1) if m else None
+
+
+DELIVERY_ATTEMPTS = 5        # then a channel that still fails is logged, not retried any more
+
+
 @activity.defn
 def notify(n: Notification) -> None:
-    log = bind(n.application_id, None)
+    """Record the notification (the console shows it to its recipients) and send it through the
+    people's channels (e-mail, group-chat robots: notifications/). A failed delivery is retried
+    with the activity a few times (each (key, person, channel) is sent once), then logged."""
+    log = bind(n.application_id, _clause_of(n.application_id))
     log.info("notification", kind=n.kind, message=n.message, recipients=n.recipients)
+    key = activity_key()
     with session() as s:
         add_once(s, NotificationRow(application_id=n.application_id, kind=n.kind, message=n.message,
-                                    recipients=";".join(n.recipients), created_at=_now(), source=activity_key()))
+                                    recipients=";".join(n.recipients), created_at=_now(), source=key))
+    from models.users import contacts_for
+    from notifications.dispatch import dispatch
+    deliveries = dispatch(n, contacts_for(n.recipients), idempotency_key=key)
+    failed = [d for d in deliveries if not d.ok and not d.skipped and d.channel not in ("none", "contact")]
+    for d in failed:
+        log.warning("delivery_failed", user=d.user_id, channel=d.channel, error=d.error)
+    if failed and activity.info().attempt < DELIVERY_ATTEMPTS:
+        raise ApplicationError(f"{len(failed)} deliveries failed; retrying", type="DeliveryFailed")
 
 
 def _upsert(s, u: StatusUpdate) -> None:

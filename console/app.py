@@ -292,6 +292,24 @@ def create_app(*, temporal_client=None) -> FastAPI:
         from models.registry import ledger_rows
         return page(request, "book.html", lines=book.lines(), ledger=ledger_rows())
 
+    @app.get("/notifications", response_class=HTMLResponse)
+    async def notifications(request: Request):
+        """The notifications addressed to me (my id) or to my bureau, newest first."""
+        me = need(request)
+        from sqlmodel import select
+
+        from models.db import session as db
+        from models.tables import NotificationRow
+        from notifications.dispatch import KINDS
+        mine = []
+        with db() as s:
+            for n in s.exec(select(NotificationRow).order_by(NotificationRow.created_at.desc()).limit(2000)):
+                to = set(n.recipients.split(";"))
+                if me.user in to or (me.bureau and me.bureau in to):
+                    mine.append({"when": n.created_at, "kind": KINDS.get(n.kind, (n.kind,))[0],
+                                 "application_id": n.application_id, "message": n.message})
+        return page(request, "notifications.html", rows=mine[:200])
+
     @app.get("/healthz")
     async def healthz():
         return Response("ok", media_type="text/plain")

@@ -191,6 +191,7 @@ class ApplicationState(BaseModel):
     adjustment: Optional[Adjustment] = None
     note: Optional[str] = None
     overdue: bool = False
+    outbox: list["Notification"] = []         # notifications not yet handed to the notify activity
 
 
 # --------------------------------------------------------------------------------- updates

@@ -5,6 +5,7 @@ installs psycopg 3; a plain postgresql:// URL means the same driver)."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import event
@@ -15,6 +16,7 @@ from models import tables  # noqa: F401 - registers the tables
 
 PROJECT = Path(__file__).resolve().parent.parent
 _engines: dict[str, object] = {}
+_engines_lock = threading.Lock()    # the worker's activity threads may all ask at once, at start
 
 
 def db_url() -> str:
@@ -33,13 +35,17 @@ def engine(migrate: bool = True):
     first use (models/migrate.py)."""
     url = db_url()
     eng = _engines.get(url)
-    if eng is None:
-        eng = _make_engine(url)
-        if not migrate:
-            return eng
-        from models.migrate import upgrade
-        upgrade(eng)
-        _engines[url] = eng
+    if eng is not None:
+        return eng
+    if not migrate:
+        return _make_engine(url)
+    with _engines_lock:                 # one migration per database, not one per thread
+        eng = _engines.get(url)
+        if eng is None:
+            eng = _make_engine(url)
+            from models.migrate import upgrade
+            upgrade(eng)
+            _engines[url] = eng
     return eng
 
 

@@ -149,3 +149,16 @@ def user_rows() -> list[dict]:
         return [{"user_id": r.user_id, "name": r.name, "role": r.role, "bureau": r.bureau or "",
                  "email": r.email, "locked": bool(r.locked_until and _aware(r.locked_until) > _now())}
                 for r in s.exec(select(UserRow).order_by(UserRow.user_id))]
+
+
+def contacts_for(recipients: list[str]) -> list[dict]:
+    """The people a notification goes to: a recipient is a user id, or a bureau (every reviewer
+    and finance user of that bureau). As notifications.Contact fields."""
+    wanted_users = set(recipients)
+    out: dict[str, dict] = {}
+    with session() as s:
+        for row in s.exec(select(UserRow).where(UserRow.disabled == False)):  # noqa: E712
+            if row.user_id in wanted_users or (row.bureau and row.bureau in wanted_users):
+                out[row.user_id] = {"user_id": row.user_id, "name": row.name, "email": row.email,
+                                    "webhook_url": row.webhook_url}
+    return list(out.values())

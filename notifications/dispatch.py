@@ -52,6 +52,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "escalation": ("超期提醒", "该申请已超过审核时限，仍在等待处理。"),
     "tranche_paid": ("资金已拨付", "该申请的一笔扶持资金已拨付。"),
     "programme_ended": ("扶持期结束", "该申请的多年度扶持已结束。"),
+    "evidence_due": ("待提交年度材料", "多年度扶持的下一年度需要提交材料，逾期视为放弃。"),
+    "awaiting_confirmation": ("待财政确认", "下一年度的核算已完成，等待财政部门确认。"),
 }
 FALLBACK = ("通知", "该申请有一条新通知（类型：{kind}）。")
 

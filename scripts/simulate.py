@@ -52,6 +52,14 @@ def main() -> int:
     # the SDK core's warnings (one per worker start about the test server's version) off the report
     Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
         filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))))
+    # the signing service and the worker's key set, as in the tests (tests/conftest.py): a key pair
+    # for this run; the time-skipping clock runs ahead of the signer's, so no freshness window
+    from datetime import timedelta
+
+    from models import credentials as creds
+    signer = creds.Signer.generate("sim-k1")
+    creds.use_signer(signer)
+    creds.use_verifier(creds.Verifier.of(signer, max_age=timedelta(days=36500)))
     first = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     failed, started = [], time.monotonic()
     total_steps, total_paid = 0, Decimal("0.00")

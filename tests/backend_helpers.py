@@ -30,11 +30,44 @@ async def approve_both(h, app_id: str, lead: str = "hz-kjj") -> None:
 
 
 async def result(h, app_id: str, *, timeout: float = 60) -> dict:
-    """The workflow's result, letting the time-skipping server jump over its timers meanwhile
-    (only a handle from start_workflow does that by itself; this one is looked up by id)."""
+    """The workflow's result, moving the time-skipping server's clock forward in growing steps
+    (an hour, doubling, at most 30 days) while the workflow waits on its timers.
+
+    Not by unlocking time skipping while waiting for the result: the test server keeps each
+    completed activity's schedule-to-close deadline (the run timeout, ten years here) and skips to
+    it, so every such wait would carry the clock ten years ahead (past the calculation's date
+    range of 1900..2100 after a few)."""
     import asyncio
-    async with h.env.time_skipping_unlocked():
-        return await asyncio.wait_for(h.client.get_workflow_handle(app_id).result(), timeout)
+    from datetime import timedelta
+    handle = h.client.get_workflow_handle(app_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    step = timedelta(hours=1)
+    while not await ended(h, app_id, within=0.3):
+        if loop.time() > deadline:
+            raise TimeoutError(f"{app_id} still running after {timeout} s")
+        await h.env.sleep(step)
+        step = min(step * 2, timedelta(days=30))
+    return await handle.result()
+
+
+async def ended(h, app_id: str, *, within: float = 20) -> bool:
+    """Whether the workflow closes within `within` seconds of real time, the server's clock held
+    still. Waiting on a workflow that failed, with time skipping unlocked, moves the time-skipping
+    server's clock by ten years (its default run timeout); a test that expects a failure waits
+    here, then reads the failure from result()."""
+    import asyncio
+
+    from temporalio.client import WorkflowExecutionStatus
+    handle = h.client.get_workflow_handle(app_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return True
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
 
 
 async def wait_status(h, app_id: str, wanted, *, skip=None, tries: int = 400) -> dict:

@@ -1,4 +1,4 @@
-"""Backend test fixtures: session time-skipping env (tests/temporal_env.py), fresh DB per test
+"""Backend test fixtures: a time-skipping env per test (tests/temporal_env.py), fresh DB per test
 (SQLite: `db`; PostgreSQL on a server the session starts, tests/pg.py: `pg_db`; either: `db_any`),
 and the exit guard (temporalio 1.35 can segfault at interpreter exit)."""
 from __future__ import annotations
@@ -50,8 +50,12 @@ def signing_keys():
     creds.use_verifier(None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def harness():
+    """A time-skipping server and its workers of this test's own (about half a second to start):
+    no clock moved by another test, no workflow of another test firing timers into this test's
+    database. The test server cannot be shared safely: it keeps the deadlines of completed
+    activities and of closed runs and skips to them (ten years on) or stalls on them."""
     from tests.temporal_env import Harness
     h = Harness()
     h.start()

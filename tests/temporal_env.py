@@ -1,5 +1,5 @@
-"""Time-skipping Temporal environment + worker shared by the backend tests (one event loop for
-the session; tests call `run(coro)`), and helpers to build applications."""
+"""A time-skipping Temporal environment with the workers, one per test (conftest's `harness`; its
+own event loop; tests call `run(coro)`), and helpers to build applications."""
 from __future__ import annotations
 
 import asyncio
@@ -99,14 +99,17 @@ class Harness:
         restart_main_worker(max_cached_workflows=0, max_concurrent_workflow_tasks=1) once before
         the first workflow starts (without a cache, a second concurrent workflow task can wait
         behind a local activity until it times out)."""
-        import functools
         from unittest import mock
 
         import worker as main_worker
         old, task = self.workers[0], self._tasks[0]
         await asyncio.wait_for(old.shutdown(), timeout)
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout)
-        with mock.patch.object(main_worker, "Worker", functools.partial(main_worker.Worker, **options)):
+        real = main_worker.Worker
+
+        def with_options(*args, **kwargs):       # these options win over build_worker's own
+            return real(*args, **{**kwargs, **options})
+        with mock.patch.object(main_worker, "Worker", with_options):
             new = main_worker.build_worker(self.env.client, executor=self._executor)
         self.workers[0] = new
         self._tasks[0] = self.loop.create_task(new.run())

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from models import credentials as creds
 from models.application import Decision, OperatorAction
-from tests.backend_helpers import app_input, register, result, submit_new
+from tests.backend_helpers import app_input, ended, register, result, submit_new
 from tests.temporal_env import fresh_code
 from workflows import client as wc
 from workflows.client import RequestRefused
@@ -96,8 +96,9 @@ def test_a_submission_without_the_operators_credential_is_refused(harness, db):
         inp = app_input(register(db, fresh_code()))
         h = await harness.client.start_workflow(ApplicationWorkflow.run, ApplicationRun(claim=inp),
                                                 id=inp.application_id, task_queue=wc.TASK_QUEUE)
+        assert await ended(harness, inp.application_id)
         with pytest.raises(Exception) as e:
-            await asyncio.wait_for(h.result(), 20)
+            await harness.client.get_workflow_handle(inp.application_id).result()
         assert "credential" in str(e.value.cause)
         # signed by a reviewer for the operator's claim: refused too
         reviewer_signed = creds.signer().sign(REVIEWER, application_id=inp.application_id, action="submit")
@@ -105,8 +106,9 @@ def test_a_submission_without_the_operators_credential_is_refused(harness, db):
             ApplicationWorkflow.run, ApplicationRun(claim=inp, credential=reviewer_signed), id=inp.application_id,
             task_queue=wc.TASK_QUEUE, id_reuse_policy=__import__("temporalio.common", fromlist=["x"])
             .WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+        assert await ended(harness, inp.application_id)
         with pytest.raises(Exception) as e:
-            await asyncio.wait_for(h.result(), 20)
+            await harness.client.get_workflow_handle(inp.application_id).result()
         assert "operator" in str(e.value.cause)
         app_id = await wc.submit(harness.client, inp)                 # signed properly: it opens
         assert (await wc.status(harness.client, app_id))["status"] == "review"

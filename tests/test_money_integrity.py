@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from tests.backend_helpers import app_input, approve_both, register, result, wait_status
+from tests.backend_helpers import app_input, approve_both, ended, register, result, wait_status
 from tests.fake_activities import BROKEN_QUEUE, SLOW_MIRROR_QUEUE, SLOW_PAY_QUEUE, STAGED_QUEUE
 from tests.temporal_env import LOAN_CLAUSE, PREMIUM_CLAUSE, PREMIUM_FACTS, fresh_code, loan
 from workflows import client as wc
@@ -307,10 +307,7 @@ def test_10_a_workflow_started_by_hand_with_its_own_bureaus_and_tranches_pays_no
             "awarded_total": "0", "search_attributes": False,
         }
         handle = await harness.client.start_workflow("ApplicationWorkflow", forged, id=wid, task_queue=wc.TASK_QUEUE)
-        try:
-            await asyncio.wait_for(handle.result(), 20)
-        except Exception:  # noqa: BLE001 - refused (fails) or still waiting for a real review
-            pass
+        await ended(harness, wid, within=10)    # refused (fails) or still waiting for a real review
         assert db.ledger_rows(wid) == []
     harness.run(go())
 

@@ -54,6 +54,12 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 LOCAL_TIMEOUT = timedelta(seconds=30)
 ATTENTION_RETRY = timedelta(hours=6)
+# Notifications are sent by a task of their own; a delivery that still fails after these attempts is
+# logged by the activity, and the application goes on (nobody waits for an e-mail).
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(minutes=5), maximum_attempts=6,
+                           non_retryable_error_types=PROGRAMMING_ERRORS)
+NOTIFY_PATCH = "notify-people"      # the notifier task and its notifications (applications opened before: none)
 MIRROR_PAUSE = timedelta(minutes=5)
 
 
@@ -89,6 +95,7 @@ class ApplicationWorkflow:
         self.decisions_mirrored = len(inp.carried.decisions) if inp.carried else 0
         self.failed: Optional[str] = None
         self.submitted_by = inp.credential
+        self.notifying = False
 
     # ------------------------------------------------------------------------------ run
 
@@ -102,6 +109,8 @@ class ApplicationWorkflow:
             raise ApplicationError("an application starts from its claim alone; state is carried only by the "
                                    "workflow's own continue-as-new", type="InvalidClaim", non_retryable=True)
         mirror = asyncio.create_task(self._mirror_loop())
+        self.notifying = workflow.patched(NOTIFY_PATCH)
+        notifier = asyncio.create_task(self._notify_loop()) if self.notifying else None
         try:
             if self.s is None:
                 await self._open_application()
@@ -114,6 +123,8 @@ class ApplicationWorkflow:
             self._set_status(self.s.closed.kind)
         result = await self._finish()
         mirror.cancel()
+        if notifier is not None:
+            notifier.cancel()
         return result
 
     async def _open_application(self) -> None:
@@ -132,6 +143,8 @@ class ApplicationWorkflow:
         self._upsert_attributes()
         self._log("opened", lead_bureau=pinned.clause.lead_bureau)
         self._changed()
+        self._tell("awaiting_review", f"{pinned.enterprise_name} · {pinned.clause.name_zh} · {self.claim.year}",
+                   pinned.clause.required_bureaus)
 
     async def _year_one(self) -> None:
         """Review -> credit check -> binding calculation -> payout (-> the next programme year)."""
@@ -150,6 +163,7 @@ class ApplicationWorkflow:
         if not await self._calculate():
             return
         self._set_status("confirming")
+        self._tell("awaiting_confirmation", f"{self.s.year}: {self.calc.amount}", [self.s.pinned.clause.finance_bureau])
         await self._wait_with_sla(lambda: self.confirmed)
         if not await self._credit_ok():
             return
@@ -189,7 +203,7 @@ class ApplicationWorkflow:
                 application_id=self.app_id, clause_id=self.claim.clause_id,
                 reason=f"{self.s.status}: {self._closure_reason()}"), closable=False)
         self._changed()
-        await workflow.wait_condition(lambda: self.mirrored >= self.version)
+        await workflow.wait_condition(lambda: self.mirrored >= self.version and not self._unsent())
         return self._status_model().model_dump(mode="json")
 
     def _closure_reason(self) -> str:
@@ -216,10 +230,13 @@ class ApplicationWorkflow:
                 clause = self.s.pinned.clause
                 pending = [b for b in clause.required_bureaus if b not in self.review] \
                     if self.s.status == "review" else [clause.finance_bureau]
-                await self._activity("notify", Notification(
-                    application_id=self.app_id, kind="escalation",
-                    message=f"{self.s.status} overdue (> {self.claim.review_sla_days} days); waiting for "
-                            + "、".join(pending), recipients=pending))
+                message = (f"{self.s.status} overdue (> {self.claim.review_sla_days} days); waiting for "
+                           + "、".join(pending))
+                if self.notifying:
+                    self._tell("escalation", message, pending)
+                else:                         # applications opened before the notifier existed
+                    await self._activity("notify", Notification(application_id=self.app_id, kind="escalation",
+                                                                message=message, recipients=pending))
                 # a decision or closure may have come while the notification was sent: loop re-checks
                 continue
             self._check_closed()
@@ -291,6 +308,7 @@ class ApplicationWorkflow:
                 t.state = "paid"
                 self.s.awarded += rec.amount
                 self._log("tranche_paid", year=t.year, seq=t.seq, amount=str(rec.amount), first_write=rec.created)
+                self._tell("tranche_paid", f"{t.year} #{t.seq}: {rec.amount}", [self.claim.operator])
                 self._upsert(sa.AWARDED_FEN.value_set(int(self.s.awarded * 100)))
             self._changed()
             self._check_closed()                 # a closure accepted while paying: honoured now
@@ -326,20 +344,24 @@ class ApplicationWorkflow:
 
     async def _await_evidence(self) -> None:
         self._set_status("awaiting_evidence")
+        self._tell("evidence_due", f"{self.s.year + 1}", [self.claim.operator])
         try:
             await workflow.wait_condition(lambda: self.s.closed is not None or self.evidence is not None,
                                           timeout=self._evidence_deadline())
         except asyncio.TimeoutError:
             self.s.note = f"programme ended: no evidence for {self.s.year + 1} by the deadline"
-            await self._activity("notify", Notification(
-                application_id=self.app_id, kind="programme_ended", message=self.s.note,
-                recipients=[self.claim.operator]))
+            if self.notifying:
+                self._tell("programme_ended", self.s.note, [self.claim.operator])
+            else:
+                await self._activity("notify", Notification(
+                    application_id=self.app_id, kind="programme_ended", message=self.s.note,
+                    recipients=[self.claim.operator]))
             return
         self._check_closed()
         # Continue-as-new only once every handler has finished and the mirror has caught up; a
         # closure accepted meanwhile is re-checked after these awaits.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await workflow.wait_condition(lambda: self.mirrored >= self.version)
+        await workflow.wait_condition(lambda: self.mirrored >= self.version and not self._unsent())
         self._check_closed()
         facts = Facts.model_validate({**self.s.facts.model_dump(mode="json", exclude_none=True), **self.evidence})
         nxt = self.s.model_copy(update={
@@ -396,6 +418,28 @@ class ApplicationWorkflow:
     def _changed(self) -> None:
         """The state changed: the mirror task writes it to the database."""
         self.version += 1
+
+    def _tell(self, kind: str, message: str, recipients: list[str]) -> None:
+        """Queue a notification for the notifier task (a no-op for applications opened before it)."""
+        if self.notifying:
+            self.s.outbox.append(Notification(application_id=self.app_id, kind=kind, message=message,
+                                              recipients=list(recipients)))
+
+    def _unsent(self) -> bool:
+        return self.notifying and bool(self.s.outbox)
+
+    async def _notify_loop(self) -> None:
+        """Hands queued notifications to the notify activity, one at a time, in order. A delivery
+        that keeps failing is given up (and logged); the application never waits on it."""
+        while True:
+            await workflow.wait_condition(lambda: self.s is not None and bool(self.s.outbox))
+            n = self.s.outbox[0]
+            try:
+                await workflow.execute_activity("notify", n, start_to_close_timeout=timedelta(minutes=2),
+                                                retry_policy=NOTIFY_RETRY)
+            except ActivityError as e:
+                self._log("notification_given_up", kind=n.kind, error=_cause(e)[0])
+            self.s.outbox.pop(0)
 
     def _count(self, name: str, description: str, **labels: str) -> None:
         """A business counter on the worker's metrics endpoint (not counted again on replay)."""
@@ -571,6 +615,7 @@ class ApplicationWorkflow:
     def request_info(self, d: Decision) -> DecisionRecord:
         rec = self._record("request_info", d.reviewer, self._bureau_of(d), d.comment)
         self._set_status("info_requested")
+        self._tell("info_requested", d.comment, [self.claim.operator])
         return rec
 
     @request_info.validator
