@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.worker import Replayer
 
 from workflows import codec as wcodec
@@ -25,6 +26,8 @@ K2 = bytes(range(32, 64))
 NAME = "杭州密文测试科技有限公司"          # nowhere in a raw history once the codec is on
 POLICY_NO = "P-SECRET-4711"
 CODEC_QUEUE = "disburse-codec-test"
+LOCAL_ACTIVITY_MARKER = {"seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff",
+                         "original_schedule_time", "activation_index"}
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
@@ -113,7 +116,7 @@ def test_keys_from_the_settings_file(tmp_path, monkeypatch):
     assert codec.key_ids == ("2026-q1", "2025-q4") and codec.current_key_id == "2026-q1"
     dc = wcodec.data_converter()
     assert dc.payload_codec is not None and dc.payload_converter_class is pydantic_data_converter.payload_converter_class
-    assert dc.failure_converter.encode_common_attributes is True     # failure messages are encrypted too
+    assert isinstance(dc.failure_converter, DefaultFailureConverterWithEncodedAttributes)   # messages encrypted too
 
 
 def test_without_keys_the_converter_is_the_plain_pydantic_one(monkeypatch):
@@ -241,9 +244,11 @@ def codec_client(harness):
     from worker import build_worker
     converter = wcodec.data_converter(EncryptionCodec([("e2e", K1)]))
     client = Client(**{**harness.client.config(), "data_converter": converter})
-    worker = build_worker(client, task_queue=CODEC_QUEUE, executor=harness._executor)
-    task = harness.loop.create_task(worker.run())
-    harness.run(asyncio.sleep(0))
+
+    async def start():
+        w = build_worker(client, task_queue=CODEC_QUEUE, executor=harness._executor)   # needs the loop
+        return w, asyncio.get_running_loop().create_task(w.run())
+    worker, task = harness.run(start())
     yield client
     harness.run(asyncio.wait_for(worker.shutdown(), 20))
     task.cancel()
@@ -304,11 +309,16 @@ def test_an_application_run_with_the_codec_leaves_no_personal_data_in_the_histor
                               and "header" not in path]
         assert len(outside_attributes) > 10
         for path, p in outside_attributes:
+            if path[:3] == ("marker_recorded_event_attributes", "details", "data"):
+                # the SDK's own bookkeeping of a local activity (sequence, type, times), written in plain
+                # JSON by the SDK core, not through the codec; its result is encrypted like the rest
+                assert set(json.loads(p.data)) <= LOCAL_ACTIVITY_MARKER, path
+                continue
             assert p.metadata["encoding"] == b"binary/encrypted", path
             assert code.encode() not in p.data and code.encode() not in b"".join(p.metadata.values()), path
         # the codec's own client reads it all back, and the worker's ledger paid it
-        decoded = await codec_client.get_workflow_handle(app_id).fetch_history()
-        assert NAME.encode() in _raw(decoded) or NAME in decoded.to_json()
+        decoded = await codec_client.data_converter.payload_codec.decode([p for _, p in outside_attributes])
+        assert any(NAME.encode() in p.data for p in decoded) and any(POLICY_NO.encode() in p.data for p in decoded)
         assert [r["amount"] for r in db.ledger_rows(app_id)] and db.enterprise(code)
         return app_id, raw_history
     app_id, raw_history = harness.run(go())
