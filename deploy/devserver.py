@@ -75,7 +75,8 @@ async def connect(address: str, namespace: str = DEFAULT_NAMESPACE, timeout: flo
                   proc: subprocess.Popen | None = None, log_file: Path | None = None):
     """Client.connect with retries until the server answers (or `timeout` seconds pass)."""
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from workflows.codec import data_converter     # payloads encrypted when DISBURSE_PAYLOAD_KEYS is set
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -84,7 +85,7 @@ async def connect(address: str, namespace: str = DEFAULT_NAMESPACE, timeout: flo
             hint = f"; see {log_file}" if log_file else ""
             raise DevServerError(f"temporal dev server exited with status {proc.returncode}{hint}")
         try:
-            client = await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+            client = await Client.connect(address, namespace=namespace, data_converter=data_converter())
             # a cheap call that needs the namespace to exist
             await client.workflow_service.get_system_info(_system_info_request())
             return client
