@@ -4,9 +4,11 @@ by their bytes (documents/types.py), attached to applications in the `document` 
 (documents/records.py)."""
 from documents.errors import DocumentCorrupt, DocumentError, DocumentNotFound, SettingsError
 from documents.names import MAX_FILENAME, sanitize_filename
+from documents.records import PURPOSES, attach, documents_of
 from documents.store import LocalStore, S3Store, StoredDocument, exists, get, max_bytes, put, store
 
 __all__ = [
-    "DocumentCorrupt", "DocumentError", "DocumentNotFound", "SettingsError", "MAX_FILENAME", "sanitize_filename", "LocalStore", "S3Store", "StoredDocument", "exists", "get", "max_bytes",
+    "DocumentCorrupt", "DocumentError", "DocumentNotFound", "SettingsError", "MAX_FILENAME", "PURPOSES", "attach",
+    "documents_of", "sanitize_filename", "LocalStore", "S3Store", "StoredDocument", "exists", "get", "max_bytes",
     "put", "store",
 ]
