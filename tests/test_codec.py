@@ -26,6 +26,7 @@ K2 = bytes(range(32, 64))
 NAME = "杭州密文测试科技有限公司"          # nowhere in a raw history once the codec is on
 POLICY_NO = "P-SECRET-4711"
 CODEC_QUEUE = "disburse-codec-test"
+PLAIN_QUEUE = "disburse-plain-test"
 LOCAL_ACTIVITY_MARKER = {"seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff",
                          "original_schedule_time", "activation_index"}
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -237,21 +238,30 @@ def test_histories_recorded_before_encryption_replay_with_the_codec_on(path):
 
 # ------------------------------------------------------------------- end to end on the test server
 
-@pytest.fixture(scope="module")
-def codec_client(harness):
-    """A client (and a worker on a task queue of its own) on the session's time-skipping server,
-    whose converter encrypts; harness.client reads the same server without the codec."""
+def _worker_and_client(harness, converter, queue: str):
+    """A client on the session's time-skipping server with this converter, and a worker of its own
+    on `queue`; harness.client reads the same server (fetch_history gives the raw events)."""
     from worker import build_worker
-    converter = wcodec.data_converter(EncryptionCodec([("e2e", K1)]))
     client = _untimed(harness, converter)
 
     async def start():
-        w = build_worker(client, task_queue=CODEC_QUEUE, executor=harness._executor)   # needs the loop
+        w = build_worker(client, task_queue=queue, executor=harness._executor)   # needs the loop
         return w, asyncio.get_running_loop().create_task(w.run())
     worker, task = harness.run(start())
     yield client
     harness.run(asyncio.wait_for(worker.shutdown(), 20))
     task.cancel()
+
+
+@pytest.fixture(scope="module")
+def codec_client(harness):
+    yield from _worker_and_client(harness, wcodec.data_converter(EncryptionCodec([("e2e", K1)])), CODEC_QUEUE)
+
+
+@pytest.fixture(scope="module")
+def plain_client(harness):
+    """Without the codec, whatever DISBURSE_PAYLOAD_KEYS says for the rest of the session."""
+    yield from _worker_and_client(harness, pydantic_data_converter, PLAIN_QUEUE)
 
 
 def _untimed(harness, converter) -> Client:
@@ -352,11 +362,10 @@ def _json_payload(p: Payload) -> str:
     return json_format.MessageToJson(p)
 
 
-def test_without_the_codec_the_same_check_finds_the_name(harness, db):
+def test_without_the_codec_the_same_check_finds_the_name(harness, db, plain_client):
     """The control: the raw-history search above would see the name if it were there."""
     async def go():
-        app_id = await _run_application(harness, _untimed(harness, pydantic_data_converter), db,
-                                        task_queue="disburse", name=NAME + "（对照）")
+        app_id = await _run_application(harness, plain_client, db, task_queue=PLAIN_QUEUE, name=NAME + "（对照）")
         raw = _raw(await harness.client.get_workflow_handle(app_id).fetch_history())
         assert NAME.encode() in raw and POLICY_NO.encode() in raw
     harness.run(go())
