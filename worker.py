@@ -99,11 +99,22 @@ async def connect_worker_client(address: Optional[str] = None, namespace: Option
     return await connect(address, namespace, runtime=metrics_runtime())
 
 
+def load_keys() -> None:
+    """The public keys that credentials are verified with, loaded before any workflow runs (the
+    workflow's validators read them from memory; the sandbox does no file I/O)."""
+    from models import credentials as creds
+    v = creds.verifier()
+    if not v.keys:
+        raise SystemExit(f"disburse worker: no public keys in {creds.key_directory()} (DISBURSE_VERIFY_KEYS): "
+                         "no decision could be verified; run `disburse keys create` or set DISBURSE_VERIFY_KEYS")
+
+
 async def run_worker(client: Client, *, task_queue: str = TASK_QUEUE) -> None:
     """Run until cancelled."""
     concurrency = Concurrency.from_env()     # a bad setting stops us before anything else
     configure_logging()
     init_db()
+    load_keys()
     gauges = None
     if metrics_port() is not None:
         from activities.metrics import publish_database_gauges

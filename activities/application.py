@@ -15,9 +15,8 @@ from activities.logs import bind
 from activities.once import activity_key, add_once
 from calc import InputError
 from models import registry
-from models.application import (
-    ApplicationInput, CreditCheck, CreditResult, Notification, Pinned, StatusUpdate,
-)
+from models import credentials as creds
+from models.application import CreditCheck, CreditResult, Notification, OpenRequest, Pinned, StatusUpdate
 from models.clauses import check_application, clause_info
 from models.db import engine, session
 from models.tables import ApplicationRow, ClaimRow, DecisionRow, NotificationRow
@@ -33,11 +32,20 @@ def _refuse(message: str) -> ApplicationError:
 
 
 @activity.defn
-def open_application(claim: ApplicationInput) -> Pinned:
+def open_application(req: OpenRequest) -> Pinned:
     """Check the claim against the worker's own policy data and registry, and pin what the
     application will decide with: the clause's bureaus, programme and window, the enterprise's
-    registered name, the reviewer registry."""
+    registered name, the reviewer registry. The submission must carry the operator's credential."""
+    claim = req.claim
     log = bind(claim.application_id, claim.clause_id)
+    try:
+        cred = creds.verifier().verify(req.credential, application_id=claim.application_id, actions=("submit",),
+                                       now=_now())
+    except creds.CredentialError as e:
+        raise _refuse(f"credential: {e}") from None
+    if cred.user != claim.operator or cred.role != "operator":
+        raise _refuse(f"credential: signed for {cred.user} ({cred.role}); the claim is submitted by operator "
+                      f"{claim.operator}")
     try:
         check_application(claim)
     except InputError as e:

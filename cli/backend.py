@@ -7,6 +7,7 @@ in the backend is fixed in one place.
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
@@ -252,8 +253,15 @@ def application_input(data: Any, *, source: str | None = None, operator: str | N
         raise CliError(f"{source + ': ' if source else ''}{e.field}: {e.rule}", BAD_INPUT) from None
 
 
-async def submit(client, inp) -> str:
-    return await _wc().submit(client, inp)
+async def submit(client, inp, *, actor=None) -> str:
+    """Submit as the logged-in operator (the CLI); `actor` given by callers that authenticated
+    otherwise (the demo loader acts for its demo operator)."""
+    return await _wc().submit(client, inp, actor=actor or _acting(inp.operator))
+
+
+def _acting(user):
+    from cli.identity import acting
+    return acting(user or None)
 
 
 def is_duplicate(e: BaseException) -> bool:
@@ -275,39 +283,40 @@ async def calculation(client, app_id: str):
 
 
 async def approve(client, app_id: str, *, reviewer: str, comment: str = "", amount=None, reason=None):
-    return await _wc().approve(client, app_id, reviewer=reviewer, comment=comment, amount=amount, reason=reason)
+    return await _wc().approve(client, app_id, reviewer=reviewer, comment=comment, amount=amount, reason=reason,
+                               actor=_acting(reviewer))
 
 
 async def reject(client, app_id: str, *, reviewer: str, comment: str):
-    return await _wc().reject(client, app_id, reviewer=reviewer, comment=comment)
+    return await _wc().reject(client, app_id, reviewer=reviewer, comment=comment, actor=_acting(reviewer))
 
 
 async def request_info(client, app_id: str, *, reviewer: str, comment: str):
-    return await _wc().request_info(client, app_id, reviewer=reviewer, comment=comment)
+    return await _wc().request_info(client, app_id, reviewer=reviewer, comment=comment, actor=_acting(reviewer))
 
 
 async def provide_info(client, app_id: str, data: dict, *, operator: str, source: str | None = None):
-    return await _wc().provide_info(client, app_id, data, operator=operator)
+    return await _wc().provide_info(client, app_id, data, operator=operator, actor=_acting(operator))
 
 
 async def submit_evidence(client, app_id: str, data: dict, *, operator: str | None = None, source: str | None = None):
-    return await _wc().submit_evidence(client, app_id, data, operator=operator or "")
+    return await _wc().submit_evidence(client, app_id, data, operator=operator or "", actor=_acting(operator))
 
 
 async def confirm_year(client, app_id: str, *, reviewer: str, comment: str = ""):
-    return await _wc().confirm_year(client, app_id, reviewer=reviewer, comment=comment)
+    return await _wc().confirm_year(client, app_id, reviewer=reviewer, comment=comment, actor=_acting(reviewer))
 
 
 async def withdraw(client, app_id: str, *, operator: str, comment: str = ""):
-    return await _wc().withdraw(client, app_id, operator=operator, comment=comment)
+    return await _wc().withdraw(client, app_id, operator=operator, comment=comment, actor=_acting(operator))
 
 
 async def revoke(client, app_id: str, *, reviewer: str, reason: str):
-    return await _wc().revoke(client, app_id, reviewer=reviewer, reason=reason)
+    return await _wc().revoke(client, app_id, reviewer=reviewer, reason=reason, actor=_acting(reviewer))
 
 
 async def resume(client, app_id: str, *, who: str, comment: str = ""):
-    return await _wc().resume(client, app_id, who=who, comment=comment)
+    return await _wc().resume(client, app_id, who=who, comment=comment, actor=_acting(who))
 
 
 # ------------------------------------------------------------------------------------ visibility
@@ -395,6 +404,41 @@ def reviewer_rows() -> list[dict]:
 
 def ledger_rows(application: str | None = None) -> list[dict]:
     return _registry().ledger_rows(application)
+
+
+DEMO_PASSWORD = os.environ.get("DISBURSE_DEMO_PASSWORD", "demo-password")
+
+
+def ensure_local_keys():
+    """The signing key pair under var/keys/ (unless DISBURSE_SIGNING_KEY / DISBURSE_VERIFY_KEYS
+    point elsewhere), created on first run."""
+    from models import credentials as creds
+    if os.environ.get("DISBURSE_SIGNING_KEY"):
+        return os.environ["DISBURSE_SIGNING_KEY"]
+    return creds.ensure_local_keys(creds.key_directory())
+
+
+def demo_users(reviewers_csv) -> int:
+    """Demo: op-demo (operator) and one user per reviewer of the CSV (finance for a 财政局), all
+    with DEMO_PASSWORD, logged in on this machine so the README's tour runs as written."""
+    import csv
+
+    from cli.identity import current_user, save_token
+    from models.users import add_user
+    n = 0
+    previous = current_user()
+    save_token("op-demo", add_user("op-demo", role="operator", name="演示经办人", password=DEMO_PASSWORD))
+    n += 1
+    with open(reviewers_csv, encoding="utf-8-sig", newline="") as f:
+        for row in csv.DictReader(f):
+            role = "finance" if row["bureau"].endswith("财政局") else "reviewer"
+            save_token(row["reviewer_id"], add_user(row["reviewer_id"], role=role, bureau=row["bureau"],
+                                                    name=row.get("name", ""), password=DEMO_PASSWORD))
+            n += 1
+    if previous:
+        from cli.identity import config_dir
+        (config_dir() / "current").write_text(previous)
+    return n
 
 
 def audit_record(application_id: str):

@@ -46,6 +46,10 @@ reviewers_app = typer.Typer(no_args_is_help=True, help="Reviewers and the bureau
 app.add_typer(blacklist_app, name="blacklist")
 app.add_typer(enterprises_app, name="enterprises")
 app.add_typer(reviewers_app, name="reviewers")
+users_app = typer.Typer(no_args_is_help=True, help="People: operators, reviewers, finance, ops (passwords, CLI tokens).")
+keys_app = typer.Typer(no_args_is_help=True, help="The signing keys of the console / CLI service.")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 
 # piped or captured output gets wide tables instead of columns squeezed to nothing
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -58,8 +62,19 @@ def read_json(path: Path) -> Any:
     return backend.load_json(path)
 
 
+_ACTS_AS = ("reviewer", "operator", "who")
+
+
 def run(coro_fn, *args, **kwargs):
-    """Connect to Temporal and run `coro_fn(client, *args, **kwargs)`."""
+    """Connect to Temporal and run `coro_fn(client, *args, **kwargs)`. A command that acts as
+    someone (--reviewer / --operator / --who) must have their login first: checked before
+    connecting, so 'log in first' is the answer even when the server is down."""
+    for key in _ACTS_AS:
+        if key in kwargs:
+            from cli.identity import acting
+            acting(kwargs[key] or None)
+            break
+
     async def _go():
         client = await backend.connect()
         return await coro_fn(client, *args, **kwargs)
@@ -91,6 +106,21 @@ def up(
     """Start everything: SQLite DB, Temporal dev server (with Web UI) and a worker; Ctrl-C stops."""
     from cli.up import run_up
     run_up(demo=demo, port=port, ui_port=ui_port, db_file=db_file, console=console)
+
+
+@app.command("console")
+@friendly
+def console_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+    port: int = typer.Option(int(os.environ.get("DISBURSE_CONSOLE_PORT", 8080) or 8080), "--port"),
+) -> None:
+    """Serve the web console (reviewers, operators, finance) against TEMPORAL_ADDRESS."""
+    import uvicorn
+
+    from console.app import create_app
+    backend.init_db()
+    backend.ensure_local_keys()
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -132,6 +162,8 @@ def submit(
     if sla_days is not None and isinstance(data, dict):
         data = {**data, "review_sla_days": sla_days}
     inp = backend.application_input(data, source=str(file), operator=operator)
+    from cli.identity import acting
+    acting(inp.operator)                     # logged in as the submitting operator, before connecting
     app_id = run(backend.submit, inp)
     console.print(Text.assemble("submitted ", inert(app_id, style="bold")))
     console.print(inert(f"  follow it: disburse status {app_id}"))
@@ -331,6 +363,94 @@ def enterprises_import(file: Path = typer.Argument(..., help="CSV: credit_code,n
 def enterprises_list() -> None:
     """Show the enterprise registry."""
     _rows_table("enterprises", backend.enterprise_rows())
+
+
+def _password(stdin: bool, prompt: str = "password") -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt(prompt, hide_input=True)
+
+
+@users_app.command("add")
+@friendly
+def users_add(
+    user_id: str = typer.Argument(..., metavar="ID"),
+    role: str = typer.Option(..., "--role", help="operator, reviewer, finance or ops"),
+    bureau: Optional[str] = typer.Option(None, "--bureau", help="reviewer / finance: the qualified bureau"),
+    name: str = typer.Option("", "--name"),
+    email: str = typer.Option("", "--email"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
+) -> None:
+    """Register a person (re-adding updates them and issues a new CLI token). Prints the token once:
+    give it to them, or let them `disburse login`."""
+    from models.users import UserError, add_user
+    try:
+        token = add_user(user_id, role=role, bureau=bureau, name=name, email=email,
+                         password=_password(password_stdin, f"password for {user_id}"))
+    except UserError as e:
+        fail(str(e), BAD_INPUT)
+    console.print(inert(f"user {user_id} ({role}{', ' + bureau if bureau else ''}) registered; CLI token:"))
+    print(token)
+
+
+@users_app.command("list")
+@friendly
+def users_list() -> None:
+    """Registered people and their roles (never their passwords or tokens)."""
+    from models.users import user_rows
+    _rows_table("users", user_rows())
+
+
+@app.command()
+@friendly
+def login(
+    user_id: str = typer.Argument(..., metavar="USER"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
+) -> None:
+    """Log in on this machine: a fresh CLI token for USER, kept under ~/.config/disburse (0600).
+    Commands then act as USER (or as the user their --reviewer / --operator option names)."""
+    from cli.identity import save_token
+    from models.users import UserError, new_token
+    try:
+        token = new_token(user_id, _password(password_stdin))
+    except UserError as e:
+        fail(str(e), 1)
+    save_token(user_id, token)
+    console.print(inert(f"logged in as {user_id}"))
+
+
+@app.command()
+@friendly
+def logout(user_id: Optional[str] = typer.Argument(None, metavar="[USER]")) -> None:
+    """Forget USER's token on this machine (default: the current user)."""
+    from cli.identity import forget
+    who = forget(user_id)
+    console.print(inert(f"logged out {who}" if who else "nobody was logged in"))
+
+
+@app.command()
+@friendly
+def whoami() -> None:
+    """The user commands act as, their role and bureau."""
+    from cli.identity import acting
+    a = acting()
+    console.print(inert(f"{a.user} ({a.role}{', ' + a.bureau if a.bureau else ''})"))
+
+
+@keys_app.command("create")
+@friendly
+def keys_create(
+    directory: Optional[Path] = typer.Option(None, "--dir", help="default var/keys (DISBURSE_VERIFY_KEYS)"),
+    key_id: str = typer.Option("", "--id", help="key id (default k<N+1>)"),
+) -> None:
+    """A new signing key pair: KEY.pem (private: the console / CLI service only) and KEY.pub.pem (give
+    it to every worker). Old public keys stay, so credentials signed with them still verify."""
+    from models import credentials as creds
+    where = directory or creds.key_directory()
+    existing = sorted(where.glob("*.pub.pem")) if where.exists() else []
+    kid = key_id or f"k{len(existing) + 1}"
+    path = creds.Signer.generate(kid).save(where)
+    console.print(inert(f"signing key {kid}: {path} (private) and {path.with_name(kid + '.pub.pem')} (public)"))
 
 
 @reviewers_app.command("add")

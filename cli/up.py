@@ -86,6 +86,8 @@ async def _serve(client, console: Console, ready_message=None, after_start=None)
 def _ready(console: Console, ui: str) -> None:
     console.print(f"disburse: worker         running on task queue {backend.task_queue()}")
     console.print(f"disburse: Web UI         {ui}")
+    if console_port():
+        console.print(f"disburse: console        http://localhost:{console_port()}  (reviewers, operators, finance)")
     console.print("disburse: submit         .venv/bin/disburse submit "
                   "examples/hz2025-04-tech-insurance-premium.json")
     console.print("disburse: list / status  .venv/bin/disburse list · .venv/bin/disburse status APP_ID")
@@ -101,8 +103,13 @@ def _dev_server_env(server) -> dict[str, str]:
     return env
 
 
+def console_port() -> int:
+    """DISBURSE_CONSOLE_PORT (default 8080; 0: no console)."""
+    return int(os.environ.get("DISBURSE_CONSOLE_PORT", "8080") or 0)
+
+
 async def _supervise_worker(client, console: Console, *, demo: bool, ready_message,
-                            env: dict[str, str] | None = None) -> None:
+                            env: dict[str, str] | None = None, ui_url: str | None = None) -> None:
     """Run `disburse worker` as a supervised child until SIGINT/SIGTERM (a second Ctrl-C leaves at
     once), loading the demo batch once it runs."""
     from deploy.supervisor import EX_CONFIG, Supervisor, worker_command
@@ -122,6 +129,13 @@ async def _supervise_worker(client, console: Console, *, demo: bool, ready_messa
     supervisor = Supervisor(worker_command(), name="worker        ", env=os.environ if env is None else env,
                             log=lambda m: console.print(f"disburse: {m}"), stdout=subprocess.DEVNULL)
     task = asyncio.create_task(supervisor.run(stop))
+    web = None
+    if console_port():                        # the web console, supervised the same way
+        web_env = {**(os.environ if env is None else env), "DISBURSE_TEMPORAL_UI": ui_url or ""}
+        web_sup = Supervisor([sys.executable, "-m", "cli.main", "console", "--port", str(console_port())],
+                             name="console       ", env=web_env, log=lambda m: console.print(f"disburse: {m}"),
+                             stdout=subprocess.DEVNULL)
+        web = asyncio.create_task(web_sup.run(stop))
     try:
         await asyncio.wait({task, asyncio.ensure_future(supervisor.started.wait())},
                            return_when=asyncio.FIRST_COMPLETED)
@@ -140,6 +154,9 @@ async def _supervise_worker(client, console: Console, *, demo: bool, ready_messa
         if not task.done():
             stop.set()
             await asyncio.wait({task}, timeout=30)
+        if web is not None and not web.done():
+            stop.set()
+            await asyncio.wait({web}, timeout=15)
 
 
 def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Console) -> None:
@@ -148,6 +165,7 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
     backend.check_worker_settings()          # a bad DISBURSE_* concurrency setting: say so before starting anything
     Path("var").mkdir(exist_ok=True)
     db_url = backend.init_db()
+    keys = backend.ensure_local_keys()       # the signing key pair the CLI, the console and the worker share
     server = DevServer(port=port, ui_port=ui_port, db_file=db_file, host="127.0.0.1")
     started = server.start()
     address = server.address
@@ -155,6 +173,7 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
     code = 0
     try:
         console.print(f"disburse: database       {db_url}")
+        console.print(f"disburse: signing keys   {keys}")
         if started:
             console.print(f"disburse: temporal       started dev server on {address} "
                           f"(state in {db_file}, log in {server.log_file})")
@@ -166,8 +185,9 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
                 client = await server.connect(timeout=60)
             except DevServerError as e:
                 raise CliError(str(e), UNREACHABLE) from None
-            await _supervise_worker(client, console, demo=demo, env=_dev_server_env(server), ready_message=lambda: _ready(
-                console, server.ui_url if started else f"http://localhost:{ui_port}"))
+            ui = server.ui_url if started else f"http://localhost:{ui_port}"
+            await _supervise_worker(client, console, demo=demo, env=_dev_server_env(server), ui_url=ui,
+                                    ready_message=lambda: _ready(console, ui))
 
         asyncio.run(main())
     except KeyboardInterrupt:
@@ -216,6 +236,9 @@ async def _load_demo(client, console: Console) -> None:
     r = backend.import_reviewers(EXAMPLES / "reviewers.csv")
     b = backend.import_blacklist(EXAMPLES / "blacklist.csv")
     console.print(f"disburse: demo           {n} enterprises, {r} reviewers, {b} blacklist entries loaded from examples/")
+    users = backend.demo_users(EXAMPLES / "reviewers.csv")
+    console.print(f"disburse: demo           {users} demo users (password {backend.DEMO_PASSWORD!r}), logged in on "
+                  "this machine: op-demo and every reviewer of examples/reviewers.csv")
     for clause in DEMO_APPLICATIONS:
         path = EXAMPLES / f"{clause}.json"
         try:

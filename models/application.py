@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calc.credit_code import validate as validate_credit_code
 from calc.model import CalcResult, Facts, Tranche
+from models.credentials import Credential
 
 FINANCE_BUREAU = "市财政局"
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")   # the policies' days; no DST since 1991
@@ -160,6 +161,7 @@ class ApplicationRun(BaseModel):
     itself (a start that brings it is refused)."""
     claim: ApplicationInput
     carried: Optional["ApplicationState"] = None
+    credential: Optional[Credential] = None      # the operator's, for action "submit" (checked when it opens)
 
 
 class Closure(BaseModel):
@@ -202,6 +204,7 @@ class Decision(_In):
     comment: str = Field(default="", max_length=2000)
     amount: Optional[Fen] = None             # approve: lower the award to this (yuan, to the fen)
     reason: Optional[str] = Field(default=None, max_length=2000)   # approve: reason for lowering
+    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
 
     @field_validator("reviewer")
     @classmethod
@@ -230,6 +233,7 @@ class OperatorAction(_In):
     operator: str = Field(default="", max_length=64)
     comment: str = Field(default="", max_length=2000)
     facts: dict[str, Any] = {}
+    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
 
     @field_validator("comment")
     @classmethod
@@ -240,11 +244,13 @@ class OperatorAction(_In):
 class YearConfirmation(_In):
     reviewer: ActorId
     comment: str = Field(default="", max_length=2000)
+    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
 
 
 class Revocation(_In):
     reviewer: ActorId
     reason: str = Field(min_length=1, max_length=2000)
+    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
 
     @field_validator("reason")
     @classmethod
@@ -258,6 +264,7 @@ class Resumption(_In):
     """Ops (or finance) resume an application that stopped in `attention` after the cause was fixed."""
     who: ActorId
     comment: str = Field(default="", max_length=2000)
+    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
 
 
 class DecisionRecord(BaseModel):
@@ -301,6 +308,12 @@ class ApplicationStatus(BaseModel):
 
 
 # --------------------------------------------------------------------------------- activity payloads
+
+class OpenRequest(BaseModel):
+    """What open_application checks: the claim and the operator's credential for it."""
+    claim: ApplicationInput
+    credential: Optional[Credential] = None
+
 
 class CommitRequest(BaseModel):
     application_id: str
@@ -374,7 +387,7 @@ ApplicationRun.model_rebuild()
 ApplicationState.model_rebuild()
 
 __all__ = [
-    "Adjustment", "ApplicationInput", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",
+    "Adjustment", "ApplicationInput", "OpenRequest", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",
     "CalcResult", "ClauseInfo", "Closure", "CommitRequest", "CreditCheck", "CreditResult", "Decision",
     "DecisionRecord", "FINANCE_BUREAU", "Notification", "OperatorAction", "PayRequest", "PayoutRecord", "Pinned",
     "ReleaseRequest", "Resumption", "Revocation", "StatusUpdate", "TERMINAL", "Tranche", "TrancheState",

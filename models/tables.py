@@ -1,6 +1,6 @@
 """SQLModel tables: registries (reviewers, blacklist, enterprises), the award book (awards and
-their lines, one lock row per enterprise), the ledger, calculations, notifications, a mirror
-of application status/decisions for the CLI and the audit record, and the documents attached to
+their lines, one lock row per enterprise), the ledger, calculations, notifications and their deliveries, a
+mirror of application status/decisions for the CLI and the audit record, and the documents attached to
 applications (the files themselves are in the document store, documents/)."""
 from __future__ import annotations
 
@@ -43,6 +43,24 @@ class Reviewer(SQLModel, table=True):
     reviewer_id: str = Field(primary_key=True)
     bureau: str                               # qualified name, e.g. 杭州市科技局
     name: str = ""
+
+
+class UserRow(SQLModel, table=True):
+    """A person who uses disburse: an operator, a reviewer of a bureau, finance, or ops. Passwords
+    are stored as argon2 hashes, CLI tokens as SHA-256 hashes; never in clear."""
+    __tablename__ = "app_user"
+    user_id: str = Field(primary_key=True)
+    name: str = ""
+    role: str                                 # operator | reviewer | finance | ops
+    bureau: Optional[str] = None              # reviewer and finance: their (qualified) bureau
+    email: str = ""
+    webhook_url: str = ""
+    password_hash: str = ""
+    token_hash: Optional[str] = Field(default=None, index=True)
+    failed_logins: int = 0
+    locked_until: Optional[datetime] = None
+    disabled: bool = False
+    created_at: datetime
 
 
 class BlacklistEntry(SQLModel, table=True):
@@ -158,6 +176,22 @@ class NotificationRow(SQLModel, table=True):
     message: str
     recipients: str = ""                      # ";"-joined
     created_at: datetime
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """One notice to one contact on one channel (notifications/dispatch.py): a retried dispatch
+    under the same idempotency key skips what is recorded here as delivered (`ok`) and tries again
+    what failed. `target` is shown without secrets (a webhook's token is masked)."""
+    __tablename__ = "notification_delivery"
+    __table_args__ = (UniqueConstraint("idempotency_key", "user_id", "channel", name="uq_notification_delivery"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    idempotency_key: str                      # e.g. the notify activity's run id + activity id
+    user_id: str
+    channel: str                              # email | webhook | ...
+    target: str = ""
+    ok: bool
+    error: Optional[str] = None               # why the last attempt failed
+    created_at: datetime                      # of the last attempt
 
 
 class ApplicationRow(SQLModel, table=True):

@@ -33,6 +33,23 @@ def pytest_unconfigure(config):
         os._exit(_exit_status)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signing_keys():
+    """The session's signing service and the workers' key set: a key pair made for the test run
+    (models/credentials.py); client calls in tests sign with it, the in-process worker verifies.
+    The time-skipping server's clock runs years ahead of the signer's, so freshness is not
+    checked here (tests/test_credentials.py checks it; real servers use the 15-minute default)."""
+    from datetime import timedelta
+
+    from models import credentials as creds
+    signer = creds.Signer.generate("test-k1")
+    creds.use_signer(signer)
+    creds.use_verifier(creds.Verifier.of(signer, max_age=timedelta(days=36500)))
+    yield signer
+    creds.use_signer(None)
+    creds.use_verifier(None)
+
+
 @pytest.fixture(scope="session")
 def harness():
     from tests.temporal_env import Harness

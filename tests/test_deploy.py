@@ -487,8 +487,9 @@ def test_the_worker_probe_and_healthcheck_answer_on_a_real_worker(tmp_path):
     try:
         asyncio.run(server.connect(timeout=60))
         port = free_port()
+        from tests.cli_env import service_env
         env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "DISBURSE_METRICS_PORT": str(port),
-               "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+               "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'd.db'}", **service_env(tmp_path)}
         worker = subprocess.Popen([str(Path(sys.executable).parent / "disburse"), "worker"], cwd=tmp_path, env=env,
                                   stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w"))
         deadline, body = time.monotonic() + 60, ""

@@ -14,6 +14,8 @@ import pytest
 
 from tests.test_devserver import DISBURSE, EXAMPLE, ROOT, _stop, disburse
 
+from tests.cli_env import TOUR, people, service_env
+
 pytestmark = pytest.mark.devserver
 
 
@@ -46,7 +48,7 @@ def metered_stack(tmp_path):
     port, ui_port, metrics = free_port(), free_port(), free_port()
     env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1",
            "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "DISBURSE_METRICS_PORT": str(metrics),
-           "DISBURSE_METRICS_INTERVAL": "0.5"}
+           "DISBURSE_METRICS_INTERVAL": "0.5", **service_env(tmp_path)}
     server = subprocess.Popen(
         [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
          "--db-file", str(tmp_path / "temporal.db")],
@@ -66,8 +68,7 @@ def metered_stack(tmp_path):
 
 def test_business_metrics_move_when_an_application_is_paid(metered_stack):
     env, tmp, port = metered_stack
-    disburse(env, tmp, "reviewers", "add", "kj-wang", "--bureau", "杭州市科技局")
-    disburse(env, tmp, "reviewers", "add", "cz-li", "--bureau", "杭州市财政局")
+    people(env, tmp, *TOUR)
     disburse(env, tmp, "enterprises", "import", ROOT / "examples" / "enterprises.csv")
     before = {}
     for _ in range(60):                              # the endpoint comes up with the worker

@@ -66,7 +66,9 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
 
     port, ui_port = free_port(), free_port()
     db_url = f"sqlite:///{tmp_path / 'disburse.db'}"
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DISBURSE_DB_URL": db_url, "PYTHONUNBUFFERED": "1"}
+    from tests.cli_env import service_env
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DISBURSE_DB_URL": db_url, "PYTHONUNBUFFERED": "1",
+           **service_env(tmp_path)}
     env.pop("DISBURSE_DEBUG", None)
     monkeypatch.setenv("DISBURSE_DB_URL", db_url)
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ("calc", "models", "workflows", "activities", "cli", "deploy", "tests", "policies",
+CHECKED = ("calc", "models", "workflows", "activities", "notifications", "cli", "deploy", "tests", "policies",
            "scripts", "worker.py", "Makefile", "pyproject.toml")
 _WORKSHOP = "sha" + "red"
 # ../<workshop>, /<workshop>/, <workshop>/seeds (its seed texts), and the parent of the checkout

@@ -20,6 +20,8 @@ import pytest
 
 from tests.test_devserver import DISBURSE, ROOT, _stop, disburse
 
+from tests.cli_env import TOUR, people, service_env
+
 pytestmark = pytest.mark.devserver
 
 EXAMPLE = ROOT / "examples" / "hz2025-04-tech-insurance-premium.json"
@@ -75,7 +77,8 @@ def test_up_restarts_a_worker_killed_with_sigkill_and_ctrl_c_still_stops_everyth
 
     port, ui_port = free_port(), free_port()
     env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-           "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1"}
+           "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1",
+           **service_env(tmp_path)}
     env.pop("DISBURSE_DEBUG", None)
     up = subprocess.Popen([DISBURSE, "up", "--port", str(port), "--ui-port", str(ui_port),
                            "--db-file", str(tmp_path / "temporal.db")], cwd=tmp_path, env=env,
@@ -97,8 +100,7 @@ def test_up_restarts_a_worker_killed_with_sigkill_and_ctrl_c_still_stops_everyth
         assert not alive(first)
 
         # an application submitted after the restart is paid by the new worker
-        disburse(env, tmp_path, "reviewers", "add", "kj-wang", "--bureau", "杭州市科技局")
-        disburse(env, tmp_path, "reviewers", "add", "cz-li", "--bureau", "杭州市财政局")
+        people(env, tmp_path, *TOUR)
         disburse(env, tmp_path, "enterprises", "import", ROOT / "examples" / "enterprises.csv")
         app_id = disburse(env, tmp_path, "submit", EXAMPLE, "--operator", "op-1").stdout.split("submitted", 1)[1].split()[0]
         disburse(env, tmp_path, "approve", app_id, "--reviewer", "kj-wang")

@@ -22,6 +22,8 @@ import pytest
 
 from tests.test_devserver import DISBURSE, EXAMPLE, ROOT, _stop, disburse
 
+from tests.cli_env import TOUR, people, service_env
+
 pytestmark = pytest.mark.devserver
 
 
@@ -93,7 +95,8 @@ def mtls_stack(tmp_path):
     ctx.set_alpn_protocols(["h2"])                      # gRPC is HTTP/2
 
     port, ui_port, tls_port = free_port(), free_port(), free_port()
-    base = {**os.environ, "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1"}
+    base = {**os.environ, "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1",
+            **service_env(tmp_path)}
     for key in [k for k in base if k.startswith("TEMPORAL_")]:
         base.pop(key)
     server = subprocess.Popen(
@@ -123,8 +126,7 @@ def mtls_stack(tmp_path):
 
 def test_worker_and_cli_over_mutual_tls(mtls_stack):
     env, tmp, plain = mtls_stack
-    disburse(env, tmp, "reviewers", "add", "kj-wang", "--bureau", "杭州市科技局")
-    disburse(env, tmp, "reviewers", "add", "cz-li", "--bureau", "杭州市财政局")
+    people(env, tmp, *TOUR)
     disburse(env, tmp, "enterprises", "import", ROOT / "examples" / "enterprises.csv")
     out = disburse(env, tmp, "submit", EXAMPLE, "--operator", "op-1").stdout
     app_id = out.split("submitted", 1)[1].split()[0].strip()

@@ -9,12 +9,12 @@ def test_validator_refusals(harness, db):
     async def go():
         app_id = await submit_new(harness, db)
         c = harness.client
-        with pytest.raises(RequestRefused, match="not registered"):
-            await wc.approve(c, app_id, reviewer="nobody", comment="x")
+        with pytest.raises(RequestRefused, match="nobody is operator, not a reviewer"):
+            await wc.approve(c, app_id, reviewer="nobody", comment="x")      # no reviewer of any bureau
         with pytest.raises(RequestRefused, match="not responsible"):
             await wc.approve(c, app_id, reviewer="hz-jtj", comment="x")
-        with pytest.raises(RequestRefused, match="submitted this application"):
-            await wc.approve(c, app_id, reviewer="op-demo", comment="x")
+        with pytest.raises(RequestRefused, match="op-demo submitted this application and cannot decide on it"):
+            await wc.approve(c, app_id, reviewer="op-demo", comment="x")      # the submitting operator
         rec = await wc.approve(c, app_id, reviewer="hz-czj", comment="fine")
         assert rec.bureau == "杭州市财政局" and rec.kind == "approve"
         with pytest.raises(RequestRefused, match="already decided"):
@@ -80,8 +80,8 @@ def test_a_reviewer_registered_after_submission_can_decide(harness, db):
         app_id = await submit_new(harness, db)
         db.add_reviewer("hz-kjj-new", "杭州市科技局", "新同事")       # not in the workflow's snapshot
         rec = await wc.approve(harness.client, app_id, reviewer="hz-kjj-new", comment="ok")
-        assert rec.bureau == "杭州市科技局"
-        with pytest.raises(RequestRefused, match="not registered"):   # still unknown after the refresh
+        assert rec.bureau == "杭州市科技局"                          # the credential vouches for the bureau
+        with pytest.raises(RequestRefused, match="ghost is operator, not a reviewer"):   # nobody vouches for ghost
             await wc.approve(harness.client, app_id, reviewer="ghost", comment="x")
         await wc.approve(harness.client, app_id, reviewer="hz-czj", comment="ok")
         assert (await result(harness, app_id))["status"] == "completed"

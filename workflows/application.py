@@ -32,10 +32,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from calc.model import CalcResult, Facts
+    from models import credentials as creds
     from models import search_attributes as sa
     from models.application import (
         TERMINAL, Adjustment, ApplicationRun, ApplicationState, ApplicationStatus, Closure, CommitRequest,
-        CreditCheck, CreditResult, Decision, DecisionRecord, Notification, OperatorAction, PayoutRecord,
+        CreditCheck, CreditResult, Decision, DecisionRecord, Notification, OpenRequest, OperatorAction, PayoutRecord,
         PayRequest, Pinned, ReleaseRequest, Resumption, Revocation, StatusUpdate, TrancheState, YearConfirmation,
         china_midnight, china_today,
     )
@@ -87,6 +88,7 @@ class ApplicationWorkflow:
         self.mirrored = 0
         self.decisions_mirrored = len(inp.carried.decisions) if inp.carried else 0
         self.failed: Optional[str] = None
+        self.submitted_by = inp.credential
 
     # ------------------------------------------------------------------------------ run
 
@@ -117,8 +119,8 @@ class ApplicationWorkflow:
     async def _open_application(self) -> None:
         try:
             pinned: Pinned = await workflow.execute_local_activity(
-                "open_application", self.claim, result_type=Pinned, start_to_close_timeout=LOCAL_TIMEOUT,
-                retry_policy=RETRY)
+                "open_application", OpenRequest(claim=self.claim, credential=self.submitted_by), result_type=Pinned,
+                start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=RETRY)
         except ActivityError as e:
             kind, message = _cause(e)
             self.failed = message
@@ -445,31 +447,51 @@ class ApplicationWorkflow:
         if self._finished() or self.s.closed:
             raise _invalid(f"application {self.app_id} is closed ({self.s.closed.kind if self.s.closed else self.s.status})")
 
-    def _bureau_of(self, reviewer: str) -> str:
-        if reviewer == self.claim.operator:
-            raise _invalid(f"{reviewer} submitted this application and cannot decide on it")
-        bureau = self.s.pinned.reviewers.get(reviewer)
-        if bureau is None:
-            raise _invalid(f"reviewer {reviewer!r} is not registered")
-        return bureau
+    def _verified(self, payload, action: str) -> "creds.Credential":
+        """The request's credential, verified: signed by a key the workers hold, for this
+        application and this action, fresh, and for the person the request names."""
+        try:
+            cred = creds.verifier().verify(payload.credential, application_id=self.app_id, actions=(action,),
+                                           now=workflow.now())
+        except creds.CredentialError as e:
+            raise _invalid(f"credential: {e}") from None
+        named = getattr(payload, "reviewer", None) or getattr(payload, "operator", None) or getattr(payload, "who", None)
+        if named and named != cred.user:
+            raise _invalid(f"credential: signed for {cred.user}, but the request names {named}")
+        return cred
 
-    def _check_decision(self, d: Decision) -> str:
+    def _bureau_of(self, payload) -> Optional[str]:
+        """The acting reviewer's bureau: the one their credential vouches for (the pinned registry
+        only for requests recorded before credentials existed, when a history replays)."""
+        if payload.credential is not None:
+            return payload.credential.bureau
+        return self.s.pinned.reviewers.get(getattr(payload, "reviewer", ""))
+
+    def _check_decision(self, d: Decision, action: str) -> str:
         self._check_open()
-        bureau = self._bureau_of(d.reviewer)
+        cred = self._verified(d, action)
+        if cred.user == self.claim.operator:
+            raise _invalid(f"{cred.user} submitted this application and cannot decide on it")
+        if cred.role not in ("reviewer", "finance") or not cred.bureau:
+            raise _invalid(f"{cred.user} is {cred.role}, not a reviewer of a bureau")
         required = self.s.pinned.clause.required_bureaus
-        if bureau not in required:
-            raise _invalid(f"{bureau} is not responsible for {self.claim.clause_id} (reviewers: {'、'.join(required)})")
+        if cred.bureau not in required:
+            raise _invalid(f"{cred.bureau} is not responsible for {self.claim.clause_id} (reviewers: {'、'.join(required)})")
         if self.s.status not in ("review", "info_requested") or self.s.programme_year > 1:
             raise _invalid(f"application is not in review (status {self.s.status})")
-        if bureau in self.review:
-            raise _invalid(f"{bureau} has already decided ({self.review[bureau].kind} by {self.review[bureau].who})")
-        return bureau
+        if cred.bureau in self.review:
+            r = self.review[cred.bureau]
+            raise _invalid(f"{cred.bureau} has already decided ({r.kind} by {r.who})")
+        return cred.bureau
 
-    def _check_operator(self, operator: str) -> None:
-        if not operator or not operator.strip():
+    def _check_operator(self, a, action: str) -> None:
+        if not a.operator or not a.operator.strip():
             raise _invalid("the operator must say who they are (operator)")
-        if operator != self.claim.operator:
-            raise _invalid(f"only the submitting operator ({self.claim.operator}) may do this, not {operator}")
+        if a.operator != self.claim.operator:
+            raise _invalid(f"only the submitting operator ({self.claim.operator}) may do this, not {a.operator}")
+        cred = self._verified(a, action)
+        if cred.role != "operator":
+            raise _invalid(f"credential: {cred.user} is {cred.role}, not an operator")
 
     def _merged(self, facts: dict[str, Any]) -> Facts:
         try:
@@ -487,12 +509,11 @@ class ApplicationWorkflow:
                 raise _invalid(f"facts.{name}: evidence for a programme year may not change it "
                                f"(it may give {', '.join(allowed)})")
 
-    def _finance(self, reviewer: str, what: str) -> str:
-        bureau = self._bureau_of(reviewer)
+    def _check_finance(self, payload, action: str, what: str) -> None:
+        cred = self._verified(payload, action)
         finance = self.s.pinned.clause.finance_bureau
-        if bureau != finance:
-            raise _invalid(f"only {finance} may {what}; {reviewer} is {bureau}")
-        return bureau
+        if cred.role not in ("finance", "reviewer") or cred.bureau != finance:
+            raise _invalid(f"only {finance} may {what}; {cred.user} is {cred.bureau or cred.role}")
 
     def _closable(self) -> None:
         """Withdraw / revoke: refused once everything is paid or being paid and no programme year
@@ -505,15 +526,19 @@ class ApplicationWorkflow:
 
     # ------------------------------------------------------------------------------ updates
 
-    @workflow.update
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def opened(self) -> dict:
         """Wait until the worker has opened the application (or refused its claim)."""
         await workflow.wait_condition(lambda: self.s is not None)
         return self._status_model().model_dump(mode="json")
 
+    # Handlers run right after their validator, in the same workflow task: the state they see is
+    # the state the validator checked. They record the decision with the bureau the credential
+    # vouched for (the signature itself is checked by the validator, never again on replay).
+
     @workflow.update
     def approve(self, d: Decision) -> DecisionRecord:
-        bureau = self._check_decision(d)
+        bureau = self._bureau_of(d)
         if d.amount is not None:
             if self.s.adjustment is None or self.s.adjustment.max_amount > d.amount:
                 self.s.adjustment = Adjustment(max_amount=d.amount, reason=d.reason or "", reviewer=d.reviewer)
@@ -523,7 +548,7 @@ class ApplicationWorkflow:
 
     @approve.validator
     def _v_approve(self, d: Decision) -> None:
-        self._check_decision(d)
+        self._check_decision(d, "approve")
         if self.s.status == "info_requested":
             raise _invalid("information was requested; wait for the enterprise to provide it")
         if d.amount is not None and not (d.reason and d.reason.strip()):
@@ -531,27 +556,26 @@ class ApplicationWorkflow:
 
     @workflow.update
     def reject(self, d: Decision) -> DecisionRecord:
-        bureau = self._check_decision(d)
+        bureau = self._bureau_of(d)
         rec = self._record("reject", d.reviewer, bureau, d.comment)
         self.review[bureau] = rec
         return rec
 
     @reject.validator
     def _v_reject(self, d: Decision) -> None:
-        self._check_decision(d)
+        self._check_decision(d, "reject")
         if not d.comment.strip():
             raise _invalid("a rejection needs a comment")
 
     @workflow.update
     def request_info(self, d: Decision) -> DecisionRecord:
-        bureau = self._check_decision(d)
-        rec = self._record("request_info", d.reviewer, bureau, d.comment)
+        rec = self._record("request_info", d.reviewer, self._bureau_of(d), d.comment)
         self._set_status("info_requested")
         return rec
 
     @request_info.validator
     def _v_request_info(self, d: Decision) -> None:
-        self._check_decision(d)
+        self._check_decision(d, "request_info")
         if self.s.status != "review":
             raise _invalid(f"information can only be requested in review (status {self.s.status})")
 
@@ -567,7 +591,7 @@ class ApplicationWorkflow:
         self._check_open()
         if self.s.status != "info_requested":
             raise _invalid(f"no information was requested (status {self.s.status})")
-        self._check_operator(a.operator)
+        self._check_operator(a, "provide_info")
         self._merged(a.facts)
 
     @workflow.update
@@ -580,21 +604,20 @@ class ApplicationWorkflow:
         self._check_open()
         if self.s.status != "awaiting_evidence" or self.evidence is not None:
             raise _invalid(f"evidence is only accepted while awaiting evidence (status {self.s.status})")
-        self._check_operator(a.operator)
+        self._check_operator(a, "submit_evidence")
         self._check_evidence(a.facts)
 
     @workflow.update
     def confirm_year(self, c: YearConfirmation) -> DecisionRecord:
-        bureau = self._finance(c.reviewer, "confirm a programme year")
         self.confirmed = True
-        return self._record("confirm_year", c.reviewer, bureau, c.comment)
+        return self._record("confirm_year", c.reviewer, self._bureau_of(c), c.comment)
 
     @confirm_year.validator
     def _v_confirm_year(self, c: YearConfirmation) -> None:
         self._check_open()
         if self.s.status != "confirming" or self.confirmed:
             raise _invalid(f"nothing to confirm (status {self.s.status})")
-        self._finance(c.reviewer, "confirm a programme year")
+        self._check_finance(c, "confirm_year", "confirm a programme year")
 
     @workflow.update
     def withdraw(self, a: OperatorAction) -> DecisionRecord:
@@ -605,19 +628,18 @@ class ApplicationWorkflow:
     @withdraw.validator
     def _v_withdraw(self, a: OperatorAction) -> None:
         self._closable()
-        self._check_operator(a.operator)
+        self._check_operator(a, "withdraw")
 
     @workflow.update
     def revoke(self, r: Revocation) -> DecisionRecord:
-        bureau = self._finance(r.reviewer, "revoke an application")
         self.s.closed = Closure(kind="revoked", who=r.reviewer, reason=r.reason)
         self._changed()
-        return self._record("revoke", r.reviewer, bureau, r.reason)
+        return self._record("revoke", r.reviewer, self._bureau_of(r), r.reason)
 
     @revoke.validator
     def _v_revoke(self, r: Revocation) -> None:
         self._closable()
-        self._finance(r.reviewer, "revoke an application")
+        self._check_finance(r, "revoke", "revoke an application")
 
     @workflow.update
     def resume(self, r: Resumption) -> DecisionRecord:
@@ -628,22 +650,11 @@ class ApplicationWorkflow:
     def _v_resume(self, r: Resumption) -> None:
         if self.s is None or self.s.status != "attention":
             raise _invalid(f"nothing to resume (status {self.s.status if self.s else 'opening'})")
-        if r.who != self.claim.operator:
-            self._finance(r.who, "resume an application")
-
-    @workflow.update
-    async def refresh_reviewers(self) -> int:
-        """Reload the reviewer registry from the worker's database (a reviewer registered after
-        the application opened). The caller sends nothing: the worker decides who is registered."""
-        # Other handlers may run while the registry loads; they see the old one until it lands.
-        self.s.pinned.reviewers = await workflow.execute_local_activity(
-            "load_reviewers", self.app_id, result_type=dict, start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=RETRY)
-        return len(self.s.pinned.reviewers)
-
-    @refresh_reviewers.validator
-    def _v_refresh_reviewers(self) -> None:
-        self._check_open()
+        cred = self._verified(r, "resume")
+        finance = self.s.pinned.clause.finance_bureau
+        if not (cred.role == "ops" or cred.bureau == finance
+                or (cred.role == "operator" and cred.user == self.claim.operator)):
+            raise _invalid(f"only ops, {finance} or the submitting operator may resume; {cred.user} is {cred.role}")
 
     # ------------------------------------------------------------------------------ queries
 

@@ -17,6 +17,7 @@ from models.application import (
     ApplicationInput, ApplicationRun, Decision, DecisionRecord, OperatorAction, Resumption, Revocation,
     YearConfirmation,
 )
+from models import credentials as creds
 from models.clauses import check_application, clause_info
 from workflows.application import ApplicationWorkflow
 
@@ -48,7 +49,18 @@ async def connect(address: Optional[str] = None, namespace: Optional[str] = None
     return await Client.connect(**config, data_converter=data_converter())
 
 
-async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TASK_QUEUE) -> str:
+def sign(user: str, application_id: str, action: str, *, actor: Optional[creds.Actor] = None) -> creds.Credential:
+    """The service's credential for `user` doing `action` on the application. The console and the
+    CLI authenticate the person first (session, token) and pass their actor; without one, the
+    registry says who `user` is (models/users.py)."""
+    if actor is None:
+        from models.users import actor as registered
+        actor = registered(user)
+    return creds.signer().sign(actor, application_id=application_id, action=action)
+
+
+async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TASK_QUEUE,
+                 actor: Optional[creds.Actor] = None) -> str:
     """Start the application's workflow (id app-{enterprise}-{clause}-{year}) and wait until the
     worker has opened it: a claim the worker refuses raises RequestRefused, and its id stays free
     (a failed start may be submitted again; an application that was opened may not)."""
@@ -62,7 +74,9 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     ])
     try:
         handle = await client.start_workflow(
-            ApplicationWorkflow.run, ApplicationRun(claim=inp), id=wid, task_queue=task_queue,
+            ApplicationWorkflow.run,
+            ApplicationRun(claim=inp, credential=sign(inp.operator, wid, "submit", actor=actor)), id=wid,
+            task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY, search_attributes=attrs,
             memo={"year": inp.year}, static_summary=_summary(inp), static_details=_details(inp, info))
     except WorkflowAlreadyStartedError as e:
@@ -122,26 +136,21 @@ def _message(e: BaseException) -> str:
     return getattr(cause, "message", None) or str(cause or e)
 
 
-async def _update(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None) -> DecisionRecord:
-    try:
-        return await _execute(client, app_id, method, arg, request_key=request_key)
-    except RequestRefused as e:
-        # a reviewer registered after the application opened: the worker reloads its registry
-        # from its own database (the caller sends nothing), then the decision is tried once more
-        if not (getattr(arg, "reviewer", None) and "is not registered" in str(e)):
-            raise
-        await _execute(client, app_id, ApplicationWorkflow.refresh_reviewers, None)
-        return await _execute(client, app_id, method, arg, request_key=request_key)
+async def _update(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None,
+                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    """Send a signed request: the credential is made for the person the request names."""
+    name = method.__name__
+    who = getattr(arg, "reviewer", None) or getattr(arg, "operator", None) or getattr(arg, "who", None) or ""
+    signed = arg.model_copy(update={"credential": sign(who, app_id, name, actor=actor)})
+    return await _execute(client, app_id, method, signed, request_key=request_key, unsigned=arg)
 
 
-async def _execute(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None):
+async def _execute(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None, unsigned=None):
     h = handle(client, app_id)
     name = getattr(method, "__name__", str(method))
     try:
-        if arg is None:          # (a reload: every call is a new request)
-            import uuid
-            return await h.execute_update(method, id=f"{name}:{uuid.uuid4()}")
-        return await h.execute_update(method, arg, id=update_id(app_id, name, arg, request_key))
+        # the update id is made from the request without its credential (which is new each time)
+        return await h.execute_update(method, arg, id=update_id(app_id, name, unsigned or arg, request_key))
     except WorkflowUpdateFailedError as e:
         raise RequestRefused(_message(e)) from None
     except RPCError as e:
@@ -184,51 +193,62 @@ async def tranches(client: Client, app_id: str):
 
 async def approve(client: Client, app_id: str, *, reviewer: str, comment: str = "",
                   amount: Optional[Decimal] = None, reason: Optional[str] = None,
-                  request_key: Optional[str] = None) -> DecisionRecord:
+                  request_key: Optional[str] = None, actor: Optional[creds.Actor] = None) -> DecisionRecord:
     return await _update(client, app_id, ApplicationWorkflow.approve,
                          Decision(reviewer=reviewer, comment=comment or "",
                                   amount=str(amount) if amount is not None else None, reason=reason),
-                         request_key=request_key)
+                         request_key=request_key, actor=actor)
 
 
-async def reject(client: Client, app_id: str, *, reviewer: str, comment: str) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.reject, Decision(reviewer=reviewer, comment=comment))
+async def reject(client: Client, app_id: str, *, reviewer: str, comment: str,
+                 actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    return await _update(client, app_id, ApplicationWorkflow.reject, Decision(reviewer=reviewer, comment=comment),
+                         actor=actor)
 
 
-async def request_info(client: Client, app_id: str, *, reviewer: str, comment: str) -> DecisionRecord:
+async def request_info(client: Client, app_id: str, *, reviewer: str, comment: str,
+                       actor: Optional[creds.Actor] = None) -> DecisionRecord:
     return await _update(client, app_id, ApplicationWorkflow.request_info,
-                         Decision(reviewer=reviewer, comment=comment))
+                         Decision(reviewer=reviewer, comment=comment), actor=actor)
 
 
-async def provide_info(client: Client, app_id: str, data: dict, *, operator: str) -> DecisionRecord:
+async def provide_info(client: Client, app_id: str, data: dict, *, operator: str,
+                       actor: Optional[creds.Actor] = None) -> DecisionRecord:
     facts, comment = _facts_of(data)
     return await _update(client, app_id, ApplicationWorkflow.provide_info,
-                         OperatorAction(operator=operator, facts=facts, comment=comment))
+                         OperatorAction(operator=operator, facts=facts, comment=comment), actor=actor)
 
 
-async def submit_evidence(client: Client, app_id: str, data: dict, *, operator: str = "") -> DecisionRecord:
+async def submit_evidence(client: Client, app_id: str, data: dict, *, operator: str = "",
+                          actor: Optional[creds.Actor] = None) -> DecisionRecord:
     facts, comment = _facts_of(data)
     return await _update(client, app_id, ApplicationWorkflow.submit_evidence,
-                         OperatorAction(operator=operator or "", facts=facts, comment=comment))
+                         OperatorAction(operator=operator or "", facts=facts, comment=comment), actor=actor)
 
 
-async def confirm_year(client: Client, app_id: str, *, reviewer: str, comment: str = "") -> DecisionRecord:
+async def confirm_year(client: Client, app_id: str, *, reviewer: str, comment: str = "",
+                       actor: Optional[creds.Actor] = None) -> DecisionRecord:
     return await _update(client, app_id, ApplicationWorkflow.confirm_year,
-                         YearConfirmation(reviewer=reviewer, comment=comment))
+                         YearConfirmation(reviewer=reviewer, comment=comment), actor=actor)
 
 
-async def withdraw(client: Client, app_id: str, *, operator: str, comment: str = "") -> DecisionRecord:
+async def withdraw(client: Client, app_id: str, *, operator: str, comment: str = "",
+                   actor: Optional[creds.Actor] = None) -> DecisionRecord:
     return await _update(client, app_id, ApplicationWorkflow.withdraw,
-                         OperatorAction(operator=operator, comment=comment))
+                         OperatorAction(operator=operator, comment=comment), actor=actor)
 
 
-async def revoke(client: Client, app_id: str, *, reviewer: str, reason: str) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.revoke, Revocation(reviewer=reviewer, reason=reason))
+async def revoke(client: Client, app_id: str, *, reviewer: str, reason: str,
+                 actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    return await _update(client, app_id, ApplicationWorkflow.revoke, Revocation(reviewer=reviewer, reason=reason),
+                         actor=actor)
 
 
-async def resume(client: Client, app_id: str, *, who: str, comment: str = "") -> DecisionRecord:
+async def resume(client: Client, app_id: str, *, who: str, comment: str = "",
+                 actor: Optional[creds.Actor] = None) -> DecisionRecord:
     """Resume an application waiting in `attention` once its cause is fixed."""
-    return await _update(client, app_id, ApplicationWorkflow.resume, Resumption(who=who, comment=comment))
+    return await _update(client, app_id, ApplicationWorkflow.resume, Resumption(who=who, comment=comment),
+                         actor=actor)
 
 
 def _facts_of(data: dict) -> tuple[dict, str]:
