@@ -132,7 +132,7 @@ class DevServer:
                  db_file: str | os.PathLike | None = DEFAULT_DB_FILE, host: str = "127.0.0.1",
                  namespace: str = DEFAULT_NAMESPACE, log_file: str | os.PathLike | None = None,
                  log_level: str = "warn", attributes: dict[str, str] | None = None,
-                 headless: bool = False):
+                 headless: bool = False, codec_endpoint: str | None = None):
         self.port = port
         self.ui_port = ui_port
         self.db_file = Path(db_file) if db_file else None
@@ -140,6 +140,7 @@ class DevServer:
         self.namespace = namespace
         self.log_level = log_level
         self.headless = headless
+        self.codec_endpoint = codec_endpoint      # the Web UI's remote codec (the console's /codec)
         self.attributes = attributes if attributes is not None else search_attributes()
         if log_file is None and self.db_file is not None:
             log_file = self.db_file.with_name(self.db_file.stem + "-server.log")
@@ -169,6 +170,8 @@ class DevServer:
             cmd.append("--headless")
         elif self.ui_port:
             cmd += ["--ui-port", str(self.ui_port)]
+            if self.codec_endpoint:
+                cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         for name, typ in self.attributes.items():
             cmd += ["--search-attribute", f"{name}={typ}"]
         return cmd
