@@ -108,6 +108,19 @@ def console_port() -> int:
     return int(os.environ.get("DISBURSE_CONSOLE_PORT", "8080") or 0)
 
 
+def ui_codec_endpoint() -> str | None:
+    """The codec endpoint the dev server's Web UI is given (--ui-codec-endpoint):
+    DISBURSE_UI_CODEC_ENDPOINT if set ("off": none), else the console's /codec when payloads are
+    encrypted (DISBURSE_PAYLOAD_KEYS) and the console runs; else none."""
+    explicit = os.environ.get("DISBURSE_UI_CODEC_ENDPOINT", "").strip()
+    if explicit:
+        return None if explicit.lower() == "off" else explicit
+    port = console_port()
+    if os.environ.get("DISBURSE_PAYLOAD_KEYS", "").strip() and port:
+        return f"http://localhost:{port}/codec"
+    return None
+
+
 async def _supervise_worker(client, console: Console, *, demo: bool, ready_message,
                             env: dict[str, str] | None = None, ui_url: str | None = None) -> None:
     """Run `disburse worker` as a supervised child until SIGINT/SIGTERM (a second Ctrl-C leaves at
@@ -166,7 +179,10 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
     Path("var").mkdir(exist_ok=True)
     db_url = backend.init_db()
     keys = backend.ensure_local_keys()       # the signing key pair the CLI, the console and the worker share
-    server = DevServer(port=port, ui_port=ui_port, db_file=db_file, host="127.0.0.1")
+    server = DevServer(port=port, ui_port=ui_port, db_file=db_file, host="127.0.0.1",
+                       codec_endpoint=ui_codec_endpoint())
+    if server.ui_url:                        # the console's codec endpoint answers CORS for this Web UI
+        os.environ.setdefault("DISBURSE_WEB_UI_ORIGIN", server.ui_url)
     started = server.start()
     address = server.address
     os.environ["TEMPORAL_ADDRESS"] = address

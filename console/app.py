@@ -13,6 +13,17 @@ HttpOnly) holding the user id, the login time and a CSRF token that every form p
 Passwords are checked by models/users.py (argon2, lock-out). Every action is sent to Temporal with
 a credential the console's signing service makes for the logged-in user (models/credentials.py);
 the workflow verifies it. Each application page links to its workflow in the Temporal Web UI.
+
+Documents: the submit form, the answer to an information request and a programme year's evidence
+take files (`documents`, several at once); each is stored under its SHA-256 by documents/ (type from
+the bytes, size limit) BEFORE the claim or the update goes to the workflow, and recorded against the
+application (documents.attach) once the workflow has accepted it. The application page lists them;
+/applications/{id}/documents/{sha256} serves one of them to whoever may see the application.
+
+Codec endpoint for the Temporal Web UI and CLI (POST /codec/decode, /codec/encode; workflows/codec.py):
+ops and finance only, by session cookie (the Web UI with "include cross-origin credentials", on the
+same site as the console: the cookie is SameSite=strict) or by a CLI token (`Authorization: Bearer`);
+CORS for DISBURSE_WEB_UI_ORIGIN (default http://localhost:8233; several separated by commas).
 """
 from __future__ import annotations
 
@@ -21,12 +32,14 @@ import json
 import os
 import secrets
 import time
+import unicodedata
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import quote
 
 from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
@@ -43,6 +56,10 @@ STATUS_ZH = {
     "blacklisted": "严重失信", "withdrawn": "已撤回", "revoked": "已撤销",
 }
 ROLE_ZH = {"operator": "经办人", "reviewer": "审核人", "finance": "财政", "ops": "运维"}
+PURPOSE_ZH = {"submission": "申报材料", "information": "补充材料", "evidence": "年度材料"}
+MAX_FILES = 20                          # per form
+CODEC_ROLES = ("ops", "finance")
+CODEC_ALLOW_HEADERS = "Authorization, Content-Type, X-Namespace"
 
 
 def _secret() -> str:
@@ -62,8 +79,35 @@ def temporal_ui() -> str:
     return os.environ.get("DISBURSE_TEMPORAL_UI", "http://localhost:8233").rstrip("/")
 
 
+def web_ui_origins() -> set[str]:
+    """The origins allowed to call the codec endpoint from a browser (DISBURSE_WEB_UI_ORIGIN)."""
+    raw = os.environ.get("DISBURSE_WEB_UI_ORIGIN", "http://localhost:8233")
+    return {o.strip().rstrip("/") for o in raw.split(",") if o.strip()}
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback name and the UTF-8 name (RFC 6266 / 5987); the name is
+    already sanitised (documents.sanitize_filename): no path, no control characters."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;%' else "_"
+                       for c in unicodedata.normalize("NFC", filename)) or "document"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def document_limit() -> str:
+    from documents import SettingsError, max_bytes
+    try:
+        n = max_bytes()
+    except SettingsError:
+        return ""
+    return f"{n / 1024 / 1024:.0f} MB" if n >= 1024 * 1024 else f"{n} 字节"
+
+
 class LoginRequired(Exception):
     pass
+
+
+class DocumentRefused(ValueError):
+    """An uploaded file the store refused (type, size, name), or too many: one line for the page."""
 
 
 def create_app(*, temporal_client=None) -> FastAPI:
@@ -73,7 +117,8 @@ def create_app(*, temporal_client=None) -> FastAPI:
                        https_only=os.environ.get("DISBURSE_CONSOLE_HTTPS_ONLY", "") == "1")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals.update(status_zh=STATUS_ZH, role_zh=ROLE_ZH, temporal_ui=temporal_ui)
+    templates.env.globals.update(status_zh=STATUS_ZH, role_zh=ROLE_ZH, temporal_ui=temporal_ui,
+                                 purpose_zh=PURPOSE_ZH, document_limit=document_limit)
     templates.env.filters["money"] = lambda v: "" if v in (None, "") else f"{Decimal(str(v)):,.2f}"
     app.state.client = temporal_client
 
@@ -169,8 +214,7 @@ def create_app(*, temporal_client=None) -> FastAPI:
         if rec is None:
             raise HTTPException(404, "没有这个申请")
         claim = rec.get("claim") or {}
-        if me.role == "operator" and claim.get("operator") != me.user:
-            raise HTTPException(403, "只能查看本人提交的申请")
+        may_see(me, rec)
         live = None
         try:
             from workflows.client import status
@@ -181,6 +225,77 @@ def create_app(*, temporal_client=None) -> FastAPI:
         required = ((rec.get("pinned") or {}).get("clause") or {}).get("required_bureaus", [])
         return page(request, "application.html", rec=rec, live=live, claim=claim, provisional=prov,
                     required=required, app_id=app_id, actions=_actions(me, live, claim, required), message=None)
+
+    def may_see(me: Actor, rec: dict) -> None:
+        """Who may see an application (its page and its documents): its own operator, reviewers and
+        finance of a bureau that reviews it, ops. HTTPException 403 otherwise."""
+        claim = rec.get("claim") or {}
+        required = ((rec.get("pinned") or {}).get("clause") or {}).get("required_bureaus", [])
+        if me.role == "operator" and claim.get("operator") != me.user:
+            raise HTTPException(403, "只能查看本人提交的申请")
+        if me.role in ("reviewer", "finance") and me.bureau not in required:
+            raise HTTPException(403, "本单位不审核这个申请")
+
+    # ------------------------------------------------------------------ documents
+
+    def uploads(form) -> list:
+        """The files posted as `documents` (a browser sends one empty part when none is chosen)."""
+        files = [f for f in form.getlist("documents") if hasattr(f, "read") and (f.filename or f.size)]
+        if len(files) > MAX_FILES:
+            raise DocumentRefused(f"一次最多上传 {MAX_FILES} 个文件")
+        return files
+
+    def stage(files: list) -> list:
+        """Store each file (documents.put: size limit, type from the bytes, name sanitised) before
+        anything is sent to the workflow; the first refusal is the answer, naming the file. Bytes
+        stored for a request that is then refused stay in the store attached to nothing: they are
+        never served (only attached files are) and take no second copy if sent again."""
+        import documents
+        for f in files:
+            name = documents.sanitize_filename(f.filename)
+            try:
+                f.file.seek(0)
+                documents.put(f.file, filename=name, declared_type=f.content_type or "")
+            except documents.DocumentError as e:
+                raise DocumentRefused(f"材料“{name}”未被接受：{e}") from None
+        return files
+
+    def record(app_id: str, files: list, *, purpose: str, year: int, who: str) -> Optional[str]:
+        """Attach the staged files to the application, after the workflow accepted the request.
+        The bytes are already stored, so only the database can fail here: then the files are named
+        in the answer (the request itself stands) and may be attached again."""
+        import documents
+        failed = []
+        for f in files:
+            try:
+                f.file.seek(0)
+                documents.attach(app_id, f.file, filename=f.filename or "", purpose=purpose, year=year,
+                                 uploaded_by=who, declared_type=f.content_type or "")
+            except Exception:  # noqa: BLE001 - reported on the page, the request already accepted
+                failed.append(documents.sanitize_filename(f.filename))
+        return f"但以下材料未能登记，请重新上传：{'、'.join(failed)}" if failed else None
+
+    @app.get("/applications/{app_id}/documents/{sha256}")
+    async def document(request: Request, app_id: str, sha256: str):
+        me = need(request)
+        from models.audit import audit_record
+        rec = audit_record(app_id)
+        if rec is None:
+            raise HTTPException(404, "没有这个申请")
+        may_see(me, rec)
+        doc = next((d for d in rec.get("documents") or [] if d.get("sha256") == sha256), None)
+        if doc is None:                      # never a file just because it is in the store
+            raise HTTPException(404, "这个申请没有该材料")
+        import documents
+        try:
+            data = documents.get(sha256)     # its SHA-256 checked
+        except documents.DocumentNotFound:
+            raise HTTPException(404, "材料已登记，但存储中找不到该文件") from None
+        except documents.DocumentCorrupt:
+            raise HTTPException(500, "存储中的文件已损坏或被改动，拒绝提供") from None
+        return Response(data, media_type=doc["media_type"], headers={
+            "Content-Disposition": content_disposition(doc["filename"]), "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store", "Content-Security-Policy": "default-src 'none'; sandbox"})
 
     def _actions(me: Actor, live: Optional[dict], claim: dict, required: list[str]) -> set[str]:
         """What the page offers this user; the workflow's validators decide again."""
@@ -227,9 +342,25 @@ def create_app(*, temporal_client=None) -> FastAPI:
                 await fn(c, app_id, reviewer=me.user, comment=comment, actor=me, **kw)
             elif action in ("provide_info", "evidence"):
                 need(request, "operator")
+                from models.audit import audit_record
+                rec = audit_record(app_id) or {}
+                if (rec.get("claim") or {}).get("operator") != me.user:
+                    raise HTTPException(403, "只有本申请的经办人可以提交材料")
                 facts = _json_field(form.get("facts"))
+                files = uploads(form)
+                year = 0
+                if files:
+                    live = await wc.status(c, app_id)
+                    # information: the year under review; evidence: the programme year it is for
+                    year = int(live.get("year") or 0) + (1 if action == "evidence" else 0)
+                    stage(files)             # refused files: nothing is sent to the workflow
                 fn = wc.provide_info if action == "provide_info" else wc.submit_evidence
                 await fn(c, app_id, {"facts": facts, "comment": comment}, operator=me.user, actor=me)
+                if files:
+                    warning = record(app_id, files, purpose="information" if action == "provide_info" else "evidence",
+                                     year=year, who=me.user)
+                    if warning:
+                        return await _flash(request, app_id, f"已提交，{warning}", 200, redirect=True)
             elif action == "withdraw":
                 need(request, "operator")
                 await wc.withdraw(c, app_id, operator=me.user, comment=comment, actor=me)
@@ -243,6 +374,8 @@ def create_app(*, temporal_client=None) -> FastAPI:
                 raise HTTPException(404, "unknown action")
         except HTTPException:
             raise
+        except DocumentRefused as e:
+            return await _flash(request, app_id, f"未能完成：{e}", 400)
         except Exception as e:  # noqa: BLE001 - the workflow's refusal, shown on the page
             from cli.errors import describe
             return await _flash(request, app_id, f"未能完成：{describe(e)[0]}", 409)
@@ -253,7 +386,11 @@ def create_app(*, temporal_client=None) -> FastAPI:
         request.session["flash"] = message
         if redirect:
             return RedirectResponse(f"/applications/{app_id}", status_code=303)
-        resp = await application(request, app_id)
+        try:
+            resp = await application(request, app_id)
+        except HTTPException:                # e.g. a reviewer of another bureau: the outcome, no page
+            request.session.pop("flash", None)
+            return page(request, "error.html", status_code=code, message=message, code=code)
         resp.status_code = code
         return resp
 
@@ -277,11 +414,73 @@ def create_app(*, temporal_client=None) -> FastAPI:
             from cli.backend import application_input
             parsed = json.loads(data.decode("utf-8"))
             inp = application_input(parsed, source=claim.filename or "claim", operator=me.user)
+            files = stage(uploads(await request.form()))      # before the workflow is started
             app_id = await wc.submit(await client(), inp, actor=me)
+        except DocumentRefused as e:
+            return page(request, "submit.html", status_code=400, error=str(e))
         except Exception as e:  # noqa: BLE001
             return page(request, "submit.html", status_code=400, error=describe(e)[0])
-        request.session["flash"] = f"已提交 {app_id}"
+        # recorded only once the workflow has opened the application (a duplicate or refused claim
+        # attaches nothing to an id that is not this operator's)
+        warning = record(app_id, files, purpose="submission", year=inp.year, who=me.user)
+        request.session["flash"] = f"已提交 {app_id}" + (f"，{warning}" if warning else "")
         return RedirectResponse(f"/applications/{app_id}", status_code=303)
+
+    # ------------------------------------------------------------------ codec endpoint
+
+    def cors(request: Request, resp: Response) -> Response:
+        origin = (request.headers.get("origin") or "").rstrip("/")
+        if origin and origin in web_ui_origins():
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Access-Control-Allow-Credentials"] = "true"
+        resp.headers["Vary"] = "Origin"
+        return resp
+
+    @app.options("/codec/{op}")
+    async def codec_preflight(request: Request, op: str):
+        if op not in ("decode", "encode"):
+            return Response(status_code=404)
+        resp = Response(status_code=204, headers={"Access-Control-Allow-Methods": "POST, OPTIONS",
+                                                  "Access-Control-Allow-Headers": CODEC_ALLOW_HEADERS,
+                                                  "Access-Control-Max-Age": "600"})
+        return cors(request, resp)
+
+    @app.post("/codec/{op}")
+    async def codec(request: Request, op: str):
+        """Temporal's codec server protocol (workflows/codec.py). JSON answers, never the HTML
+        error page: the Web UI and `temporal --codec-endpoint` read them."""
+        from workflows.codec import MAX_CODEC_BODY, CodecRequestError, PayloadKeyError, decode_json, encode_json
+
+        def answer(code: int, message: str) -> Response:
+            return cors(request, JSONResponse({"error": message}, status_code=code))
+        if op not in ("decode", "encode"):
+            return answer(404, "unknown codec operation")
+        auth = request.headers.get("authorization") or ""
+        if auth:
+            from models.users import UserError, actor_for_token
+            scheme, _, token = auth.partition(" ")
+            try:
+                if scheme.lower() != "bearer" or not token.strip():
+                    raise UserError("expected Authorization: Bearer <CLI token>")
+                me = actor_for_token(token)
+            except UserError as e:
+                return answer(401, str(e))
+        else:
+            me = current(request)
+            if me is None:
+                return answer(401, "log in to the console, or send a CLI token (Authorization: Bearer ...)")
+        if me.role not in CODEC_ROLES:
+            return answer(403, f"the codec endpoint is for {' and '.join(CODEC_ROLES)} users")
+        if int(request.headers.get("content-length") or 0) > MAX_CODEC_BODY:
+            return answer(413, f"request body too large (over {MAX_CODEC_BODY} bytes)")
+        body = await request.body()
+        try:
+            out = (decode_json if op == "decode" else encode_json)(body)
+        except CodecRequestError as e:
+            return answer(400, str(e))
+        except PayloadKeyError as e:
+            return answer(503, str(e))
+        return cors(request, Response(out, media_type="application/json"))
 
     # ------------------------------------------------------------------ finance
 

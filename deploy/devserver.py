@@ -75,7 +75,8 @@ async def connect(address: str, namespace: str = DEFAULT_NAMESPACE, timeout: flo
                   proc: subprocess.Popen | None = None, log_file: Path | None = None):
     """Client.connect with retries until the server answers (or `timeout` seconds pass)."""
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from workflows.codec import data_converter     # payloads encrypted when DISBURSE_PAYLOAD_KEYS is set
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -84,7 +85,7 @@ async def connect(address: str, namespace: str = DEFAULT_NAMESPACE, timeout: flo
             hint = f"; see {log_file}" if log_file else ""
             raise DevServerError(f"temporal dev server exited with status {proc.returncode}{hint}")
         try:
-            client = await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+            client = await Client.connect(address, namespace=namespace, data_converter=data_converter())
             # a cheap call that needs the namespace to exist
             await client.workflow_service.get_system_info(_system_info_request())
             return client
@@ -131,7 +132,7 @@ class DevServer:
                  db_file: str | os.PathLike | None = DEFAULT_DB_FILE, host: str = "127.0.0.1",
                  namespace: str = DEFAULT_NAMESPACE, log_file: str | os.PathLike | None = None,
                  log_level: str = "warn", attributes: dict[str, str] | None = None,
-                 headless: bool = False):
+                 headless: bool = False, codec_endpoint: str | None = None):
         self.port = port
         self.ui_port = ui_port
         self.db_file = Path(db_file) if db_file else None
@@ -139,6 +140,7 @@ class DevServer:
         self.namespace = namespace
         self.log_level = log_level
         self.headless = headless
+        self.codec_endpoint = codec_endpoint      # the Web UI's remote codec (the console's /codec)
         self.attributes = attributes if attributes is not None else search_attributes()
         if log_file is None and self.db_file is not None:
             log_file = self.db_file.with_name(self.db_file.stem + "-server.log")
@@ -168,6 +170,8 @@ class DevServer:
             cmd.append("--headless")
         elif self.ui_port:
             cmd += ["--ui-port", str(self.ui_port)]
+            if self.codec_endpoint:
+                cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         for name, typ in self.attributes.items():
             cmd += ["--search-attribute", f"{name}={typ}"]
         return cmd

@@ -4,7 +4,8 @@ Temporal deletes a closed workflow's history after the namespace's retention per
 an auditor needs is written to the database while the application runs: the claim and what the
 worker pinned when it opened it, every decision (who, bureau, when, comment, a lowered amount),
 every calculation with its facts and trace, the award book's lines (committed, paid, released and
-why), the ledger's payments, the notifications, and the last status mirrored.
+why), the ledger's payments, the notifications, the last status mirrored, and the documents
+attached (metadata with each file's SHA-256; the files are in the document store, documents/).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlmodel import select
 
 from models.db import session
 from models.tables import (
-    ApplicationRow, AwardLine, CalculationRow, ClaimRow, DecisionRow, LedgerEntry, NotificationRow,
+    ApplicationRow, AwardLine, CalculationRow, ClaimRow, DecisionRow, DocumentRow, LedgerEntry, NotificationRow,
 )
 
 
@@ -38,7 +39,9 @@ def audit_record(application_id: str) -> Optional[dict[str, Any]]:
                       .order_by(LedgerEntry.year, LedgerEntry.seq)).all()
         notes = s.exec(select(NotificationRow).where(NotificationRow.application_id == application_id)
                        .order_by(NotificationRow.created_at, NotificationRow.id)).all()
-        if not any((app, claim, decisions, calcs, lines, paid, notes)):
+        docs = s.exec(select(DocumentRow).where(DocumentRow.application_id == application_id)
+                      .order_by(DocumentRow.uploaded_at, DocumentRow.id)).all()
+        if not any((app, claim, decisions, calcs, lines, paid, notes, docs)):
             return None
         return {
             "application_id": application_id,
@@ -53,4 +56,5 @@ def audit_record(application_id: str) -> Optional[dict[str, Any]]:
             "award_lines": [_row(ln) for ln in lines],
             "ledger": [_row(p) for p in paid],
             "notifications": [_row(n) for n in notes],
+            "documents": [_row(d) for d in docs],
         }

@@ -1,6 +1,7 @@
 """SQLModel tables: registries (reviewers, blacklist, enterprises), the award book (awards and
-their lines, one lock row per enterprise), the ledger, calculations, notifications and their deliveries, and a mirror
-of application status/decisions for the CLI and the audit record."""
+their lines, one lock row per enterprise), the ledger, calculations, notifications and their deliveries, a
+mirror of application status/decisions for the CLI and the audit record, and the documents attached to
+applications (the files themselves are in the document store, documents/)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -220,3 +221,20 @@ class DecisionRow(SQLModel, table=True):
     year: int = 0
     amount: Optional[Decimal] = Field(default=None, sa_column=Column(Fen(), nullable=True))   # a lowering
     decided_at: datetime
+
+
+class DocumentRow(SQLModel, table=True):
+    """A document attached to an application: the file is in the document store under its SHA-256
+    (documents/store.py); the same file attached twice for the same purpose and year is one row."""
+    __tablename__ = "document"
+    __table_args__ = (UniqueConstraint("application_id", "sha256", "purpose", "year", name="uq_document"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    sha256: str = Field(index=True, max_length=64)
+    application_id: str = Field(index=True)
+    year: int = 0                             # the programme year it is evidence for, or 0
+    purpose: str                              # submission | information | evidence
+    filename: str                             # sanitised: no path, no control characters, bounded
+    media_type: str                           # from the file's bytes, not from what the uploader said
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    uploaded_by: str
+    uploaded_at: datetime

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from calc.credit_code import make as make_code
@@ -60,8 +59,9 @@ class Harness:
 
     async def _start(self) -> None:
         from worker import build_worker
+        from workflows.codec import data_converter     # encrypted when DISBURSE_PAYLOAD_KEYS is set
         self.env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter)
+            test_server_existing_path=str(TEST_SERVER), data_converter=data_converter())
         await self.env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
             namespace=self.env.client.namespace,
             search_attributes={k.name: k.indexed_value_type for k in sa.ALL}))

@@ -398,3 +398,25 @@ def test_the_audit_record_outlives_the_workflow_history(stack):
     for text in ("decisions", "kj-wang", "calculation trace", "reviewer_lowering", "award book", "350,000.00",
                  "部分保费不属研发险"):
         assert text in shown, text
+
+
+def test_the_web_ui_is_given_the_consoles_codec_endpoint_when_payloads_are_encrypted(monkeypatch):
+    from cli.up import ui_codec_endpoint
+    from deploy.devserver import DevServer
+    for name in ("DISBURSE_UI_CODEC_ENDPOINT", "DISBURSE_PAYLOAD_KEYS", "DISBURSE_CONSOLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert ui_codec_endpoint() is None                              # nothing encrypted: no codec
+    monkeypatch.setenv("DISBURSE_PAYLOAD_KEYS", "/etc/disburse/payload-keys")
+    assert ui_codec_endpoint() == "http://localhost:8080/codec"
+    monkeypatch.setenv("DISBURSE_CONSOLE_PORT", "0")
+    assert ui_codec_endpoint() is None                              # no console, no endpoint
+    monkeypatch.setenv("DISBURSE_UI_CODEC_ENDPOINT", "https://codec.example.org/codec")
+    assert ui_codec_endpoint() == "https://codec.example.org/codec"
+    monkeypatch.setenv("DISBURSE_UI_CODEC_ENDPOINT", "off")
+    assert ui_codec_endpoint() is None
+    cmd = DevServer(port=7233, ui_port=8233, db_file=None, attributes={},
+                    codec_endpoint="http://localhost:8080/codec").command()
+    assert cmd[cmd.index("--ui-codec-endpoint") + 1] == "http://localhost:8080/codec"
+    assert "--ui-codec-endpoint" not in DevServer(port=7233, ui_port=8233, db_file=None, attributes={}).command()
+    assert "--ui-codec-endpoint" not in DevServer(port=7233, ui_port=8233, db_file=None, attributes={}, headless=True,
+                                                  codec_endpoint="http://localhost:8080/codec").command()

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from models.application import ApplicationRun
 from models.legacy import WorkflowInput
 from workflows.application import ApplicationWorkflow
+from workflows.codec import data_converter
 from workflows.legacy import LegacyApplicationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -37,7 +37,7 @@ def _history(path: Path) -> WorkflowHistory:
 
 def _replay(workflow_cls, path: Path):
     replayer = Replayer(workflows=[workflow_cls] if workflow_cls else [ApplicationWorkflow, LegacyApplicationWorkflow],
-                        data_converter=pydantic_data_converter)
+                        data_converter=data_converter())   # the codec's too when DISBURSE_PAYLOAD_KEYS is set
     return asyncio.run(replayer.replay_workflow(_history(path), raise_on_replay_failure=False))
 
 

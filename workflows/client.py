@@ -10,7 +10,6 @@ from typing import Any, Optional
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.common import SearchAttributePair as P, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models import search_attributes as sa
@@ -39,13 +38,15 @@ class RequestRefused(ValueError):
 
 
 async def connect(address: Optional[str] = None, namespace: Optional[str] = None, *, runtime=None) -> Client:
-    """A client with the project's data converter; address, namespace, TLS, API key from the
-    environment or profile (workflows/connection.py) unless given here."""
+    """A client with the project's data converter (workflows/codec.py: payloads encrypted when
+    DISBURSE_PAYLOAD_KEYS is set); address, namespace, TLS, API key from the environment or profile
+    (workflows/connection.py) unless given here."""
+    from workflows.codec import data_converter
     from workflows.connection import connect_config
     config = connect_config(address, namespace)
     if runtime is not None:
         config["runtime"] = runtime
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=data_converter())
 
 
 def sign(user: str, application_id: str, action: str, *, actor: Optional[creds.Actor] = None) -> creds.Credential:
