@@ -11,7 +11,8 @@ application completed and the tranche paid.
 
 Needs /usr/bin/chromium (scripts/env.sh installs it with apt-get) and the `playwright` package
 (the `test` extra); `playwright install` is never run. Without either the test is skipped, saying
-why. Screenshots of the main pages go to var/test-artifacts/browser/*.png.
+why. Screenshots of the main pages go to var/test-artifacts/browser/*.png (DISBURSE_TEST_ARTIFACTS
+moves var/test-artifacts), and on a failure what each person's page showed (failure-USER.png).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DISBURSE = str(Path(sys.executable).parent / "disburse")
 EXAMPLE = ROOT / "examples" / "hz2025-04-tech-insurance-premium.json"
 CHROMIUM = os.environ.get("DISBURSE_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = ROOT / "var" / "test-artifacts" / "browser"
+ARTIFACTS = Path(os.environ.get("DISBURSE_TEST_ARTIFACTS") or ROOT / "var" / "test-artifacts") / "browser"
 # Playwright adds --headless and a fresh --user-data-dir itself; these keep Chromium off the network
 # (this machine's closed network refuses its background connections) and run it as root.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
