@@ -88,6 +88,30 @@ class Harness:
                       activities=acts,
                       activity_executor=self._executor)
 
+    async def restart_main_worker(self, timeout: float = 30, **options) -> None:
+        """Stop the main worker (task queue "disburse") and start a fresh one on the same queue, as
+        a deploy or a crash-and-restart would: workflows in flight carry on from their history.
+        `options` are Worker arguments that replace build_worker's for the new worker.
+
+        The time-skipping test server never times out a sticky task queue (a real server hands the
+        workflows of a stopped worker to the others): a workflow cached by the stopped worker
+        would wait for it forever. Workers that are restarted should hold no cache: call
+        restart_main_worker(max_cached_workflows=0, max_concurrent_workflow_tasks=1) once before
+        the first workflow starts (without a cache, a second concurrent workflow task can wait
+        behind a local activity until it times out)."""
+        import functools
+        from unittest import mock
+
+        import worker as main_worker
+        old, task = self.workers[0], self._tasks[0]
+        await asyncio.wait_for(old.shutdown(), timeout)
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout)
+        with mock.patch.object(main_worker, "Worker", functools.partial(main_worker.Worker, **options)):
+            new = main_worker.build_worker(self.env.client, executor=self._executor)
+        self.workers[0] = new
+        self._tasks[0] = self.loop.create_task(new.run())
+        await asyncio.sleep(0)
+
     def stop(self) -> None:
         async def _stop():
             try:
