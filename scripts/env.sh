@@ -6,6 +6,22 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 VENV=.venv
 stamp="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+# The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright, with a CJK
+# font so pages render Chinese. Installed with apt-get when missing: best effort and quiet, one line;
+# never fails the setup (without them the browser tests skip, saying why). DISBURSE_NO_BROWSER=1 skips.
+if [ -z "${DISBURSE_NO_BROWSER:-}" ] && { [ ! -x /usr/bin/chromium ] || ! fc-list :lang=zh 2>/dev/null | grep -q .; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    printf "disburse: installing Debian's chromium and a CJK font for the browser tests (apt-get, once)..." >&2
+    if { timeout 600 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 \
+        apt-get install -y -qq chromium fonts-wqy-microhei; } </dev/null >/dev/null 2>&1; then
+      echo " done" >&2
+    else
+      echo " failed; the browser tests will be skipped" >&2
+    fi
+  else
+    echo "disburse: no /usr/bin/chromium (apt-get install chromium fonts-wqy-microhei as root); the browser tests will be skipped" >&2
+  fi
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   echo "disburse: creating virtualenv in $VENV" >&2
   "$PY" -m venv "$VENV"
