@@ -4,7 +4,7 @@ people registered and the application submitted through the `disburse` CLI.
 
 A reviewer of 杭州市科技局 logs in through the form, finds the application in 待我审核, reads the
 amount and the calculation trace with the cited policy sentence, and approves; a reviewer of a
-bureau that is not responsible sees no buttons and a hand-made POST is refused (by the workflow
+bureau that is not responsible cannot open it (403) and a hand-made POST is refused (by the workflow
 with its session and CSRF token, with 403 without the token); a forged update sent straight to
 Temporal without a credential is refused by the validator; finance approves; the operator sees the
 application completed and the tranche paid.
@@ -238,13 +238,14 @@ def test_review_in_a_real_browser(console_stack, browser):
         expect(page.locator("#decisions")).to_contain_text("杭州市科技局")
         expect(page.locator("#approve")).to_have_count(0)               # decided: no second decision offered
 
-        # ---- a reviewer of a bureau that is not responsible: no buttons; hand-made POSTs refused
+        # ---- a reviewer of a bureau that is not responsible: the page refused; hand-made POSTs refused
         sj = person(SJ)
         page = sj.login()
         expect(page.get_by_role("link", name=app_id)).to_have_count(0)   # not in their inbox
-        page.goto(f"/applications/{app_id}")
-        expect(page.locator("#amount")).to_contain_text("400,000.00")   # may read it ...
-        expect(page.locator("section.actions")).to_have_count(0)          # ... but is offered nothing
+        shown = page.goto(f"/applications/{app_id}")
+        assert shown.status == 403                                        # not theirs to read ...
+        expect(page.locator(".flash.error")).to_contain_text("本单位不审核这个申请")
+        expect(page.locator("section.actions")).to_have_count(0)          # ... nor to decide
         for form in ("approve", "reject", "request_info", "revoke"):
             expect(page.locator(f"#{form}")).to_have_count(0)
         token = sj.csrf()
@@ -275,7 +276,8 @@ def test_review_in_a_real_browser(console_stack, browser):
         assert refusal != "ACCEPTED"
         assert "credential" in refusal, refusal
 
-        # nothing of the above was recorded: one decision so far
+        # nothing of the above was recorded: one decision so far (as 杭州市科技局's reviewer sees it)
+        page = kj.page
         page.goto(f"/applications/{app_id}")
         expect(page.locator("#decisions tbody tr")).to_have_count(1)
         expect(page.locator("#decisions")).not_to_contain_text(SJ)
