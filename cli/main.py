@@ -379,13 +379,15 @@ def users_add(
     bureau: Optional[str] = typer.Option(None, "--bureau", help="reviewer / finance: the qualified bureau"),
     name: str = typer.Option("", "--name"),
     email: str = typer.Option("", "--email"),
+    webhook_url: str = typer.Option("", "--webhook-url",
+                                    help="their group-chat robot (DingTalk, WeCom, Feishu) for notifications"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
 ) -> None:
     """Register a person (re-adding updates them and issues a new CLI token). Prints the token once:
     give it to them, or let them `disburse login`."""
     from models.users import UserError, add_user
     try:
-        token = add_user(user_id, role=role, bureau=bureau, name=name, email=email,
+        token = add_user(user_id, role=role, bureau=bureau, name=name, email=email, webhook_url=webhook_url,
                          password=_password(password_stdin, f"password for {user_id}"))
     except UserError as e:
         fail(str(e), BAD_INPUT)

@@ -66,6 +66,11 @@ def add_user(user_id: str, *, role: str, password: str, name: str = "", bureau: 
             raise UserError(f"bureau {bureau}: finance users belong to a 财政局")
     elif bureau:
         raise UserError(f"an {role} belongs to no bureau")
+    email, webhook_url = email.strip(), webhook_url.strip()
+    if email and (len(email) > 254 or not re.fullmatch(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+", email)):
+        raise UserError(f"email {email[:64]!r}: one address, name@domain")
+    if webhook_url and (len(webhook_url) > 2000 or not re.fullmatch(r"https?://[^\s]+", webhook_url)):
+        raise UserError(f"webhook url {webhook_url[:64]!r}: an http(s) address without spaces")
     token = secrets.token_urlsafe(32)
     with session() as s:
         row = s.get(UserRow, user_id) or UserRow(user_id=user_id, role=role, created_at=_now())

@@ -83,3 +83,15 @@ def test_the_cli_acts_only_as_a_logged_in_user(db, tmp_path):
                        text=True, timeout=60, env={**env, "DISBURSE_TOKEN": (tmp_path / "cfg" / "tokens" / "kj-wang")
                                                    .read_text()})
     assert r.returncode == 2 and "your token is kj-wang's, not cz-li's" in r.stderr
+
+
+@pytest.mark.parametrize("field,value,rule", [
+    ("email", "a@b.cn, c@d.cn", "one address"), ("email", "no-at-sign", "one address"),
+    ("webhook_url", "javascript:alert(1)", "http(s)"), ("webhook_url", "https://x/ y", "http(s)"),
+])
+def test_contact_details_are_checked(db, field, value, rule):
+    from models.users import UserError, add_user
+    with pytest.raises(UserError, match=rule.replace("(", r"\(").replace(")", r"\)")):
+        add_user("op-x", role="operator", password="long enough pw", **{field: value})
+    add_user("op-y", role="operator", password="long enough pw", email="li@czj.example.cn",
+             webhook_url="https://oapi.dingtalk.com/robot/send?access_token=t")
