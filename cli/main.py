@@ -4,6 +4,7 @@
     disburse worker               just the worker, against TEMPORAL_ADDRESS
     disburse register-attributes  the custom search attributes, on a cluster that is not the dev server
     disburse submit FILE.json     start an application
+    disburse submit-batch FILE    start one application per row of a CSV / .xlsx file
     disburse status APP_ID        where an application stands
     disburse list [--status ...]  applications, from the Temporal visibility API
     disburse approve|reject|request-info|provide-info|evidence|confirm-year|withdraw|revoke
@@ -167,6 +168,39 @@ def submit(
     app_id = run(backend.submit, inp)
     console.print(Text.assemble("submitted ", inert(app_id, style="bold")))
     console.print(inert(f"  follow it: disburse status {app_id}"))
+
+
+@app.command("submit-batch")
+@friendly
+def submit_batch(
+    file: Path = typer.Argument(..., help="applications, one per row: CSV (UTF-8) or .xlsx with columns "
+                                          "clause_id,year,enterprise_code,facts[,review_sla_days]"),
+    operator: Optional[str] = typer.Option(None, "--operator", help="operator submitting them (your login)"),
+) -> None:
+    """Submit a batch of applications from a spreadsheet: every row is validated first (a bad row
+    refuses the whole file, nothing submitted); rows already submitted are reported as such, so
+    running a half-finished batch again submits only the rest (cli/batch.py)."""
+    from cli import batch
+    from cli.identity import acting
+    me = acting(operator)                    # logged in as the submitting operator, before reading
+    data = batch.read_file(file)
+    try:
+        rows = batch.read_batch(data, str(file), operator=me.user)
+    except batch.BatchRefused as e:
+        for line in e.lines():
+            typer.echo(one_line(line), err=True)
+        fail(e.headline(), BAD_INPUT)
+
+    def shown_row(o) -> None:
+        reason = f": {o.reason}" if o.reason else ""
+        console.print(inert(f"line {o.line}: {o.application_id}: {o.outcome}{reason}"))
+
+    async def go(client):
+        return await batch.submit_rows(client, rows, actor=me, on_row=shown_row)
+    outcomes = run(go)
+    console.print(inert(f"{file}: {batch.summary(outcomes)}"))
+    if any(o.outcome in (batch.FAILED, batch.NOT_SUBMITTED) for o in outcomes):
+        fail("the batch stopped before its end; run the same file again to submit the rest")
 
 
 @app.command()

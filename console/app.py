@@ -3,7 +3,7 @@
     reviewer  收件箱 (applications waiting for their bureau, overdue first), the application page
               (facts, provisional amount and trace with the cited sentences, decisions, documents),
               approve (optionally lowering, with a reason) / reject / request information
-    operator  my applications, submit one (a JSON claim), answer information requests, programme-
+    operator  my applications, submit one (a JSON claim) or a batch (CSV / xlsx, /batch), answer information requests, programme-
               year evidence, withdraw
     finance   confirm programme years, revoke; the award book and the ledger
     ops       every application; resume one waiting in `attention`
@@ -425,6 +425,33 @@ def create_app(*, temporal_client=None) -> FastAPI:
         warning = record(app_id, files, purpose="submission", year=inp.year, who=me.user)
         request.session["flash"] = f"已提交 {app_id}" + (f"，{warning}" if warning else "")
         return RedirectResponse(f"/applications/{app_id}", status_code=303)
+
+    # ------------------------------------------------------------------ batches (cli/batch.py)
+
+    @app.get("/batch", response_class=HTMLResponse)
+    async def batch_form(request: Request):
+        need(request, "operator")
+        return page(request, "batch.html", problems=None, headline=None, outcomes=None)
+
+    @app.post("/batch")
+    async def batch_upload(request: Request, batch: UploadFile, csrf: str = Form("")):
+        """Validate the whole file, then submit row by row and show each row's outcome and the
+        application's status from the status mirror (stateless: the results are this answer;
+        the operator's home page lists their applications as they progress)."""
+        check_csrf(request, csrf)
+        me = need(request, "operator")
+        from cli import batch as batches
+        name = batch.filename or "batch"
+        data = await batch.read(batches.MAX_FILE_BYTES + 1)
+        try:
+            rows = batches.read_batch(data, name, operator=me.user)
+        except batches.BatchRefused as e:
+            return page(request, "batch.html", status_code=400, problems=e.lines(), headline=e.headline(),
+                        outcomes=None)
+        outcomes = await batches.submit_rows(await client(), rows, actor=me)
+        status = queries.statuses([o.application_id for o in outcomes])
+        return page(request, "batch.html", problems=None, headline=batches.summary(outcomes), outcomes=outcomes,
+                    status=status, file_name=name)
 
     # ------------------------------------------------------------------ codec endpoint
 

@@ -83,6 +83,17 @@ def everything(filters: dict[str, Any] | None = None) -> list[Row]:
     return _rows(filters)
 
 
+def statuses(application_ids: list[str]) -> dict[str, str]:
+    """The status mirror's status of each application (those it knows)."""
+    out: dict[str, str] = {}
+    with session() as s:
+        for i in range(0, len(application_ids), 500):
+            chunk = application_ids[i:i + 500]
+            for a in s.exec(select(ApplicationRow).where(ApplicationRow.application_id.in_(chunk))):
+                out[a.application_id] = a.status
+    return out
+
+
 def provisional(application_id: str) -> Optional[dict[str, Any]]:
     """What the calculation core says now for the claim as it stands (facts as submitted), against
     the award book as it is (this application's own commitments left out): for reviewers, not

@@ -142,7 +142,14 @@ def _read_csv(path, columns: tuple[Column, ...]) -> tuple[list[tuple[int, dict[s
     left out. File-level problems (not readable, not UTF-8, bad header, malformed CSV, too big)
     raise at once. `line` is the file line a row starts on (the header is line 1)."""
     path = Path(path)
-    text = _decode(path, _read_bytes(path))
+    return parse_csv(path, _decode(path, _read_bytes(path)), columns)
+
+
+def parse_csv(path, text: str, columns: tuple[Column, ...], *, max_rows: Optional[int] = None
+              ) -> tuple[list[tuple[int, dict[str, str]]], list[RegistryError]]:
+    """_read_csv on text already read and decoded (`path` names it in messages); at most
+    `max_rows` data rows (default MAX_ROWS)."""
+    max_rows = MAX_ROWS if max_rows is None else max_rows
     expected = ",".join(c.name for c in columns)
     if not text.strip():
         raise RegistryError(f"empty file: expected a header line naming the columns ({expected})", path=path)
@@ -168,8 +175,8 @@ def _read_csv(path, columns: tuple[Column, ...]) -> tuple[list[tuple[int, dict[s
         if header is None:
             header = _header(path, start, record, by_name, expected)
             continue
-        if len(rows) + len(problems) >= MAX_ROWS:
-            raise RegistryError(f"more than {MAX_ROWS:,} rows; split the file", path=path, line=start)
+        if len(rows) + len(problems) >= max_rows:
+            raise RegistryError(f"more than {max_rows:,} rows; split the file", path=path, line=start)
         try:
             rows.append((start, _record(header, record, by_name)))
         except RegistryError as e:

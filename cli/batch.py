@@ -1,0 +1,265 @@
+"""Batches from a spreadsheet: one application per row of a CSV (UTF-8, with or without BOM) or
+.xlsx file (its first sheet), for `disburse submit-batch` and the console's /batch.
+
+Columns (a header row names them, in any order):
+
+    clause_id        e.g. hz2025-04-tech-insurance-premium
+    year             e.g. 2026
+    enterprise_code  统一社会信用代码
+    facts            the claim's facts as ONE JSON object in the cell, exactly as under "facts" in
+                     examples/*.json, e.g. {"premium": "800000", "policy_no": "P-1", ...}
+    review_sla_days  optional: days the bureaus have to decide (default 15)
+
+The operator is whoever submits the file (the logged-in user), never a column.
+
+All or nothing: every row is read and validated (the claim as `disburse submit` validates it, the
+clause and its facts, at most one row per enterprise, clause and year) before anything is
+submitted; if any row is bad the whole file is refused with one line per bad row (line, field,
+rule) and nothing is submitted. Then the rows are submitted one by one; a row whose application
+already exists is reported "already submitted", so running a half-finished batch again (after a
+crash, a lost connection) submits only the rest.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from models.registry import Column, RegistryError, _decode, _header, _read_bytes, _record, parse_csv
+
+MAX_ROWS = 5_000                        # rows per file: split larger batches
+MAX_FILE_BYTES = 16 * 1024 * 1024
+FACTS_MAX = 32_767                      # characters of the facts cell (Excel's own limit for a cell)
+COLUMNS = (
+    Column("clause_id", 80, required=True, nonempty=True),
+    Column("year", 10, required=True, nonempty=True),
+    Column("enterprise_code", 40, required=True, nonempty=True),
+    Column("facts", FACTS_MAX, required=True, nonempty=True),
+    Column("review_sla_days", 3),
+)
+XLSX_MAGIC = b"PK\x03\x04"
+XLS_MAGIC = b"\xd0\xcf\x11\xe0"
+
+SUBMITTED, ALREADY, REFUSED, FAILED, NOT_SUBMITTED = (
+    "submitted", "already submitted", "refused", "failed", "not submitted")
+
+
+class BatchRefused(ValueError):
+    """The file is refused, nothing submitted: `problems` are RegistryErrors, one per bad row (or
+    one for the file). str() is a summary line, then one line per problem."""
+
+    def __init__(self, name: str, problems: list[RegistryError]):
+        self.name = name
+        self.problems = sorted(problems, key=lambda p: p.line or 0)
+        super().__init__(self.headline() + "\n" + "\n".join(self.lines()))
+
+    def headline(self) -> str:
+        from cli.safe_text import shown
+        rows = [p for p in self.problems if p.line is not None]
+        what = f"{len(rows)} row{'s' if len(rows) != 1 else ''} refused" if rows else "the file is refused"
+        return f"{shown(self.name, 200)}: {what}; nothing was submitted"
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    line: int                           # the row's line in the CSV / row number in the sheet
+    inp: Any                            # models.ApplicationInput
+
+
+@dataclass(frozen=True)
+class Outcome:
+    line: int
+    application_id: str
+    outcome: str                        # SUBMITTED, ALREADY, REFUSED, FAILED, NOT_SUBMITTED
+    reason: str = ""
+
+
+# ------------------------------------------------------------------------------------ reading
+
+def read_file(path) -> bytes:
+    """The bytes of a batch file (size limit; RegistryError naming the file otherwise)."""
+    data = _read_bytes(Path(path))
+    if len(data) > MAX_FILE_BYTES:
+        raise RegistryError(f"file is larger than {MAX_FILE_BYTES:,} bytes; split it", path=path)
+    return data
+
+
+def read_batch(data: bytes, name: str, *, operator: str) -> list[BatchRow]:
+    """Every row of the file as an application of `operator`, or BatchRefused listing every bad row."""
+    try:
+        if len(data) > MAX_FILE_BYTES:
+            raise RegistryError(f"file is larger than {MAX_FILE_BYTES:,} bytes; split it", path=name)
+        if data.startswith(XLS_MAGIC):
+            raise RegistryError("an Excel 97-2003 (.xls) workbook is not read: save it as .xlsx or as CSV UTF-8",
+                                path=name)
+        if data.startswith(XLSX_MAGIC):
+            rows, problems = _xlsx(name, data)
+        else:
+            rows, problems = parse_csv(name, _decode(Path(name), data), COLUMNS, max_rows=MAX_ROWS)
+        if not rows and not problems:
+            raise RegistryError("no rows: the file has a header and nothing else", path=name)
+    except RegistryError as e:
+        raise BatchRefused(name, [e]) from None
+    out: list[BatchRow] = []
+    seen: dict[str, int] = {}
+    for line, cells in rows:
+        try:
+            inp = _application(cells, operator)
+            if inp.application_id in seen:
+                raise RegistryError(f"same enterprise, clause and year as line {seen[inp.application_id]}: "
+                                    "a file lists each application once", field="enterprise_code")
+            seen[inp.application_id] = line
+            out.append(BatchRow(line, inp))
+        except RegistryError as e:
+            problems.append(e.at(name, line))
+    if problems:
+        raise BatchRefused(name, problems)
+    return out
+
+
+def _xlsx(name: str, data: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[RegistryError]]:
+    """The first sheet's rows, as parse_csv gives a CSV's (line = the sheet's row number)."""
+    from openpyxl import load_workbook
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        ws = wb.worksheets[0]
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign zip
+        raise RegistryError(f"not a readable .xlsx workbook ({type(e).__name__})", path=name) from None
+    by_name = {c.name: c for c in COLUMNS}
+    expected = ",".join(c.name for c in COLUMNS)
+    header: Optional[list[str]] = None
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[RegistryError] = []
+    try:
+        for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            cells = [_xcell(v) for v in values]
+            while cells and cells[-1] == "":
+                cells.pop()
+            if not cells:
+                continue
+            if header is None:
+                header = _header(Path(name), n, cells, by_name, expected)
+                continue
+            if len(rows) + len(problems) >= MAX_ROWS:
+                raise RegistryError(f"more than {MAX_ROWS:,} rows; split the file", path=name, line=n)
+            cells += [""] * (len(header) - len(cells))       # empty trailing cells are not stored
+            try:
+                rows.append((n, _record(header, cells, by_name)))
+            except RegistryError as e:
+                problems.append(e.at(name, n))
+    finally:
+        wb.close()
+    if header is None:
+        raise RegistryError(f"empty sheet: expected a header row naming the columns ({expected})", path=name)
+    return rows, problems
+
+
+def _xcell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, datetime):
+        return v.date().isoformat() if v.time() == datetime.min.time() else v.isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    return str(v)
+
+
+def _facts(text: str) -> dict:
+    from cli import backend as b
+    try:
+        data = json.loads(text, parse_float=b._float, parse_int=b._int, parse_constant=b._constant,
+                          object_pairs_hook=b._object)
+    except json.JSONDecodeError as e:
+        raise RegistryError(f"not valid JSON (character {e.pos + 1}: {e.msg}); write one JSON object, "
+                            "e.g. {\"premium\": \"800000\"}", field="facts") from None
+    except RecursionError:
+        raise RegistryError(f"nested deeper than {b.MAX_JSON_DEPTH} levels", field="facts") from None
+    problem = b._first_problem(data)
+    if problem is not None:
+        raise RegistryError(f"{problem[0]}: {problem[1]}", field="facts")
+    if not isinstance(data, dict):
+        raise RegistryError("expected a JSON object {...}", field="facts")
+    return data
+
+
+def _application(cells: dict[str, str], operator: str):
+    from pydantic import ValidationError
+
+    from calc import InputError
+    from cli.errors import _loc
+    from models import ApplicationInput
+    from models.clauses import check_application
+    data: dict[str, Any] = {"clause_id": cells.get("clause_id", ""), "year": cells.get("year", ""),
+                            "enterprise_code": cells.get("enterprise_code", ""), "operator": operator,
+                            "facts": _facts(cells.get("facts", ""))}
+    sla = cells.get("review_sla_days", "")
+    if sla:
+        if not (sla.isascii() and sla.isdigit()):
+            raise RegistryError("a whole number of days, e.g. 15", field="review_sla_days")
+        data["review_sla_days"] = int(sla)
+    try:
+        inp = ApplicationInput.model_validate(data)
+        check_application(inp)
+        return inp
+    except ValidationError as e:
+        errors = e.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise RegistryError(first.get("msg", "invalid").removeprefix("Value error, ") + more,
+                            field=_loc(tuple(first.get("loc", ())))) from None
+    except InputError as e:
+        raise RegistryError(e.rule, field=e.field) from None
+
+
+# ------------------------------------------------------------------------------------ submitting
+
+async def submit_rows(client, rows: list[BatchRow], *, actor, task_queue: Optional[str] = None,
+                      on_row=None) -> list[Outcome]:
+    """Submit each row in turn (workflows/client.submit, signed for `actor`). A row whose
+    application exists is ALREADY; a claim the worker refuses is REFUSED with its reason. Any other
+    error (the server unreachable...) stops the batch: that row FAILED, the rest NOT_SUBMITTED
+    (running the file again submits them). `on_row(outcome)` is called after each row."""
+    from cli.errors import describe
+    from workflows import client as wc
+    kw = {"task_queue": task_queue} if task_queue else {}
+    out: list[Outcome] = []
+    stopped: Optional[int] = None
+    for r in rows:
+        wid = r.inp.application_id
+        if stopped is not None:
+            o = Outcome(r.line, wid, NOT_SUBMITTED, f"the batch stopped at line {stopped}")
+        else:
+            try:
+                await wc.submit(client, r.inp, actor=actor, **kw)
+                o = Outcome(r.line, wid, SUBMITTED)
+            except wc.DuplicateApplication:
+                o = Outcome(r.line, wid, ALREADY)
+            except wc.RequestRefused as e:
+                o = Outcome(r.line, wid, REFUSED, describe(e)[0])
+            except Exception as e:  # noqa: BLE001 - reported, and the rest left for a re-run
+                o = Outcome(r.line, wid, FAILED, describe(e)[0])
+                stopped = r.line
+        out.append(o)
+        if on_row is not None:
+            on_row(o)
+    return out
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    def n(kind: str) -> int:
+        return sum(1 for o in outcomes if o.outcome == kind)
+    line = f"{len(outcomes)} rows: {n(SUBMITTED)} submitted, {n(ALREADY)} already submitted, {n(REFUSED)} refused"
+    left = n(FAILED) + n(NOT_SUBMITTED)
+    if left:
+        line += f", {left} not submitted (run the file again to submit them)"
+    return line
