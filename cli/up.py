@@ -45,20 +45,28 @@ def _exit_hard(code: int) -> None:
     os._exit(code)
 
 
-async def _serve(client, console: Console, ready_message=None, after_start=None) -> None:
-    """Run the worker until SIGINT/SIGTERM, then shut it down gracefully (a second Ctrl-C
-    leaves at once)."""
-    loop = asyncio.get_running_loop()
+def _stop_on_signals(loop, on_first=None) -> asyncio.Event:
+    """An event set by the first SIGINT/SIGTERM (after `on_first()`); a second one leaves at once."""
     stop = asyncio.Event()
 
     def on_signal() -> None:
         if stop.is_set():
             print("\ndisburse: second interrupt, leaving now", file=sys.stderr)
             _exit_hard(130)
+        if on_first is not None:
+            on_first()
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    return stop
+
+
+async def _serve(client, console: Console, ready_message=None, after_start=None) -> None:
+    """Run the worker until SIGINT/SIGTERM, then shut it down gracefully (a second Ctrl-C
+    leaves at once)."""
+    loop = asyncio.get_running_loop()
+    stop = _stop_on_signals(loop)
     task = asyncio.create_task(backend.run_worker(client))
     try:
         # give the worker a moment to fail fast (bad registration, ...)
@@ -128,17 +136,7 @@ async def _supervise_worker(client, console: Console, *, demo: bool, ready_messa
     from deploy.supervisor import EX_CONFIG, Supervisor, worker_command
 
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            print("\ndisburse: second interrupt, leaving now", file=sys.stderr)
-            _exit_hard(130)
-        console.print("\ndisburse: stopping the worker…")
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+    stop = _stop_on_signals(loop, lambda: console.print("\ndisburse: stopping the worker…"))
     supervisor = Supervisor(worker_command(), name="worker        ", env=os.environ if env is None else env,
                             log=lambda m: console.print(f"disburse: {m}"), stdout=subprocess.DEVNULL)
     task = asyncio.create_task(supervisor.run(stop))

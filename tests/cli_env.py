@@ -35,3 +35,17 @@ def people(env: dict, cwd, *users: tuple[str, str, str | None]) -> None:
 
 
 TOUR = (("op-1", "operator", None), ("kj-wang", "reviewer", "杭州市科技局"), ("cz-li", "finance", "杭州市财政局"))
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Stop a process a test started: `disburse` with SIGINT (its graceful shutdown), anything else
+    with SIGTERM; killed if it is still there after `timeout` seconds."""
+    import signal
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT if proc.args[0] == DISBURSE else signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)

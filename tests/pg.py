@@ -208,17 +208,22 @@ def _start_system() -> Server:
             server = Server(source=f"system PostgreSQL {version}".strip(), host="127.0.0.1", port=port,
                             admin_user="postgres", admin_password=admin_password, app_password=app_password,
                             _stop=stop, log=log)
-            try:
-                _wait_ready(server)
-            except Unavailable:
-                stop()
-                raise
-            return server
+            return _ready(server)
         last_error = (log.read_text(errors="replace") if log.exists() else started.stderr).strip()[-800:]
         subprocess.run([str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate"],
                        capture_output=True, timeout=60, cwd=tmp, **run)
         shutil.rmtree(tmp, ignore_errors=True)
     raise Unavailable(f"pg_ctl start failed three times; last server log: {last_error}")
+
+
+def _ready(server: "Server") -> "Server":
+    """The server once it answers; stopped (and Unavailable raised) if it never does."""
+    try:
+        _wait_ready(server)
+    except Unavailable:
+        server.stop()
+        raise
+    return server
 
 
 def _wait_ready(server: Server, timeout: float = 30) -> None:
@@ -260,9 +265,4 @@ def _start_pgserver() -> Server:
     server = Server(source="pgserver (PyPI)", host=str(info.socket_dir), port=int(info.port or 5432),
                     admin_user="postgres", admin_password="", app_password=secrets.token_hex(16), _stop=stop,
                     log=tmp / "data" / "log")
-    try:
-        _wait_ready(server)
-    except Unavailable:
-        stop()
-        raise
-    return server
+    return _ready(server)

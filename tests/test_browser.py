@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_env import PASSWORD, people, service_env
+from tests.cli_env import PASSWORD, people, service_env, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -53,18 +53,6 @@ try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
 except ImportError:
     pytest.skip("browser tests: the playwright package is missing (pip install -e '.[test]')", allow_module_level=True)
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
-    import signal
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT if proc.args[0] == DISBURSE else signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 def disburse(env, cwd, *args) -> str:
@@ -124,8 +112,8 @@ def console_stack(tmp_path):
         yield url, env["TEMPORAL_ADDRESS"], app_id
     finally:
         for proc in reversed(procs):
-            _stop(proc)                          # exit codes not asserted (temporalio may crash at exit)
-        _stop(server)
+            stop_process(proc)                          # exit codes not asserted (temporalio may crash at exit)
+        stop_process(server)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_env import TOUR, people
+from tests.cli_env import TOUR, people, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -24,17 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DISBURSE = str(BIN / "disburse")
 EXAMPLE = ROOT / "examples" / "hz2025-04-tech-insurance-premium.json"
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT if proc.args[0] == DISBURSE else signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -62,8 +50,8 @@ def stack(tmp_path):
         yield env, tmp_path
     finally:
         if worker is not None:
-            _stop(worker)                        # its exit code is not asserted (temporalio may crash at exit)
-        _stop(server)
+            stop_process(worker)                        # its exit code is not asserted (temporalio may crash at exit)
+        stop_process(server)
         assert server.returncode is not None
 
 
@@ -180,7 +168,7 @@ def _up(env, cwd, port, ui_port, db_file) -> tuple[subprocess.Popen, list[str]]:
         lines.append(line.strip())
         if line.startswith("disburse: ready"):
             return proc, lines
-    _stop(proc)
+    stop_process(proc)
     raise AssertionError("disburse up never got ready:\n" + "\n".join(lines))
 
 
@@ -213,7 +201,7 @@ def test_up_with_demo_twice_keeps_what_the_first_run_started(tmp_path):
         app_id = next(x.split("submitted ", 1)[1].strip() for x in submitted if "hz2025-04" in x)
         disburse(env, tmp_path, "approve", app_id, "--reviewer", "hz-kjj")      # one of two bureaus
     finally:
-        _stop(proc)
+        stop_process(proc)
     assert db_file.exists()
 
     proc, lines = _up(env, tmp_path, port, ui_port, db_file)
@@ -231,7 +219,7 @@ def test_up_with_demo_twice_keeps_what_the_first_run_started(tmp_path):
             st = json.loads(disburse(env, tmp_path, "status", app_id, "--json").stdout)
         assert st["status"] == "completed" and st["awarded"] == "400000.00"
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def test_twenty_applications_of_one_enterprise_approved_at_once_hold_caps_and_items(stack, monkeypatch):

@@ -12,9 +12,9 @@ import urllib.request
 
 import pytest
 
-from tests.test_devserver import DISBURSE, EXAMPLE, ROOT, _stop, disburse
+from tests.test_devserver import DISBURSE, EXAMPLE, ROOT, disburse
 
-from tests.cli_env import TOUR, people, service_env
+from tests.cli_env import TOUR, people, service_env, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -62,8 +62,8 @@ def metered_stack(tmp_path):
         yield cli_env, tmp_path, metrics
     finally:
         if worker is not None:
-            _stop(worker)
-        _stop(server)
+            stop_process(worker)
+        stop_process(server)
 
 
 def test_business_metrics_move_when_an_application_is_paid(metered_stack):

@@ -20,7 +20,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.test_devserver import DISBURSE, ROOT, _stop
+from tests.cli_env import stop_process
+from tests.test_devserver import DISBURSE, ROOT
 
 pytestmark = pytest.mark.devserver
 
@@ -149,8 +150,8 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
             assert w.poll() is None or w.pid == victim_pid, "a surviving worker died"
     finally:
         for w in workers:
-            _stop(w)
-        _stop(server)
+            stop_process(w)
+        stop_process(server)
 
     assert touched >= 1, "the killed worker had taken no work: the test proved nothing"
     assert len(final) == len(ids), f"not settled: {sorted(set(i for i, _ in ids) - set(final))}"

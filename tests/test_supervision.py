@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_devserver import DISBURSE, ROOT, _stop, disburse
+from tests.test_devserver import DISBURSE, ROOT, disburse
 
-from tests.cli_env import TOUR, people, service_env
+from tests.cli_env import TOUR, people, service_env, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -128,7 +128,7 @@ def test_up_restarts_a_worker_killed_with_sigkill_and_ctrl_c_still_stops_everyth
             time.sleep(0.2)
         assert not _port_open(port), "the dev server was left running"
     finally:
-        _stop(up)
+        stop_process(up)
 
 
 def _port_open(port: int) -> bool:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_devserver import DISBURSE, EXAMPLE, ROOT, _stop, disburse
+from tests.test_devserver import DISBURSE, EXAMPLE, ROOT, disburse
 
-from tests.cli_env import TOUR, people, service_env
+from tests.cli_env import TOUR, people, service_env, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -118,10 +118,10 @@ def mtls_stack(tmp_path):
         yield env, tmp_path, base
     finally:
         if worker is not None:
-            _stop(worker)
+            stop_process(worker)
         if proxy is not None:
             proxy.stop()
-        _stop(server)
+        stop_process(server)
 
 
 def test_worker_and_cli_over_mutual_tls(mtls_stack):
