@@ -19,7 +19,7 @@ from tests.simulation import Config, Simulation
 
 # (seed, steps, worker restarts): restarts need a worker without a workflow cache, which replays
 # every history on every task and is several times slower, hence fewer steps.
-RUNS = [(101, 700, False), (202, 700, False), (303, 700, False), (404, 45, True)]
+RUNS = [(101, 140, False), (202, 140, False), (303, 140, False), (404, 45, True)]
 
 
 def _runs():
