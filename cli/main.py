@@ -360,6 +360,23 @@ def resume(
 
 # ------------------------------------------------------------------------------------ registries
 
+def _import(what: str, fn, file: Path, units: tuple[str, str] | None = None) -> None:
+    """Run a registry import (CSV or .xlsx): a refusal of one row is one line; of several rows,
+    one line per bad row (line, field, rule), then the count: nothing was imported either way."""
+    from models.sheets import RegistryError
+    try:
+        n = fn(file)
+    except RegistryError as e:
+        if len(e.problems) > 1:
+            for line in e.lines():
+                typer.echo(one_line(line), err=True)
+            fail(f"{clip(str(file), 200)}: {len(e.problems)} rows refused; nothing was imported", BAD_INPUT)
+        fail(str(e), BAD_INPUT)
+    except ValueError as e:
+        fail(str(e), BAD_INPUT)
+    _imported(what, n, file, units)
+
+
 def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = None) -> None:
     if n == 0:
         console.print(inert(f"{what}: no rows in {file} (only the header); nothing imported"))
@@ -370,10 +387,10 @@ def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = Non
 
 @blacklist_app.command("import")
 @friendly
-def blacklist_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,listed_on,reason")) -> None:
-    """Import (or refresh) the serious-dishonesty list from a CSV file: every row is checked first,
-    then all are written (or none); an entry counts from its listed_on day (China time)."""
-    _imported("blacklist", backend.import_blacklist(file), file, ("entry", "entries"))
+def blacklist_import(file: Path = typer.Argument(..., help="CSV or .xlsx: credit_code,name,listed_on,reason")) -> None:
+    """Import (or refresh) the serious-dishonesty list from a CSV or .xlsx file: every row is checked
+    first, then all are written (or none); an entry counts from its listed_on day (China time)."""
+    _import("blacklist", backend.import_blacklist, file, ("entry", "entries"))
 
 
 @blacklist_app.command("list")
@@ -386,10 +403,10 @@ def blacklist_list() -> None:
 
 @enterprises_app.command("import")
 @friendly
-def enterprises_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,region,qualifications")) -> None:
-    """Import (or refresh) the enterprise registry from a CSV file: every row is checked first, then
-    all are written (or none); a region must agree with the credit code's region digits."""
-    _imported("enterprises", backend.import_enterprises(file), file)
+def enterprises_import(file: Path = typer.Argument(..., help="CSV or .xlsx: credit_code,name,region,qualifications")) -> None:
+    """Import (or refresh) the enterprise registry from a CSV or .xlsx file: every row is checked
+    first, then all are written (or none); a region must agree with the credit code's region digits."""
+    _import("enterprises", backend.import_enterprises, file)
 
 
 @enterprises_app.command("list")
@@ -503,10 +520,10 @@ def reviewers_add(
 
 @reviewers_app.command("import")
 @friendly
-def reviewers_import(file: Path = typer.Argument(..., help="CSV: reviewer_id,bureau,name")) -> None:
-    """Import (or update) reviewers from a CSV file: every row is checked first, then all are
-    written (or none)."""
-    _imported("reviewers", backend.import_reviewers(file), file)
+def reviewers_import(file: Path = typer.Argument(..., help="CSV or .xlsx: reviewer_id,bureau,name")) -> None:
+    """Import (or update) reviewers from a CSV or .xlsx file: every row is checked first, then all
+    are written (or none)."""
+    _import("reviewers", backend.import_reviewers, file)
 
 
 @reviewers_app.command("list")
