@@ -31,6 +31,7 @@ numbers with two places shown; dates as dates.
 from __future__ import annotations
 
 import csv
+import re
 import io
 import stat
 import unicodedata
@@ -41,7 +42,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from cli.safe_text import FORMULA_TRIGGERS, codepoint, first_unsafe, shown, spreadsheet_cell
+from cli.safe_text import FORMULA_TRIGGERS, codepoint, first_unsafe, shown, spreadsheet_cell, visible
 
 PATH_SHOWN = 200                         # a file name echoed in a message is clipped to this
 UTF8_EXPECTED = 'expected UTF-8 text: re-save the file as "CSV UTF-8" (Excel: CSV UTF-8(逗号分隔)) or as .xlsx'
@@ -331,6 +332,9 @@ def record_of(header: list[str], record: list[str], by_name: dict[str, Column]) 
 Sheet = tuple[str, Sequence[str], Iterable[Sequence[Any]]]     # (title, header, rows)
 
 
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")   # openpyxl's ILLEGAL_CHARACTERS_RE
+
+
 def _xlsx_value(ws, row: int, col: int, value: Any) -> None:
     c = ws.cell(row=row, column=col)
     if value is None:
@@ -350,6 +354,8 @@ def _xlsx_value(ws, row: int, col: int, value: Any) -> None:
         c.number_format = "yyyy-mm-dd"
     else:
         text = str(value)
+        if _ILLEGAL.search(text):            # XML cannot hold them: shown as escapes (\x1b), as on a terminal
+            text = visible(text)
         c.value = text
         c.data_type = "s"                    # text, never a formula, whatever it starts with
         if text.startswith(FORMULA_TRIGGERS):
