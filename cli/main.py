@@ -220,11 +220,12 @@ def apply_free(
     preview_only: bool = typer.Option(False, "--preview-only", help="show (and export) the preview, start nothing"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the preview to this .xlsx (or .csv) file"),
 ) -> None:
-    """免申即享: find every enterprise of the registry that qualifies under CLAUSE for the year (region,
-    qualifications and their dates, blacklist, the award book, the facts held: `disburse facts
-    import`), show each with its provisional amount or why not, and on confirmation start one
-    application per eligible enterprise, signed as you; a rerun starts none twice. They then follow
-    the normal review (models/apply_free.py)."""
+    """免申即享: preview who qualifies under CLAUSE for the year, then start their applications.
+
+    Every enterprise of the registry is judged (region, qualifications and their dates, blacklist,
+    the award book, the facts held: `disburse facts import`) and shown with its provisional amount
+    or why not; on confirmation one application per eligible enterprise is started, signed as you;
+    a rerun starts none twice. They then follow the normal review (models/apply_free.py)."""
     from models import apply_free as af
     me = None
     if not preview_only:
