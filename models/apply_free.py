@@ -115,7 +115,7 @@ def preview(clause_id: str, year: Any, *, on: Optional[date] = None) -> Preview:
 
 
 def _judge_all(clause_id: str, year: int, day: date) -> list[Candidate]:
-    from models import book, registry
+    from models import registry
     from models.application import workflow_id_for
     from models.db import session
     from models.tables import ApplicationRow, BlacklistEntry, EnterpriseRow
@@ -126,6 +126,7 @@ def _judge_all(clause_id: str, year: int, day: date) -> list[Candidate]:
                   if e.listed_on is None or e.listed_on <= day}
         started = {r.application_id: r.status for r in s.exec(
             select(ApplicationRow).where(ApplicationRow.clause_id == clause_id, ApplicationRow.year == year))}
+        awards = _prior_awards(s)
         for e in s.exec(select(EnterpriseRow).order_by(EnterpriseRow.credit_code)).all():
             app_id = workflow_id_for(e.credit_code, clause_id, year)
             base = {"credit_code": e.credit_code, "name": e.name, "application_id": app_id}
@@ -135,9 +136,28 @@ def _judge_all(clause_id: str, year: int, day: date) -> list[Candidate]:
                 out.append(Candidate(**base, outcome=INELIGIBLE, rule="registry",
                                      reason=f"the registry row is not usable: {bad}"))
                 continue
-            prior = book.prior_awards(s, e.credit_code)
+            prior = awards.get(e.credit_code, [])
             out.append(judge(clause_id, year, ent, held.get(e.credit_code), prior=prior,
                              blacklisted=e.credit_code in listed, started=started.get(app_id), base=base))
+    return out
+
+
+def _prior_awards(s) -> dict[str, list[dict]]:
+    """Every enterprise's committed and paid awards per (clause, year, item), as calc.PriorAward
+    dicts, in one query (models/book.prior_awards reads one enterprise's, under its lock, for the
+    binding calculation; the preview only reads)."""
+    from sqlalchemy import func
+
+    from models.book import COUNTING
+    from models.tables import AwardLine
+    q = (select(AwardLine.enterprise_code, AwardLine.clause_id, AwardLine.year, AwardLine.item_id,
+                func.sum(AwardLine.amount))
+         .where(AwardLine.state.in_(COUNTING))
+         .group_by(AwardLine.enterprise_code, AwardLine.clause_id, AwardLine.year, AwardLine.item_id))
+    out: dict[str, list[dict]] = {}
+    for code, clause_id, year, item_id, amount in s.exec(q):
+        out.setdefault(code, []).append({"clause_id": clause_id, "year": year, "item_id": item_id or None,
+                                         "amount": Decimal(amount).quantize(Decimal("0.01"))})
     return out
 
 

@@ -91,6 +91,27 @@ def test_preview_names_every_enterprise_with_its_amount_or_the_rule(city):
     assert "2 eligible, provisional total 450,000.00 yuan" in p.summary()
 
 
+def test_the_provisional_amount_counts_the_award_book(city):
+    """Caps count what the award book holds (committed or paid, not released): 'a' already has
+    450,000.00 under the clause for 2026 from another policy, so 50,000.00 is left under the cap."""
+    from datetime import date, datetime, timezone
+
+    from models import apply_free as af
+    from models.db import session
+    from models.tables import AwardLine
+    now = datetime.now(timezone.utc)
+    with session() as s:
+        for i, (state, amount) in enumerate((("committed", "450000.00"), ("released", "90000.00"))):
+            s.add(AwardLine(application_id=f"app-{city['a']}-other-{i}", enterprise_code=city["a"],
+                            clause_id=PREMIUM_CLAUSE, year=2026, seq=1, item_id=f"policy:OLD-{i}@2026-01-01",
+                            amount=Decimal(amount), item_value=Decimal(amount), due=date(2026, 12, 31),
+                            state=state, committed_at=now))
+        s.commit()
+    c = _by_code(af.preview(PREMIUM_CLAUSE, 2026))
+    assert (c[city["a"]].outcome, c[city["a"]].amount) == ("eligible", Decimal("50000.00"))
+    assert c[city["b"]].amount == Decimal("50000.00")
+
+
 def test_the_preview_exports_to_xlsx(city, tmp_path):
     from models import apply_free as af, sheets
     p = af.preview(PREMIUM_CLAUSE, 2026)
