@@ -257,3 +257,43 @@ def test_cli_refuses_hostile_input_in_one_line(db, tmp_path, monkeypatch):
     bad = _csv(tmp_path, [[fresh_code(), PREMIUM_CLAUSE, "2026", "{"]])
     r = runner.invoke(main.app, ["facts", "import", str(bad)], catch_exceptions=False)
     assert r.exit_code == 2 and "line 2: credit_code" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------ console
+
+def test_console_preview_and_confirm(harness, city):
+    import re
+
+    import httpx
+
+    from console.app import create_app
+    from models.application import workflow_id_for
+    users.add_user("op-af", role="operator", password=PASSWORD)
+    users.add_user("kj-af", role="reviewer", bureau="杭州市科技局", password=PASSWORD)
+
+    def console():
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(temporal_client=harness.client)),
+                                 base_url="http://console.test", follow_redirects=False)
+
+    async def go():
+        async with console() as op, console() as kj:
+            await op.post("/login", data={"user": "op-af", "password": PASSWORD, "next": "/"})
+            home = await op.get("/")
+            assert 'href="/apply-free"' in home.text
+            token = re.search(r'name="csrf" value="([^"]+)"', home.text).group(1)
+            r = await op.get("/apply-free", params={"clause": PREMIUM_CLAUSE, "year": "2031"})
+            assert r.status_code == 400 and "2031 is outside" in r.text
+            r = await op.get("/apply-free", params={"clause": PREMIUM_CLAUSE, "year": "2026"})
+            assert r.status_code == 200 and "400,000.00" in r.text and "[blacklist]" in r.text
+            assert "确认发起 2 个申请" in r.text
+            form = {"clause": PREMIUM_CLAUSE, "year": "2026"}
+            assert (await op.post("/apply-free", data=form)).status_code == 403          # no CSRF token
+            r = await op.post("/apply-free", data={**form, "csrf": token})
+            assert r.status_code == 200 and "发起 2 个" in r.text, r.text
+            for k in ("a", "b"):
+                await wait_status(harness, workflow_id_for(city[k], PREMIUM_CLAUSE, 2026), "review")
+            r = await op.post("/apply-free", data={**form, "csrf": token})
+            assert r.status_code == 200 and "发起 0 个" in r.text and r.text.count("<td>已发起</td>") == 2
+            await kj.post("/login", data={"user": "kj-af", "password": PASSWORD, "next": "/"})
+            assert (await kj.get("/apply-free")).status_code == 403
+    harness.run(go())
