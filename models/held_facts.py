@@ -9,7 +9,9 @@ exported as a spreadsheet and imported here:
 
     disburse facts import FILE       CSV (UTF-8) or .xlsx: credit_code, clause_id, year, facts
 
-`facts` is one JSON object in the cell, exactly what `facts` holds in examples/*.json. A row is
+`facts` is one JSON object in the cell, exactly what `facts` holds in examples/*.json; or (also)
+a column per fact, named as in calc.Facts (premium, policy_no, period_start, event_date, ...: every
+fact but the lists loans, investments and stages, which only the JSON holds). A row is
 checked as a claim is: a registered enterprise, a known clause, a year inside the clause's policy
 window, facts valid as calc.Facts and holding what the clause needs. All rows or none (one
 RegistryError listing every bad row with line and field); importing a row again replaces it.
@@ -31,12 +33,21 @@ from models.tables import EnterpriseRow, HeldFact
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_ROWS = 50_000
 FACTS_MAX = 32_767                      # characters of the facts cell (Excel's own limit for a cell)
+STRUCTURED = ("loans", "investments", "stages")     # lists and mappings: only in the facts JSON
+
+
+def _fact_columns() -> tuple[Column, ...]:
+    from calc import Facts
+    return tuple(Column(name, 200) for name in Facts.model_fields if name not in STRUCTURED)
+
+
+FACT_COLUMNS = _fact_columns()
 COLUMNS = (
     Column("credit_code", 64, required=True, nonempty=True),
     Column("clause_id", 80, required=True, nonempty=True),
     Column("year", 10, required=True, nonempty=True),
-    Column("facts", FACTS_MAX, required=True, nonempty=True),
-)
+    Column("facts", FACTS_MAX),
+) + FACT_COLUMNS
 
 
 def clause_window(clause_id: str, field: str = "clause_id"):
@@ -91,7 +102,14 @@ def _held(cells: dict[str, str], registered: set[str], source: str, who: str, no
                             "(`disburse enterprises import`)", field="credit_code")
     doc, clause = clause_window(cells["clause_id"])
     year = support_year(doc, cells["year"])
-    facts = canonical_facts(clause.id, _facts(cells["facts"]))
+    data = _facts(cells["facts"]) if cells.get("facts") else {}
+    for col in FACT_COLUMNS:
+        value = cells.get(col.name, "")
+        if value:
+            if col.name in data:
+                raise RegistryError("given twice: in the facts JSON and as a column", field=col.name)
+            data[col.name] = value
+    facts = canonical_facts(clause.id, data)
     return HeldFact(credit_code=code, clause_id=clause.id, year=year, facts=facts, source=source,
                     imported_by=who, imported_at=now)
 

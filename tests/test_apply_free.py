@@ -50,6 +50,10 @@ def _xlsx(tmp_path: Path, rows: list[list], name: str = "facts.xlsx", header=HEA
 
 @pytest.fixture
 def city(db, tmp_path):
+    return _city(db, tmp_path)
+
+
+def _city(db, tmp_path):
     """A registry of six enterprises and what the city holds about them for the premium clause 2026:
     two eligible (400,000.00 and 50,000.00), one blacklisted, one without facts, one whose
     qualification ended before 2026, one registered in Zhengzhou (outside Hangzhou)."""
@@ -91,10 +95,12 @@ def test_preview_names_every_enterprise_with_its_amount_or_the_rule(city):
     assert "2 eligible, provisional total 450,000.00 yuan" in p.summary()
 
 
-def test_the_provisional_amount_counts_the_award_book(city):
+def test_the_provisional_amount_counts_the_award_book(db_any, tmp_path):
     """Caps count what the award book holds (committed or paid, not released): 'a' already has
-    450,000.00 under the clause for 2026 from another policy, so 50,000.00 is left under the cap."""
+    450,000.00 under the clause for 2026 from another policy, so 50,000.00 is left under the cap.
+    (SQLite and PostgreSQL.)"""
     from datetime import date, datetime, timezone
+    city = _city(db_any, tmp_path)
 
     from models import apply_free as af
     from models.db import session
@@ -156,6 +162,26 @@ def test_a_facts_file_with_bad_rows_is_refused_row_by_row_and_nothing_imported(d
                    (7, "facts.policy_no"), (8, "credit_code")], e.value.lines()
     assert all(line.startswith(f"{p}: line ") for line in e.value.lines())
     assert held_facts.held_rows() == []
+
+
+def test_facts_as_columns_read_like_the_json(db, tmp_path):
+    """A bureau's own sheet: one column per fact (Excel numbers and dates typed as such)."""
+    from datetime import datetime
+
+    from models import held_facts
+    from models.sheets import RegistryError
+    a, b = fresh_code(), fresh_code()
+    for c in (a, b):
+        db.add_enterprise(c, name="K", qualifications="tech_enterprise:2020-01-01")
+    held_facts.import_facts(_xlsx(tmp_path, [[a, PREMIUM_CLAUSE, 2026, 800000, "P-1", datetime(2026, 1, 10)]],
+                                  header=("credit_code", "clause_id", "year", "premium", "policy_no", "period_start")))
+    held_facts.import_facts(_csv(tmp_path, [[b, PREMIUM_CLAUSE, "2026", json.dumps(PREMIUM_FACTS)]]))
+    got = {r["credit_code"]: r["facts"] for r in held_facts.held_rows()}
+    assert got[a] == got[b] and json.loads(got[a]) == PREMIUM_FACTS
+    with pytest.raises(RegistryError) as e:
+        held_facts.import_facts(_csv(tmp_path, [[a, PREMIUM_CLAUSE, "2026", json.dumps(PREMIUM_FACTS), "1"]],
+                                     header=HEADER + ("premium",)))
+    assert (e.value.line, e.value.field) == (2, "premium") and "given twice" in str(e.value)
 
 
 def test_facts_round_trip_through_the_export(db, tmp_path):
