@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 from sqlmodel import select
 
+from cli.safe_text import shown
 from models import sheets
 from models.db import session
 from models.sheets import Column, RegistryError, refused
@@ -55,7 +56,7 @@ def clause_window(clause_id: str, field: str = "clause_id"):
     from calc import catalogue
     entry = catalogue().clauses.get(clause_id)
     if entry is None:
-        raise RegistryError(f"unknown clause '{sheets.shown(clause_id)}'; `disburse policies` lists the clause ids",
+        raise RegistryError(f"unknown clause '{shown(clause_id)}'; `disburse policies` lists the clause ids",
                             field=field)
     return entry
 
@@ -63,7 +64,7 @@ def clause_window(clause_id: str, field: str = "clause_id"):
 def support_year(doc, text: str, field: str = "year") -> int:
     """A support year inside the document's policy window (a whole number, ASCII digits)."""
     if not (text.isascii() and text.isdigit() and len(text) == 4):
-        raise RegistryError(f"'{sheets.shown(text)}' is not a year (e.g. 2026)", field=field)
+        raise RegistryError(f"'{shown(text)}' is not a year (e.g. 2026)", field=field)
     year = int(text)
     w = doc.window
     if not w.start.year <= year <= w.end.year:
@@ -121,7 +122,7 @@ def read_facts(path, *, imported_by: str = "") -> list[HeldFact]:
     with session() as s:
         registered = set(s.exec(select(EnterpriseRow.credit_code)))
     now = datetime.now(timezone.utc)
-    source = sheets.shown(path.name, 200)
+    source = shown(path.name, 200)
     out: list[HeldFact] = []
     seen: dict[tuple[str, str, int], int] = {}
     for line, cells in rows:
