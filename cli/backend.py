@@ -375,15 +375,16 @@ def init_db() -> str:
 
 
 def import_blacklist(path: Path) -> int:
-    return _bad_input(_registry().import_blacklist_csv, Path(path))
+    """The registry imports (CSV or .xlsx) raise RegistryError (every bad row in `.problems`)."""
+    return _registry().import_blacklist_csv(Path(path))
 
 
 def import_enterprises(path: Path) -> int:
-    return _bad_input(_registry().import_enterprises_csv, Path(path))
+    return _registry().import_enterprises_csv(Path(path))
 
 
 def import_reviewers(path: Path) -> int:
-    return _bad_input(_registry().import_reviewers_csv, Path(path))
+    return _registry().import_reviewers_csv(Path(path))
 
 
 def add_reviewer(reviewer_id: str, *, bureau: str, name: str = "") -> None:

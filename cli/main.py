@@ -5,6 +5,8 @@
     disburse register-attributes  the custom search attributes, on a cluster that is not the dev server
     disburse submit FILE.json     start an application
     disburse submit-batch FILE    start one application per row of a CSV / .xlsx file
+    disburse apply-free CLAUSE --year Y   免申即享: preview the registry's eligible enterprises, start them
+    disburse facts import FILE    facts the city holds per enterprise, clause, year (for apply-free)
     disburse status APP_ID        where an application stands
     disburse list [--status ...]  applications, from the Temporal visibility API
     disburse approve|reject|request-info|provide-info|evidence|confirm-year|withdraw|revoke
@@ -47,10 +49,15 @@ reviewers_app = typer.Typer(no_args_is_help=True, help="Reviewers and the bureau
 app.add_typer(blacklist_app, name="blacklist")
 app.add_typer(enterprises_app, name="enterprises")
 app.add_typer(reviewers_app, name="reviewers")
+facts_app = typer.Typer(no_args_is_help=True,
+                        help="Facts the city already holds per enterprise, clause and year (for 免申即享 apply-free).")
+app.add_typer(facts_app, name="facts")
 users_app = typer.Typer(no_args_is_help=True, help="People: operators, reviewers, finance, ops (passwords, CLI tokens).")
 keys_app = typer.Typer(no_args_is_help=True, help="The signing keys of the console / CLI service.")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+
+XLSX_HELP = "also write the rows to this .xlsx file (or .csv); text that looks like a formula stays text"
 
 # piped or captured output gets wide tables instead of columns squeezed to nothing
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -203,6 +210,121 @@ def submit_batch(
         fail("the batch stopped before its end; run the same file again to submit the rest")
 
 
+@app.command("apply-free")
+@friendly
+def apply_free(
+    clause: str = typer.Argument(..., help="clause id, e.g. hz2025-04-tech-insurance-premium (`disburse policies`)"),
+    year: str = typer.Option(..., "--year", help="support year, inside the clause's policy window"),
+    operator: Optional[str] = typer.Option(None, "--operator", help="operator starting them (your login)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="start them without asking"),
+    preview_only: bool = typer.Option(False, "--preview-only", help="show (and export) the preview, start nothing"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the preview to this .xlsx (or .csv) file"),
+) -> None:
+    """免申即享: preview who qualifies under CLAUSE for the year, then start their applications.
+
+    Every enterprise of the registry is judged (region, qualifications and their dates, blacklist,
+    the award book, the facts held: `disburse facts import`) and shown with its provisional amount
+    or why not; on confirmation one application per eligible enterprise is started, signed as you;
+    a rerun starts none twice. They then follow the normal review (models/apply_free.py)."""
+    from models import apply_free as af
+    me = None
+    if not preview_only:
+        from cli.identity import acting
+        me = acting(operator)                # logged in as the operator, before anything is read
+    try:
+        p = af.preview(clause, year)
+    except af.ApplyFreeError as e:
+        fail(str(e), BAD_INPUT)
+    show.apply_free(console, p)
+    if out is not None:
+        from models import sheets
+        try:
+            sheets.write_table(out, af.Preview.HEADER, p.rows(), title=f"{p.clause_id} {p.year}")
+        except sheets.RegistryError as e:
+            fail(str(e), BAD_INPUT)
+        console.print(inert(f"preview written to {out}"))
+    if preview_only:
+        console.print(inert("preview only: nothing started"))
+        return
+    if not p.eligible:
+        console.print(inert("nothing to start"))
+        return
+    n = len(p.eligible)
+    question = f"start {n} application{'s' if n != 1 else ''} under {p.clause_id} {p.year} as {me.user}?"
+    if not yes:
+        if not sys.stdin.isatty():
+            console.print(inert(f"nothing started: {question[:1].upper() + question[1:-1]} with --yes"))
+            return
+        if not typer.confirm(question, default=False):
+            console.print(inert("nothing started"))
+            return
+    _start_apply_free(p, me)
+
+
+def _start_apply_free(p, me) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cli import batch
+    from models import apply_free as af
+    rows = [batch.BatchRow(i, inp) for i, inp in enumerate(af.applications(p, me.user), start=1)]
+    words = {batch.SUBMITTED: "started", batch.ALREADY: "already started"}
+
+    with Progress(TextColumn("starting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=len(rows))
+
+        def advanced(o) -> None:
+            progress.advance(task)
+            if o.outcome != batch.SUBMITTED:
+                reason = f": {o.reason}" if o.reason else ""
+                progress.console.print(inert(f"{o.application_id}: {words.get(o.outcome, o.outcome)}{reason}"))
+
+        async def go(client):
+            return await batch.submit_rows(client, rows, actor=me, on_row=advanced)
+        outcomes = run(go)
+
+    def count(kind: str) -> int:
+        return sum(1 for o in outcomes if o.outcome == kind)
+    left = count(batch.FAILED) + count(batch.NOT_SUBMITTED)
+    console.print(inert(f"{p.clause_id} {p.year}: {count(batch.SUBMITTED)} started, {count(batch.ALREADY)} already "
+                        f"started, {count(batch.REFUSED)} refused" + (f", {left} not started" if left else "")))
+    if left:
+        fail("the batch stopped before its end; run the same command again to start the rest")
+
+
+@facts_app.command("import")
+@friendly
+def facts_import(file: Path = typer.Argument(..., help="CSV or .xlsx: credit_code,clause_id,year,facts (a JSON object)")) -> None:
+    """Import (or replace) the facts the city holds per enterprise, clause and year, for 免申即享
+    batches: every row is checked as a claim (registered enterprise, known clause, year in the policy
+    window, the facts the clause needs), then all are written (or none)."""
+    from models import held_facts
+    _import("facts", lambda f: held_facts.import_facts(f, imported_by=_who()), file, ("row", "rows"))
+
+
+def _who() -> str:
+    try:
+        from cli.identity import acting
+        return acting().user
+    except Exception:  # noqa: BLE001 - nobody logged in: the import is not signed anyway
+        return ""
+
+
+@facts_app.command("list")
+@friendly
+def facts_list(
+    clause: Optional[str] = typer.Option(None, "--clause"),
+    year: Optional[int] = typer.Option(None, "--year"),
+    xlsx: Optional[Path] = typer.Option(None, "--xlsx", help="also write them to this .xlsx (or .csv) file"),
+) -> None:
+    """The facts held (the export imports back with `facts import`)."""
+    from models import held_facts
+    rows = held_facts.held_rows(clause, year)
+    _rows_table("facts held", [{k: r[k] for k in ("credit_code", "clause_id", "year", "facts", "source")}
+                               for r in rows])
+    _export(xlsx, "facts", rows, ("credit_code", "clause_id", "year", "facts"))
+
+
 @app.command()
 @friendly
 def status(
@@ -230,6 +352,7 @@ def list_(
     enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise credit code"),
     limit: int = typer.Option(100, "--limit", min=1, help="at most this many rows"),
     show_query: bool = typer.Option(False, "--query", help="print the visibility query used"),
+    xlsx: Optional[Path] = typer.Option(None, "--xlsx", help=XLSX_HELP),
 ) -> None:
     """Applications, from the Temporal visibility API (the same query works in the Web UI)."""
     query = backend.visibility_query(status=status_, clause=clause, bureau=bureau, enterprise=enterprise)
@@ -237,6 +360,10 @@ def list_(
         typer.echo(visible(query) or "(all applications)", err=True)
     rows = run(backend.list_applications, query, limit)
     show.applications(console, rows, query)
+    if xlsx is not None:
+        flat = [{**r, "amount": Decimal(r["amount"]) if r.get("amount") else None,
+                 "bureaus": "、".join(r.get("bureaus") or [])} for r in rows]
+        _export(xlsx, "applications", flat, ("id", "clause", "enterprise", "year", "status", "amount", "bureaus"))
 
 
 @app.command()
@@ -360,6 +487,23 @@ def resume(
 
 # ------------------------------------------------------------------------------------ registries
 
+def _import(what: str, fn, file: Path, units: tuple[str, str] | None = None) -> None:
+    """Run a registry import (CSV or .xlsx): a refusal of one row is one line; of several rows,
+    one line per bad row (line, field, rule), then the count: nothing was imported either way."""
+    from models.sheets import RegistryError
+    try:
+        n = fn(file)
+    except RegistryError as e:
+        if len(e.problems) > 1:
+            for line in e.lines():
+                typer.echo(one_line(line), err=True)
+            fail(f"{clip(str(file), 200)}: {len(e.problems)} rows refused; nothing was imported", BAD_INPUT)
+        fail(str(e), BAD_INPUT)
+    except ValueError as e:
+        fail(str(e), BAD_INPUT)
+    _imported(what, n, file, units)
+
+
 def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = None) -> None:
     if n == 0:
         console.print(inert(f"{what}: no rows in {file} (only the header); nothing imported"))
@@ -370,33 +514,36 @@ def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = Non
 
 @blacklist_app.command("import")
 @friendly
-def blacklist_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,listed_on,reason")) -> None:
-    """Import (or refresh) the serious-dishonesty list from a CSV file: every row is checked first,
-    then all are written (or none); an entry counts from its listed_on day (China time)."""
-    _imported("blacklist", backend.import_blacklist(file), file, ("entry", "entries"))
+def blacklist_import(file: Path = typer.Argument(..., help="CSV or .xlsx: credit_code,name,listed_on,reason")) -> None:
+    """Import (or refresh) the serious-dishonesty list from a CSV or .xlsx file: every row is checked
+    first, then all are written (or none); an entry counts from its listed_on day (China time)."""
+    _import("blacklist", backend.import_blacklist, file, ("entry", "entries"))
 
 
 @blacklist_app.command("list")
 @friendly
-def blacklist_list() -> None:
-    """Show the serious-dishonesty list."""
+def blacklist_list(xlsx: Optional[Path] = typer.Option(None, "--xlsx", help=XLSX_HELP)) -> None:
+    """Show the serious-dishonesty list (the export imports back with `blacklist import`)."""
     rows = backend.blacklist_rows()
     _rows_table("blacklist", rows)
+    _export(xlsx, "blacklist", rows, ("credit_code", "name", "listed_on", "reason"))
 
 
 @enterprises_app.command("import")
 @friendly
-def enterprises_import(file: Path = typer.Argument(..., help="CSV: credit_code,name,region,qualifications")) -> None:
-    """Import (or refresh) the enterprise registry from a CSV file: every row is checked first, then
-    all are written (or none); a region must agree with the credit code's region digits."""
-    _imported("enterprises", backend.import_enterprises(file), file)
+def enterprises_import(file: Path = typer.Argument(..., help="CSV or .xlsx: credit_code,name,region,qualifications")) -> None:
+    """Import (or refresh) the enterprise registry from a CSV or .xlsx file: every row is checked
+    first, then all are written (or none); a region must agree with the credit code's region digits."""
+    _import("enterprises", backend.import_enterprises, file)
 
 
 @enterprises_app.command("list")
 @friendly
-def enterprises_list() -> None:
-    """Show the enterprise registry."""
-    _rows_table("enterprises", backend.enterprise_rows())
+def enterprises_list(xlsx: Optional[Path] = typer.Option(None, "--xlsx", help=XLSX_HELP)) -> None:
+    """Show the enterprise registry (the export imports back with `enterprises import`)."""
+    rows = backend.enterprise_rows()
+    _rows_table("enterprises", rows)
+    _export(xlsx, "enterprises", rows, ("credit_code", "name", "region", "qualifications"))
 
 
 def _password(stdin: bool, prompt: str = "password") -> str:
@@ -503,17 +650,19 @@ def reviewers_add(
 
 @reviewers_app.command("import")
 @friendly
-def reviewers_import(file: Path = typer.Argument(..., help="CSV: reviewer_id,bureau,name")) -> None:
-    """Import (or update) reviewers from a CSV file: every row is checked first, then all are
-    written (or none)."""
-    _imported("reviewers", backend.import_reviewers(file), file)
+def reviewers_import(file: Path = typer.Argument(..., help="CSV or .xlsx: reviewer_id,bureau,name")) -> None:
+    """Import (or update) reviewers from a CSV or .xlsx file: every row is checked first, then all
+    are written (or none)."""
+    _import("reviewers", backend.import_reviewers, file)
 
 
 @reviewers_app.command("list")
 @friendly
-def reviewers_list() -> None:
-    """Show the reviewers and their bureaus."""
-    _rows_table("reviewers", backend.reviewer_rows())
+def reviewers_list(xlsx: Optional[Path] = typer.Option(None, "--xlsx", help=XLSX_HELP)) -> None:
+    """Show the reviewers and their bureaus (the export imports back with `reviewers import`)."""
+    rows = backend.reviewer_rows()
+    _rows_table("reviewers", rows)
+    _export(xlsx, "reviewers", rows, ("reviewer_id", "bureau", "name"))
 
 
 @app.command()
@@ -521,9 +670,12 @@ def reviewers_list() -> None:
 def ledger(
     application: Optional[str] = typer.Option(None, "--application", help="only this application id"),
     as_json: bool = typer.Option(False, "--json"),
+    xlsx: Optional[Path] = typer.Option(None, "--xlsx", help=XLSX_HELP),
 ) -> None:
     """Paid tranches, from the ledger table."""
     rows = backend.ledger_rows(application)
+    _export(xlsx, "ledger", rows, ("application_id", "clause_id", "enterprise_code", "year", "seq", "item_id",
+                                   "amount", "due", "label", "paid_at"))
     if as_json:
         _print_json(rows)
         return
@@ -578,6 +730,20 @@ def book(
 
 def _rows_table(title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) -> None:
     show.rows_table(console, title, rows, money_cols)
+
+
+def _export(path: Optional[Path], title: str, rows: list[dict], columns: Optional[tuple[str, ...]] = None) -> None:
+    """Rows (dicts) to an .xlsx (or .csv) file with models/sheets.py: one column per key, in order;
+    money as numbers, formula-looking text kept as text."""
+    if path is None:
+        return
+    from models import sheets
+    cols = list(columns or (rows[0].keys() if rows else ()))
+    try:
+        sheets.write_table(path, cols, sheets.rows_of(rows, cols), title=title)
+    except sheets.RegistryError as e:
+        fail(str(e), BAD_INPUT)
+    console.print(inert(f"{len(rows)} row{'s' if len(rows) != 1 else ''} written to {path}"))
 
 
 # ------------------------------------------------------------------------------------ calc core

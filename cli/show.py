@@ -166,3 +166,21 @@ def audit(console: Console, rec: dict) -> None:
 def _compact(v: Any) -> str:
     import json
     return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def apply_free(console: Console, p) -> None:
+    """`disburse apply-free`: the preview (models/apply_free.Preview), one row per enterprise of the
+    registry: eligible with its provisional amount, already started, or not eligible with the
+    reason and the rule."""
+    table = Table(title=inert(f"免申即享 {p.clause_id} {p.clause_name} {p.year} (blacklist as of {p.day})"),
+                  title_justify="left")
+    for col in ("enterprise", "credit code", "outcome", "provisional amount", "why not / rule"):
+        table.add_column(col, justify="right" if col == "provisional amount" else "left",
+                         overflow="fold")
+    for c in p.candidates:
+        why = f"{c.reason} [{c.rule}]" if c.rule else c.reason
+        style = "" if c.outcome == "eligible" else "dim"
+        table.add_row(inert(c.name), inert(c.credit_code), inert(c.outcome, style=style), inert(money(c.amount)),
+                      inert(why))
+    console.print(table)
+    console.print(inert(p.summary()))

@@ -3,7 +3,8 @@
     reviewer  收件箱 (applications waiting for their bureau, overdue first), the application page
               (facts, provisional amount and trace with the cited sentences, decisions, documents),
               approve (optionally lowering, with a reason) / reject / request information
-    operator  my applications, submit one (a JSON claim) or a batch (CSV / xlsx, /batch), answer information requests, programme-
+    operator  my applications, submit one (a JSON claim) or a batch (CSV / xlsx, /batch), 免申即享 (/apply-free:
+              preview, confirm), answer information requests, programme-
               year evidence, withdraw
     finance   confirm programme years, revoke; the award book and the ledger
     ops       every application; resume one waiting in `attention`
@@ -452,6 +453,49 @@ def create_app(*, temporal_client=None) -> FastAPI:
         status = queries.statuses([o.application_id for o in outcomes])
         return page(request, "batch.html", problems=None, headline=batches.summary(outcomes), outcomes=outcomes,
                     status=status, file_name=name)
+
+    # ------------------------------------------------------------------ 免申即享 (models/apply_free.py)
+
+    def _clauses() -> list[tuple[str, str]]:
+        from calc import catalogue
+        return [(cid, c.name_zh) for cid, (_, c) in sorted(catalogue().clauses.items())]
+
+    @app.get("/apply-free", response_class=HTMLResponse)
+    async def apply_free_preview(request: Request, clause: str = "", year: str = ""):
+        """The preview (read only): every enterprise of the registry with its provisional amount or
+        why not; a confirmation form when some are eligible."""
+        need(request, "operator")
+        from models import apply_free as af
+        ctx = {"clauses": _clauses(), "clause": clause, "year": year, "preview": None, "outcomes": None,
+               "error": None}
+        if clause or year:
+            try:
+                ctx["preview"] = af.preview(clause, year)
+            except af.ApplyFreeError as e:
+                return page(request, "apply_free.html", status_code=400, **{**ctx, "error": str(e)})
+        return page(request, "apply_free.html", **ctx)
+
+    @app.post("/apply-free")
+    async def apply_free_start(request: Request, clause: str = Form(""), year: str = Form(""),
+                               csrf: str = Form("")):
+        """Confirmation: the preview is made again (the registry may have changed since it was
+        shown) and one application per eligible enterprise started, signed as the operator."""
+        check_csrf(request, csrf)
+        me = need(request, "operator")
+        from cli import batch as batches
+        from models import apply_free as af
+        try:
+            p = af.preview(clause, year)
+        except af.ApplyFreeError as e:
+            return page(request, "apply_free.html", status_code=400, clauses=_clauses(), clause=clause, year=year,
+                        preview=None, outcomes=None, error=str(e))
+        rows = [batches.BatchRow(i, inp) for i, inp in enumerate(af.applications(p, me.user), start=1)]
+        outcomes = await batches.submit_rows(await client(), rows, actor=me)
+        n = {k: sum(1 for o in outcomes if o.outcome == k) for k in (batches.SUBMITTED, batches.ALREADY)}
+        headline = (f"{p.clause_id} {p.year}：发起 {n[batches.SUBMITTED]} 个，此前已发起 {n[batches.ALREADY]} 个，"
+                    f"其余 {len(outcomes) - sum(n.values())} 个")
+        return page(request, "apply_free.html", clauses=_clauses(), clause=p.clause_id, year=str(p.year),
+                    preview=af.preview(p.clause_id, p.year), outcomes=outcomes, headline=headline, error=None)
 
     # ------------------------------------------------------------------ codec endpoint
 

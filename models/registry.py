@@ -1,13 +1,9 @@
-"""Registries the CLI manages: reviewers, credit blacklist, enterprises (CSV imports); ledger rows;
+"""Registries the CLI manages: reviewers, credit blacklist, enterprises (imports from CSV or .xlsx,
+read by models/sheets.py); ledger rows;
 and the loaders the activities use (enterprise -> calc.Enterprise, prior awards, blacklist check)."""
 from __future__ import annotations
 
-import csv
-import io
 import re
-import stat
-import unicodedata
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional, get_args
@@ -17,8 +13,11 @@ from sqlmodel import select
 
 from calc.credit_code import region_of, validate as validate_credit_code
 from calc.model import QualificationKind
-from cli.safe_text import codepoint, first_unsafe, shown
+from cli.safe_text import shown
+from models import sheets
 from models.db import session
+from models.sheets import Column, RegistryError, refused
+from models.sheets import cell as _cell, decode as _decode, header_of as _header, record_of as _record  # noqa: F401
 from models.tables import BlacklistEntry, EnterpriseRow, LedgerEntry, Reviewer
 
 # Limits on what an import reads (module attributes, so a test can lower them).
@@ -26,7 +25,6 @@ MAX_FILE_BYTES = 16 * 1024 * 1024        # a registry file larger than this is r
 MAX_ROWS = 50_000                        # data rows per file
 ID_MAX, NAME_MAX, BUREAU_MAX, TEXT_MAX = 64, 200, 100, 1000
 QUALIFICATIONS_MAX = 2000
-PATH_SHOWN = 200                         # a file name echoed in a message is clipped to this
 
 BLACKLIST_AHEAD = timedelta(days=1)      # a blacklist entry may be dated at most this far ahead of today
 
@@ -35,185 +33,26 @@ try:
 except ZoneInfoNotFoundError:            # no tz database on this machine: China has kept UTC+8 since 1991
     CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 
-UTF8_EXPECTED = 'expected UTF-8 text: re-save the file as "CSV UTF-8" (Excel: CSV UTF-8(逗号分隔))'
-
-
-class RegistryError(ValueError):
-    """Bad registry input: which file, which line, which field, which rule. `str()` is one line,
-    `FILE: line N: FIELD: RULE` (the parts that are known); echoed values in it are clipped and
-    their control characters shown as escapes."""
-
-    def __init__(self, rule: str, *, path=None, line: Optional[int] = None, field: Optional[str] = None,
-                 more: int = 0):
-        self.rule = rule
-        self.path = None if path is None else str(path)
-        self.line = line
-        self.field = field
-        self.more = more                  # further problems found in the same file
-        super().__init__(self._text())
-
-    def _text(self) -> str:
-        parts = []
-        if self.path is not None:
-            parts.append(shown(self.path, PATH_SHOWN))
-        if self.line is not None:
-            parts.append(f"line {self.line}")
-        if self.field is not None:
-            parts.append(shown(self.field))
-        more = f" (and {self.more:,} more problem{'s' if self.more > 1 else ''} in the file)" if self.more else ""
-        parts.append(shown(self.rule, 1000) + more)
-        return ": ".join(parts)
-
-    def __str__(self) -> str:
-        return self._text()
-
-    def at(self, path, line: Optional[int]) -> "RegistryError":
-        """The same problem, located in a file."""
-        return RegistryError(self.rule, path=path, line=line, field=self.field)
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    max_len: int
-    required: bool = False               # the header must have it
-    nonempty: bool = False               # every row must fill it
-
-
-def _cell(col: Column, raw: Optional[str]) -> str:
-    """A cell (or an argument) as stored: no control characters, trimmed, NFC, within its limit."""
-    raw = "" if raw is None else str(raw)
-    bad = first_unsafe(raw)
-    if bad is not None:
-        i, ch = bad
-        raise RegistryError(f"control character {codepoint(ch)} at character {i + 1}: not allowed",
-                            field=col.name)
-    value = raw.strip()
-    if len(value) > col.max_len:
-        raise RegistryError(f"longer than {col.max_len} characters ({len(value):,})", field=col.name)
-    value = unicodedata.normalize("NFC", value)
-    if col.nonempty and not value:
-        raise RegistryError("must not be empty", field=col.name)
-    return value
-
-
-def _decode(path: Path, data: bytes) -> str:
-    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
-        if data.startswith(bom):
-            raise RegistryError(f"{name} text (it starts with a {name} byte order mark); {UTF8_EXPECTED}",
-                                path=path)
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    if b"\x00" in data.split(b"\n", 1)[0]:
-        raise RegistryError(f"not UTF-8 text (NUL bytes in the header: UTF-16 without a byte order mark?); "
-                            f"{UTF8_EXPECTED}", path=path, line=1)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise RegistryError(f"not UTF-8 text (byte 0x{data[e.start]:02X}: GBK or another legacy encoding?); "
-                            f"{UTF8_EXPECTED}", path=path, line=line) from None
+UTF8_EXPECTED = sheets.UTF8_EXPECTED
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        st = path.stat()
-        if stat.S_ISDIR(st.st_mode):
-            raise RegistryError("is a directory, expected a CSV file", path=path)
-        if not stat.S_ISREG(st.st_mode):
-            raise RegistryError("not a regular file, expected a CSV file", path=path)
-        if st.st_size > MAX_FILE_BYTES:
-            raise RegistryError(f"file is larger than {MAX_FILE_BYTES:,} bytes ({st.st_size:,}); split it", path=path)
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise RegistryError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise RegistryError("is a directory, expected a CSV file", path=path) from None
-    except OSError as e:
-        raise RegistryError(f"cannot read it: {e.strerror or e}", path=path) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise RegistryError(f"file is larger than {MAX_FILE_BYTES:,} bytes; split it", path=path)
-    return data
+    return sheets.read_bytes(path, MAX_FILE_BYTES)
 
 
 def _read_csv(path, columns: tuple[Column, ...]) -> tuple[list[tuple[int, dict[str, str]]], list[RegistryError]]:
-    """The rows of a registry CSV file as (line, {column: cell}), and the problems of the rows
-    left out. File-level problems (not readable, not UTF-8, bad header, malformed CSV, too big)
-    raise at once. `line` is the file line a row starts on (the header is line 1)."""
+    """The rows of a registry file — CSV (UTF-8) or .xlsx (its first sheet), decided by its bytes
+    (models/sheets.py) — as (line, {column: cell}), and the problems of the rows left out.
+    File-level problems (not readable, not UTF-8, bad header, malformed CSV, too big) raise at
+    once. `line` is the file line a row starts on, or the sheet's row (the header is line 1)."""
     path = Path(path)
-    return parse_csv(path, _decode(path, _read_bytes(path)), columns)
+    return sheets.read_table(_read_bytes(path), path, columns, max_rows=MAX_ROWS)
 
 
 def parse_csv(path, text: str, columns: tuple[Column, ...], *, max_rows: Optional[int] = None
               ) -> tuple[list[tuple[int, dict[str, str]]], list[RegistryError]]:
-    """_read_csv on text already read and decoded (`path` names it in messages); at most
-    `max_rows` data rows (default MAX_ROWS)."""
-    max_rows = MAX_ROWS if max_rows is None else max_rows
-    expected = ",".join(c.name for c in columns)
-    if not text.strip():
-        raise RegistryError(f"empty file: expected a header line naming the columns ({expected})", path=path)
-    by_name = {c.name: c for c in columns}
-    # no cell can be longer than the file; let the per-column limits speak instead of the csv module's
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES + 1))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[tuple[int, dict[str, str]]] = []
-    problems: list[RegistryError] = []
-    header: Optional[list[str]] = None
-    line = 1
-    while True:
-        start = line
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            raise RegistryError(f"malformed CSV: {e}", path=path, line=reader.line_num) from None
-        line = reader.line_num + 1
-        if not record:                                   # a blank line
-            continue
-        if header is None:
-            header = _header(path, start, record, by_name, expected)
-            continue
-        if len(rows) + len(problems) >= max_rows:
-            raise RegistryError(f"more than {max_rows:,} rows; split the file", path=path, line=start)
-        try:
-            rows.append((start, _record(header, record, by_name)))
-        except RegistryError as e:
-            problems.append(e.at(path, start))
-    if header is None:
-        raise RegistryError(f"empty file: expected a header line naming the columns ({expected})", path=path)
-    return rows, problems
-
-
-def _header(path: Path, line: int, record: list[str], by_name: dict[str, Column], expected: str) -> list[str]:
-    header: list[str] = []
-    for i, raw in enumerate(record, start=1):
-        try:
-            name = _cell(Column(f"column {i}", 100, nonempty=True), raw)
-        except RegistryError as e:
-            raise e.at(path, line) from None
-        if name in header:
-            raise RegistryError(f"column appears twice (columns {header.index(name) + 1} and {i})",
-                                path=path, line=line, field=name)
-        if name not in by_name:
-            raise RegistryError(f"unknown column (expected columns: {expected})", path=path, line=line, field=name)
-        header.append(name)
-    for c in by_name.values():
-        if c.required and c.name not in header:
-            raise RegistryError(f"missing column (expected columns: {expected}; the file has: {','.join(header)})",
-                                path=path, line=line, field=c.name)
-    return header
-
-
-def _record(header: list[str], record: list[str], by_name: dict[str, Column]) -> dict[str, str]:
-    if len(record) < len(header):
-        raise RegistryError(f"{len(record)} cells, the header has {len(header)} columns (short row)",
-                            field=header[len(record)])
-    if len(record) > len(header):
-        raise RegistryError(f"{len(record)} cells, the header has {len(header)} columns (extra cells)",
-                            field=f"column {len(header) + 1}")
-    return {name: _cell(by_name[name], raw) for name, raw in zip(header, record)}
+    """sheets.parse_csv with the registry's row limit by default."""
+    return sheets.parse_csv(path, text, columns, max_rows=MAX_ROWS if max_rows is None else max_rows)
 
 
 def _check(path, rows, problems, build, key_field: str, what: str) -> list:
@@ -234,10 +73,7 @@ def _check(path, rows, problems, build, key_field: str, what: str) -> list:
         except RegistryError as e:
             problems.append(e.at(path, line))
     if problems:
-        problems.sort(key=lambda e: e.line or 0)
-        first = problems[0]
-        raise RegistryError(first.rule, path=first.path, line=first.line, field=first.field,
-                            more=len(problems) - 1)
+        raise refused(problems)
     return out
 
 
@@ -430,13 +266,18 @@ def enterprise_rows() -> list[dict]:
 
 def enterprise(credit_code: str):
     """calc.Enterprise for a registered enterprise, or None."""
-    from calc import Enterprise
     with session() as s:
         e = s.get(EnterpriseRow, credit_code)
         if e is None:
             return None
-        return Enterprise(credit_code=e.credit_code, name=e.name, region=e.region or None,
-                          qualifications=tuple(_stored_qualifications(e.qualifications)))
+        return enterprise_of(e)
+
+
+def enterprise_of(e: EnterpriseRow):
+    """calc.Enterprise of a registry row."""
+    from calc import Enterprise
+    return Enterprise(credit_code=e.credit_code, name=e.name, region=e.region or None,
+                      qualifications=tuple(_stored_qualifications(e.qualifications)))
 
 
 def _stored_qualifications(text: str) -> list[dict]:

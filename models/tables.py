@@ -238,3 +238,17 @@ class DocumentRow(SQLModel, table=True):
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     uploaded_by: str
     uploaded_at: datetime
+
+
+class HeldFact(SQLModel, table=True):
+    """Facts the city already holds about an enterprise for a clause and support year (imported by
+    `disburse facts import`, models/held_facts.py): what a 免申即享 application is started with.
+    `facts` is the claim's facts as canonical JSON, validated as calc.Facts when imported."""
+    __tablename__ = "held_fact"
+    credit_code: str = Field(primary_key=True)
+    clause_id: str = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    facts: str                                # JSON object (calc.Facts), canonical
+    source: str = ""                          # the file it came from
+    imported_by: str = ""
+    imported_at: datetime
