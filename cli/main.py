@@ -11,6 +11,7 @@
     disburse blacklist|enterprises|reviewers ...   the local registries (SQLite)
     disburse ledger               paid tranches
     disburse calc|policies|check  the calculation core, without Temporal (cli/calc_cmds.py)
+    disburse budget [import|add|retry|reject|history]  budget lines (cli/budget_cmds.py)
 
 Every error is one line on stderr and a non-zero exit (cli/errors.py).
 Environment: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE (default),
@@ -588,6 +589,14 @@ def _register_calc() -> None:
 
 
 _register_calc()
+
+
+def _register_budget() -> None:
+    from cli import budget_cmds
+    budget_cmds.register(app)
+
+
+_register_budget()
 
 
 def main() -> None:

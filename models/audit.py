@@ -58,3 +58,11 @@ def audit_record(application_id: str) -> Optional[dict[str, Any]]:
             "notifications": [_row(n) for n in notes],
             "documents": [_row(d) for d in docs],
         }
+
+
+def budget_record(line_id: Optional[str] = None) -> dict[str, Any]:
+    """The budget lines (one, or all) with their figures, and every change made to them: created by
+    an import, set by a re-import, topped up; who, when, the document, before and after."""
+    from models import budget
+    lines = [r for r in budget.report() if line_id is None or r["line_id"] == line_id]
+    return {"lines": lines, "changes": budget.changes(line_id)}
