@@ -51,6 +51,7 @@ def draw(rows: list[dict], path: Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, format=path.suffix.lower().lstrip("."), metadata=None if path.suffix.lower() == ".png"
-                else {"Date": None})
+    with matplotlib.rc_context({"svg.fonttype": "none"}):     # SVG text stays text (searchable, accessible)
+        fig.savefig(path, format=path.suffix.lower().lstrip("."),
+                    metadata=None if path.suffix.lower() == ".png" else {"Date": None})
     return path
