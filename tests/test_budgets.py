@@ -300,3 +300,10 @@ def test_finance_rejects_an_application_for_budget(harness, db, tmp_path):
         assert _figures("B-PREM")["available"] == Decimal("1000.00")
         assert res["decisions"][-1]["kind"] == "reject_for_budget"
     harness.run(go())
+
+
+def test_the_budget_histories_are_kept():
+    """Recorded with `python -m tests.record_histories v3-budget` (patch "budget-lines"); replayed by
+    tests/test_replay.py."""
+    names = {p.stem for p in (Path(__file__).parent / "histories").glob("*.json")}
+    assert {"budget_topped_up-v3-budget", "budget_rejected-v3-budget"} <= names
