@@ -307,3 +307,78 @@ def test_the_budget_histories_are_kept():
     tests/test_replay.py."""
     names = {p.stem for p in (Path(__file__).parent / "histories").glob("*.json")}
     assert {"budget_topped_up-v3-budget", "budget_rejected-v3-budget"} <= names
+
+
+# ------------------------------------------------------------------------------------ the CLI
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """`disburse ARGS...` in-process on a fresh SQLite file, finance (cz-li) and an operator (op-1)
+    registered, each with a CLI token; `as_` picks who is logged in."""
+    monkeypatch.setenv("DISBURSE_DB_URL", f"sqlite:///{tmp_path / 'disburse.db'}")
+    monkeypatch.setenv("DISBURSE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")      # nothing listens there
+    monkeypatch.delenv("DISBURSE_TOKEN", raising=False)
+    from typer.testing import CliRunner
+
+    from cli.identity import save_token
+    from cli.main import app
+    from models.users import add_user
+    save_token("op-1", add_user("op-1", role="operator", password="pw-operator-1"))
+    save_token("cz-li", add_user("cz-li", role="finance", bureau="杭州市财政局", password="pw-finance-1"))
+    runner = CliRunner()
+
+    def run(*args, as_: str = "cz-li"):
+        (tmp_path / "config" / "current").write_text(as_)
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return run
+
+
+def test_only_finance_changes_budgets(cli, tmp_path):
+    path = _lines(tmp_path, f"B-1,科技保险,2026,{PREMIUM_CLAUSE},500000,")
+    r = cli("budget", "import", path, as_="op-1")
+    assert r.exit_code == 2 and r.stderr.strip() == "error: only finance may change budgets; op-1 is operator"
+    r = cli("budget", "import", path)
+    assert r.exit_code == 0, r.output
+    assert "1 line imported" in r.stdout and "by cz-li" in r.stdout
+    r = cli("budget", "add", "B-1", "--amount", "1000", as_="op-1")
+    assert r.exit_code == 2 and "only finance" in r.stderr
+    r = cli("budget", "add", "B-1", "--amount", "-1")
+    assert r.exit_code == 2 and r.stderr.startswith("error: --amount: a plain number of yuan")
+    r = cli("budget", "add", "B-9", "--amount", "5")
+    assert r.exit_code == 2 and "no such budget line" in r.stderr
+    r = cli("budget", "add", "B-1", "--amount", "250000.50", "--document", "杭财预〔2026〕9号", "--reason", "追加")
+    assert r.exit_code == 0, r.output
+    assert "budget 750,000.50, available 750,000.50" in r.stdout
+    r = cli("budget", "history", "B-1", "--json")
+    import json
+    changes = json.loads(r.stdout)["changes"]
+    assert [(c["kind"], c["amount_before"], c["amount_after"], c["who"], c["document"]) for c in changes] == [
+        ("created", "0.00", "500000.00", "cz-li", ""), ("top_up", "500000.00", "750000.50", "cz-li", "杭财预〔2026〕9号")]
+
+
+def test_a_refused_import_lists_every_bad_row(cli, tmp_path):
+    path = _lines(tmp_path, f"B-1,科技保险,2026,{PREMIUM_CLAUSE},500000,", "B-2,x,2026,nope,1,", "B-3,x,2026,nope,1,")
+    r = cli("budget", "import", path)
+    assert r.exit_code == 2
+    err = r.stderr.strip().splitlines()
+    assert err[:2] == [f"error: {path}: line 3: clause_ids: 'nope' is not a payable clause (`disburse policies` "
+                       "lists them)", f"error: {path}: line 4: clause_ids: 'nope' is not a payable clause "
+                       "(`disburse policies` lists them)"]
+    assert err[2] == f"error: {path}: 2 rows refused; nothing was imported"
+    assert "budget lines (预算指标): empty" in cli("budget").stdout
+
+
+def test_the_report_its_workbook_and_its_chart(cli, tmp_path):
+    assert cli("budget", "import", _lines(tmp_path, f"B-1,科技保险,2026,{PREMIUM_CLAUSE},500000,文号")).exit_code == 0
+    book.commit("app-1", "E-1", 2026, _award("1", "300000", dues=(date(2026, 3, 1), date(2027, 3, 1))), budget=True)
+    r = cli("budget", "--xlsx", tmp_path / "r.xlsx", "--chart", tmp_path / "r.svg")
+    assert r.exit_code == 0, r.output
+    assert "B-1" in r.stdout and "300,000.00" in r.stdout and "2026: 150,000.00; 2027: 150,000.00" in r.stdout
+    from openpyxl import load_workbook
+    wb = load_workbook(tmp_path / "r.xlsx")
+    assert wb.sheetnames == ["预算指标", "执行情况", "预计拨付"]
+    assert [c.value for c in wb["执行情况"][2]] == ["B-1", 2026, 500000, 300000, 0, 200000]
+    assert "2027" in (tmp_path / "r.svg").read_text()
+    r = cli("budget", "--chart", tmp_path / "r.pdf")
+    assert r.exit_code == 2 and "--chart: the file must end in .svg or .png" in r.stderr
