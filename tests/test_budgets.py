@@ -260,7 +260,14 @@ def test_workflow_waits_for_budget_until_finance_tops_it_up(harness, db, tmp_pat
         assert d.typed_search_attributes.get(sa.STATUS) == "awaiting_budget"
         with pytest.raises(wc.RequestRefused, match="only 杭州市财政局 may try the budget again"):
             await wc.retry_budget(harness.client, app_id, who="hz-kjj")
-        budget.top_up("B-PREM", Decimal("100000"), who="hz-czj")
+        row = budget.top_up("B-PREM", Decimal("100000"), who="hz-czj")
+        from cli.budget_cmds import _waiting        # whom `disburse budget add` asks to try again
+        for _ in range(100):
+            if _waiting(row) == [app_id]:
+                break
+            import asyncio
+            await asyncio.sleep(0.05)
+        assert _waiting(row) == [app_id]
         await wc.retry_budget(harness.client, app_id, who="hz-czj", comment="+100000", request_key="t1")
         st = await wait_status(harness, app_id, "awaiting_budget")
         for _ in range(100):                  # the retry ran: the note names the new figures
@@ -382,3 +389,19 @@ def test_the_report_its_workbook_and_its_chart(cli, tmp_path):
     assert "2027" in (tmp_path / "r.svg").read_text()
     r = cli("budget", "--chart", tmp_path / "r.pdf")
     assert r.exit_code == 2 and "--chart: the file must end in .svg or .png" in r.stderr
+
+
+def test_a_top_up_stands_when_the_waiting_applications_cannot_be_told(cli, tmp_path):
+    from datetime import datetime, timezone
+
+    from models.db import session
+    from models.tables import ApplicationRow
+    assert cli("budget", "import", _lines(tmp_path, f"B-1,科技保险,2026,{PREMIUM_CLAUSE},5,")).exit_code == 0
+    with session() as s:
+        s.add(ApplicationRow(application_id="app-x", clause_id=PREMIUM_CLAUSE, enterprise_code="E", year=2026,
+                             status="awaiting_budget", awarded=Decimal(0), updated_at=datetime.now(timezone.utc)))
+        s.commit()
+    r = cli("budget", "add", "B-1", "--amount", "10")               # Temporal is not reachable
+    assert r.exit_code == 0, r.output
+    assert "the top-up is recorded, but the waiting applications could not be told" in r.stdout
+    assert _figures("B-1")["budget"] == Decimal("15.00")
