@@ -235,7 +235,7 @@ def import_file(path, *, who: str, data: Optional[bytes] = None) -> int:
     with _write_session() as s:
         problems = []
         now = _now()
-        for r in parsed:
+        for r in sorted(parsed, key=lambda r: r.line_id):     # one lock order for every writer of lines
             try:
                 _apply(s, r, who=who, now=now, source=Path(name).name)
             except RegistryError as e:

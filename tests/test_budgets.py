@@ -128,6 +128,9 @@ def test_a_release_gives_the_room_back_and_a_payment_moves_it_to_paid(db_any, tm
     assert (f["committed"], f["paid"], f["available"]) == (Decimal("0.00"), Decimal("150000.00"),
                                                            Decimal("350000.00"))
     assert book.commit("app-2", "E-2", 2026, _award("2", "300000"), budget=True).refusal is None
+    from models.audit import audit_record, budget_record
+    assert audit_record("app-2")["budget_lines"] == ["B-PREM"]
+    assert [c["kind"] for c in budget_record("B-PREM")["changes"]] == ["created"]
 
 
 def test_the_report_is_exact_to_the_fen_with_the_forecast_by_due_year(db_any, tmp_path):
@@ -306,6 +309,24 @@ def test_finance_rejects_an_application_for_budget(harness, db, tmp_path):
         assert res["tranches"] == [] and book.lines(app_id) == [] and db.ledger_rows(app_id) == []
         assert _figures("B-PREM")["available"] == Decimal("1000.00")
         assert res["decisions"][-1]["kind"] == "reject_for_budget"
+        from models.audit import audit_record
+        assert [d["kind"] for d in audit_record(app_id)["decisions"]][-1] == "reject_for_budget"
+    harness.run(go())
+
+
+def test_an_application_awaiting_budget_can_be_withdrawn(harness, db, tmp_path):
+    from tests.backend_helpers import approve_both, result, submit_new, wait_status
+    from workflows import client as wc
+    _import(tmp_path, f"B-PREM,科技保险,2026,{PREMIUM_CLAUSE},1000,")
+
+    async def go():
+        app_id = await submit_new(harness, db)
+        await approve_both(harness, app_id)
+        await wait_status(harness, app_id, "awaiting_budget")
+        await wc.withdraw(harness.client, app_id, operator="op-demo", comment="不再申请")
+        res = await result(harness, app_id)
+        assert res["status"] == "withdrawn" and book.lines(app_id) == []
+        assert _figures("B-PREM")["available"] == Decimal("1000.00")
     harness.run(go())
 
 
