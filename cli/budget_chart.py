@@ -43,11 +43,17 @@ def draw(rows: list[dict], path: Path) -> Path:
     ax.bar([i - width / 2 for i in x], paid, width, label="paid", color="#2e7d32")
     ax.bar([i - width / 2 for i in x], committed, width, bottom=paid, label="committed", color="#81c784")
     ax.bar([i + width / 2 for i in x], col("forecast"), width, label="forecast (tranches due)", color="#ffb74d")
-    ax.scatter(x, col("budget"), marker="_", s=2000, linewidths=3, color="#c62828", label="budget", zorder=3)
+    budget = col("budget")
+    has = [i for i in x if budget[i] > 0]                     # a year with tranches due but no line: no budget mark
+    ax.hlines([budget[i] for i in has], [i - 0.45 for i in has], [i + 0.45 for i in has], colors="#c62828",
+              linewidth=2.5, label="budget", zorder=3)
+    top = max([*budget, *[p + c for p, c in zip(paid, committed)], *col("forecast"), 1.0])
+    ax.set_ylim(0, top * 1.3)                                 # room above the highest figure for the legend
+    ax.set_xlim(-0.6, len(years) - 0.4)
     ax.set_xticks(x, [str(y) for y in years])
     ax.set_ylabel("10,000 yuan")
     ax.set_title("Budget lines: paid, committed and forecast per year")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="upper left", fontsize="small", ncols=4)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = Path(path)
