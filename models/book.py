@@ -14,6 +14,10 @@ holds that enterprise's lock row (`enterprise_book`):
 So two applications of one enterprise, calculated at the same instant by two workers, cannot both
 take the same room under a cap or the same item: the second one's calculation sees the first one's
 commitment. Each operation is idempotent (a retried activity finds its own earlier write).
+
+A commitment also draws on the budget line of its clause and year (models/budget.py), checked in
+the same transaction under the line's own lock (lines are shared by enterprises); payments and
+releases move the line's figures with the book, which is where they are summed from.
 """
 from __future__ import annotations
 
