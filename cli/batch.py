@@ -21,14 +21,12 @@ crash, a lost connection) submits only the rest.
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Optional
 
-from models.registry import Column, RegistryError, _decode, _header, _read_bytes, _record, parse_csv
+from models.registry import Column, RegistryError, _decode, _read_bytes, parse_csv
 
 MAX_ROWS = 5_000                        # rows per file: split larger batches
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -125,53 +123,8 @@ def read_batch(data: bytes, name: str, *, operator: str) -> list[BatchRow]:
 
 def _xlsx(name: str, data: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[RegistryError]]:
     """The first sheet's rows, as parse_csv gives a CSV's (line = the sheet's row number)."""
-    from openpyxl import load_workbook
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        ws = wb.worksheets[0]
-    except Exception as e:  # noqa: BLE001 - a damaged or foreign zip
-        raise RegistryError(f"not a readable .xlsx workbook ({type(e).__name__})", path=name) from None
-    by_name = {c.name: c for c in COLUMNS}
-    expected = ",".join(c.name for c in COLUMNS)
-    header: Optional[list[str]] = None
-    rows: list[tuple[int, dict[str, str]]] = []
-    problems: list[RegistryError] = []
-    try:
-        for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            cells = [_xcell(v) for v in values]
-            while cells and cells[-1] == "":
-                cells.pop()
-            if not cells:
-                continue
-            if header is None:
-                header = _header(Path(name), n, cells, by_name, expected)
-                continue
-            if len(rows) + len(problems) >= MAX_ROWS:
-                raise RegistryError(f"more than {MAX_ROWS:,} rows; split the file", path=name, line=n)
-            cells += [""] * (len(header) - len(cells))       # empty trailing cells are not stored
-            try:
-                rows.append((n, _record(header, cells, by_name)))
-            except RegistryError as e:
-                problems.append(e.at(name, n))
-    finally:
-        wb.close()
-    if header is None:
-        raise RegistryError(f"empty sheet: expected a header row naming the columns ({expected})", path=name)
-    return rows, problems
-
-
-def _xcell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, datetime):
-        return v.date().isoformat() if v.time() == datetime.min.time() else v.isoformat()
-    if isinstance(v, date):
-        return v.isoformat()
-    return str(v)
+    from models.sheets import read_xlsx
+    return read_xlsx(name, data, COLUMNS, MAX_ROWS)
 
 
 def _facts(text: str) -> dict:

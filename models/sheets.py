@@ -2,8 +2,8 @@
 sheet) as (line, {column: cell}) with the registry's cell rules (models/registry.py), a refusal
 listing every bad row (`FILE: line N: FIELD: RULE`), and a plain .xlsx writer for exports.
 
-The CSV side is models/registry.py's parse_csv; the .xlsx side reads the first sheet the way
-cli/batch.py reads a batch workbook (the same header and cell checks), for any set of columns.
+The CSV side is models/registry.py's parse_csv; the .xlsx side (read_xlsx) reads the first sheet
+with the CSV's header and cell checks, for any set of columns (cli/batch.py's workbooks too).
 """
 from __future__ import annotations
 
@@ -50,11 +50,12 @@ def read_rows(data: bytes, name: str, columns: Sequence[Column], *, max_rows: in
         raise RegistryError("an Excel 97-2003 (.xls) workbook is not read: save it as .xlsx or as CSV UTF-8",
                             path=name)
     if data.startswith(XLSX_MAGIC):
-        return _xlsx(name, data, tuple(columns), max_rows)
+        return read_xlsx(name, data, tuple(columns), max_rows)
     return parse_csv(name, _decode(Path(name), data), tuple(columns), max_rows=max_rows)
 
 
-def _xlsx(name: str, data: bytes, columns: tuple[Column, ...], max_rows: int) -> tuple[Rows, list[RegistryError]]:
+def read_xlsx(name: str, data: bytes, columns: Sequence[Column], max_rows: int) -> tuple[Rows, list[RegistryError]]:
+    """The first sheet's rows, as parse_csv gives a CSV's (line = the sheet's row number)."""
     from openpyxl import load_workbook
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
