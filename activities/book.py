@@ -46,7 +46,7 @@ def binding_calculation(req: CommitRequest, calculate_fn: Callable[[CalcRequest]
         except (InputError, ValidationError) as e:
             raise ApplicationError(f"calculation input error: {e}", type="InputError", non_retryable=True) from None
 
-    result = book.commit(req.application_id, req.enterprise_code, req.year, evaluate)
+    result = book.commit(req.application_id, req.enterprise_code, req.year, evaluate, budget=req.budget)
     with session() as s:
         add_once(s, CalculationRow(application_id=req.application_id, clause_id=result.clause_id, year=req.year,
                                    amount=result.amount, refusal_code=result.refusal.code if result.refusal else None,
@@ -54,7 +54,8 @@ def binding_calculation(req: CommitRequest, calculate_fn: Callable[[CalcRequest]
                                    facts_json=req.facts.model_dump_json(exclude_none=True), source=activity_key()))
     if result.refusal is None and fresh:
         metrics.award_committed(result.clause_id, result.amount)
-    log.info("committed" if result.refusal is None else "refused", year=req.year, amount=str(result.amount),
+    log.info("committed" if result.refusal is None else
+             "budget_exhausted" if result.refusal.code == "budget_exhausted" else "refused", year=req.year, amount=str(result.amount),
              refusal=result.refusal.code if result.refusal else None, tranches=len(result.schedule),
              items=sorted(result.items))
     return result

@@ -431,6 +431,7 @@ class Refusal(Strict):
         "blacklisted", "out_of_jurisdiction", "out_of_window", "consecutive_years",
         "ineligible", "below_threshold", "not_preferential_rate", "cap_exhausted",
         "already_awarded", "not_payable_by_rule", "superseded",
+        "budget_exhausted",     # not the core's: the award book's budget line cannot cover it (models/budget.py)
     ]
     reason: str
     rule: str | None = None

@@ -13,6 +13,7 @@
     disburse blacklist|enterprises|reviewers ...   the local registries (SQLite)
     disburse ledger               paid tranches
     disburse calc|policies|check  the calculation core, without Temporal (cli/calc_cmds.py)
+    disburse budget [import|add|retry|reject|history]  budget lines (cli/budget_cmds.py)
 
 Every error is one line on stderr and a non-zero exit (cli/errors.py).
 Environment: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE (default),
@@ -346,7 +347,7 @@ def status(
 @app.command("list")
 @friendly
 def list_(
-    status_: Optional[str] = typer.Option(None, "--status", help="review, info_requested, payout, awaiting_evidence, confirming, completed, rejected, refused, blacklisted, withdrawn, revoked"),
+    status_: Optional[str] = typer.Option(None, "--status", help="review, info_requested, awaiting_budget, payout, awaiting_evidence, confirming, completed, rejected, refused, blacklisted, withdrawn, revoked"),
     clause: Optional[str] = typer.Option(None, "--clause", help="clause id, e.g. hz2025-04-tech-insurance-premium"),
     bureau: Optional[str] = typer.Option(None, "--bureau", help="a bureau reviewing it, e.g. 杭州市科技局"),
     enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise credit code"),
@@ -754,6 +755,14 @@ def _register_calc() -> None:
 
 
 _register_calc()
+
+
+def _register_budget() -> None:
+    from cli import budget_cmds
+    budget_cmds.register(app)
+
+
+_register_budget()
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 SESSION_MAX_AGE = 8 * 3600
 STATUS_ZH = {
     "opening": "受理中", "review": "审核中", "info_requested": "待补充材料", "credit_check": "信用核查",
-    "calculating": "核算中", "payout": "拨付中", "awaiting_evidence": "待提交年度材料", "confirming": "待财政确认",
+    "calculating": "核算中", "awaiting_budget": "待预算", "payout": "拨付中", "awaiting_evidence": "待提交年度材料", "confirming": "待财政确认",
     "attention": "需人工处理", "completed": "已完成", "rejected": "未通过", "refused": "不予支持",
     "blacklisted": "严重失信", "withdrawn": "已撤回", "revoked": "已撤销",
 }

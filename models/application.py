@@ -22,7 +22,7 @@ FINANCE_BUREAU = "市财政局"
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")   # the policies' days; no DST since 1991
 
 Status = Literal[
-    "review", "info_requested", "credit_check", "calculating", "payout", "awaiting_evidence",
+    "review", "info_requested", "credit_check", "calculating", "awaiting_budget", "payout", "awaiting_evidence",
     "confirming", "attention", "completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked",
 ]
 TERMINAL: frozenset[str] = frozenset({"completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked"})
@@ -325,6 +325,7 @@ class CommitRequest(BaseModel):
     as_of: str                               # ISO date in China (workflow time)
     alternatives: list[str] = []
     adjustment: Optional[dict[str, Any]] = None
+    budget: bool = False                     # draw on the clause's budget line (workflow patch "budget-lines")
 
 
 class PayRequest(BaseModel):

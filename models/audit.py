@@ -54,7 +54,22 @@ def audit_record(application_id: str) -> Optional[dict[str, Any]]:
                               "facts": json.loads(c.facts_json) if c.facts_json else None,
                               "result": json.loads(c.result_json)} for c in calcs],
             "award_lines": [_row(ln) for ln in lines],
+            "budget_lines": _budget_lines(lines),       # the lines its awards draw on (budget_record: their changes)
             "ledger": [_row(p) for p in paid],
             "notifications": [_row(n) for n in notes],
             "documents": [_row(d) for d in docs],
         }
+
+
+def _budget_lines(lines) -> list[str]:
+    from models import budget
+    return sorted({line for line in (budget.line_of(c, y) for c, y in {(ln.clause_id, ln.year) for ln in lines})
+                   if line})
+
+
+def budget_record(line_id: Optional[str] = None) -> dict[str, Any]:
+    """The budget lines (one, or all) with their figures, and every change made to them: created by
+    an import, set by a re-import, topped up; who, when, the document, before and after."""
+    from models import budget
+    lines = [r for r in budget.report() if line_id is None or r["line_id"] == line_id]
+    return {"lines": lines, "changes": budget.changes(line_id)}

@@ -14,6 +14,10 @@ holds that enterprise's lock row (`enterprise_book`):
 So two applications of one enterprise, calculated at the same instant by two workers, cannot both
 take the same room under a cap or the same item: the second one's calculation sees the first one's
 commitment. Each operation is idempotent (a retried activity finds its own earlier write).
+
+A commitment also draws on the budget line of its clause and year (models/budget.py), checked in
+the same transaction under the line's own lock (lines are shared by enterprises); payments and
+releases move the line's figures with the book, which is where they are summed from.
 """
 from __future__ import annotations
 
@@ -25,8 +29,9 @@ from typing import Callable, Iterator, Optional
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from calc.model import CalcResult
+from calc.model import CalcResult, Refusal
 from calc.money import ZERO, to_fen
+from models import budget as budgets
 from models.db import engine
 from models.tables import Award, AwardLine, EnterpriseBook, LedgerEntry
 
@@ -90,16 +95,28 @@ def prior_awards(s: Session, enterprise_code: str, *, exclude: Optional[tuple[st
 
 
 def commit(application_id: str, enterprise_code: str, year: int,
-           calculate: Callable[[list[dict]], CalcResult]) -> CalcResult:
+           calculate: Callable[[list[dict]], CalcResult], *, budget: bool = False) -> CalcResult:
     """The binding calculation of (application, year) under the enterprise's lock: `calculate`
     receives the book's prior awards and returns the result; an award is written as committed lines,
     one per tranche and item. A second call for the same (application, year) returns the first
-    result without calculating again."""
+    result without calculating again.
+
+    With `budget`, the award draws on the budget line of its clause and year (models/budget.py),
+    checked in this transaction under the line's lock: when the line cannot cover it, nothing is
+    written and the result comes back with the refusal `budget_exhausted` (the amount it needs
+    kept), to be tried again once finance adds budget. Without a line the clause is not
+    budget-controlled. (Without `budget` — applications that started before budgets — the award
+    is committed and counts on its line all the same.)"""
     with locked(enterprise_code) as s:
         found = s.exec(select(Award).where(Award.application_id == application_id, Award.year == year)).first()
         if found is not None:
             return CalcResult.model_validate_json(found.result_json)
         result = calculate(prior_awards(s, enterprise_code, exclude=(application_id, year)))
+        if budget and result.refusal is None and result.amount > 0:
+            short = budgets.shortfall(s, result.clause_id, year, result.amount)
+            if short is not None:
+                return result.model_copy(update={"refusal": Refusal(
+                    code="budget_exhausted", reason=short.reason(), rule=f"budget:{short.line_id}")})
         if result.refusal is None and result.amount > 0:
             now = _now()
             s.add(Award(application_id=application_id, enterprise_code=enterprise_code, clause_id=result.clause_id,

@@ -435,3 +435,32 @@ def _write(path, data: bytes) -> Path:
     except OSError as e:
         raise RegistryError(f"cannot write it: {e.strerror or e}", path=path) from None
     return path
+
+
+# ------------------------------------------------------------------------------------ whole-file refusals
+
+class SheetRefused(ValueError):
+    """A file refused whole, nothing written: `problems` are RegistryErrors, one per bad row (or
+    one for the file). str() is a summary line, then one line per problem (budget imports)."""
+
+    def __init__(self, name: str, problems: list[RegistryError], *, nothing: str = "nothing was imported"):
+        self.name = name
+        self.problems = sorted(problems, key=lambda p: p.line or 0)
+        rows = [p for p in self.problems if p.line is not None]
+        what = f"{len(rows)} row{'s' if len(rows) != 1 else ''} refused" if rows else "the file is refused"
+        self.headline = f"{shown(str(name), PATH_SHOWN)}: {what}; {nothing}"
+        super().__init__(self.headline + "\n" + "\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+def read_path(path) -> bytes:
+    """The bytes of a file to import, at most the registry's file limit."""
+    from models.registry import MAX_FILE_BYTES
+    return read_bytes(path, MAX_FILE_BYTES)
+
+
+def read_rows(data: bytes, name: str, columns: Sequence[Column], *, max_rows: int) -> tuple[Rows, list[RegistryError]]:
+    """read_table under the name the budget import uses."""
+    return read_table(data, name, columns, max_rows=max_rows)

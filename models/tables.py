@@ -1,14 +1,15 @@
 """SQLModel tables: registries (reviewers, blacklist, enterprises), the award book (awards and
 their lines, one lock row per enterprise), the ledger, calculations, notifications and their deliveries, a
-mirror of application status/decisions for the CLI and the audit record, and the documents attached to
-applications (the files themselves are in the document store, documents/)."""
+mirror of application status/decisions for the CLI and the audit record, the documents attached to
+applications (the files themselves are in the document store, documents/), and the budget lines the
+award book's commitments draw on (models/budget.py)."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -252,3 +253,50 @@ class HeldFact(SQLModel, table=True):
     source: str = ""                          # the file it came from
     imported_by: str = ""
     imported_at: datetime
+
+
+# ------------------------------------------------------------------------------------ budgets
+
+class BudgetLine(SQLModel, table=True):
+    """A budget line (预算指标): what finance has for one clause, or a group of clauses, in one
+    support year. The award book's commitments for those clauses and that year draw on it
+    (models/budget.py): committed and paid are the award lines' sums, never a counter kept here,
+    so a release or a payment moves the figures with the book in one transaction."""
+    __tablename__ = "budget_line"
+    line_id: str = Field(primary_key=True)
+    name: str = ""
+    year: int                                 # support year
+    amount: Decimal = Field(sa_column=_money())   # the budget, in fen (yuan with two places)
+    document: str = ""                        # the budget document's reference (文号)
+    imported_by: str
+    imported_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+
+class BudgetClause(SQLModel, table=True):
+    """Which budget line pays a clause in a year: at most one line per clause and year."""
+    __tablename__ = "budget_clause"
+    clause_id: str = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    line_id: str = Field(index=True)
+
+
+class BudgetChange(SQLModel, table=True):
+    """Every change of a budget line (import, top-up), who made it, when, with which document:
+    the budget's audit record (models/audit.py `budget_record`)."""
+    __tablename__ = "budget_change"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    line_id: str = Field(index=True)
+    kind: str                                 # created | set (a re-import) | top_up
+    amount_before: Decimal = Field(sa_column=_money())
+    amount_after: Decimal = Field(sa_column=_money())
+    document: str = ""
+    reason: str = ""
+    source: str = ""                          # the imported file's name, or "cli"
+    who: str
+    changed_at: datetime
+
+
+# the budget's figures sum the award lines of a clause and year
+Index("ix_award_line_clause_year", AwardLine.clause_id, AwardLine.year)

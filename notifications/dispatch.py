@@ -54,6 +54,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "programme_ended": ("扶持期结束", "该申请的多年度扶持已结束。"),
     "evidence_due": ("待提交年度材料", "多年度扶持的下一年度需要提交材料，逾期视为放弃。"),
     "awaiting_confirmation": ("待财政确认", "下一年度的核算已完成，等待财政部门确认。"),
+    "awaiting_budget": ("待追加预算", "预算指标不足以承担该申请的核定金额，等待财政部门追加预算或作出决定。"),
 }
 FALLBACK = ("通知", "该申请有一条新通知（类型：{kind}）。")
 

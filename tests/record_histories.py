@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -93,6 +94,33 @@ async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
     await wc.withdraw(h.client, app_id, operator="op-demo", comment="cannot be calculated")
     await result(h, app_id)
     out["attention_withdrawn"] = (app_id, [run])
+
+    # budget lines (patch "budget-lines"): the line cannot cover the award -> awaiting_budget; topped
+    # up and retried -> paid; a second application waits and is rejected for budget -> refused
+    from decimal import Decimal
+
+    from models import book, budget
+    from tests.temporal_env import PREMIUM_CLAUSE
+    drawn = sum((ln["amount"] for ln in book.lines() if ln["clause_id"] == PREMIUM_CLAUSE and ln["year"] == 2026
+                 and ln["state"] in ("committed", "paid")), Decimal(0))
+    csv = Path(tempfile.mkdtemp()) / "budget.csv"
+    csv.write_text(f"line_id,name,year,clause_ids,amount,document\nB-REC,科技保险,2026,{PREMIUM_CLAUSE},"
+                   f"{drawn + 100000:.2f},\n", encoding="utf-8")
+    budget.import_file(csv, who="hz-czj")
+    app_id, run = await start()
+    await approve_both(h, app_id)
+    await wait_status(h, app_id, "awaiting_budget")
+    budget.top_up("B-REC", Decimal("300000"), who="hz-czj")
+    await wc.retry_budget(h.client, app_id, who="hz-czj", comment="+300000")
+    await result(h, app_id)
+    out["budget_topped_up"] = (app_id, [run])
+
+    app_id, run = await start()
+    await approve_both(h, app_id)
+    await wait_status(h, app_id, "awaiting_budget")
+    await wc.reject_for_budget(h.client, app_id, reviewer="hz-czj", reason="本年度预算已用完")
+    await result(h, app_id)
+    out["budget_rejected"] = (app_id, [run])
     return out
 
 
@@ -122,7 +150,7 @@ async def histories(h, db) -> dict[str, object]:
 
 
 def main() -> int:
-    if len(sys.argv) != 2 or not sys.argv[1].isidentifier():
+    if len(sys.argv) != 2 or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", sys.argv[1]):
         print("usage: python -m tests.record_histories TAG   (e.g. v2)", file=sys.stderr)
         return 2
     tag = sys.argv[1]

@@ -59,6 +59,8 @@ ATTENTION_RETRY = timedelta(hours=6)
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                            maximum_interval=timedelta(minutes=5), maximum_attempts=6,
                            non_retryable_error_types=PROGRAMMING_ERRORS)
+BUDGET_PATCH = "budget-lines"       # commitments draw on budget lines; awaiting_budget (applications before: no check)
+BUDGET_RECHECK = timedelta(days=1)  # awaiting_budget tries the line again at least this often
 NOTIFY_PATCH = "notify-people"      # the notifier task and its notifications (applications opened before: none)
 MIRROR_PAUSE = timedelta(minutes=5)
 
@@ -96,6 +98,8 @@ class ApplicationWorkflow:
         self.failed: Optional[str] = None
         self.submitted_by = inp.credential
         self.notifying = False
+        self.budget_retry = False                             # finance asked for the budget to be tried again
+        self.budget_refusal: Optional[Revocation] = None      # finance rejected the application for budget
 
     # ------------------------------------------------------------------------------ run
 
@@ -260,14 +264,40 @@ class ApplicationWorkflow:
         return True
 
     async def _calculate(self) -> bool:
-        """The binding calculation, committed to the award book under the enterprise's lock."""
+        """The binding calculation, committed to the award book under the enterprise's lock, and
+        (patch "budget-lines") drawing on the clause's budget line: when the line cannot cover the
+        award nothing is committed and the application waits in `awaiting_budget` until finance
+        adds budget (`retry_budget`, or the daily re-check) or rejects it for budget (refused)."""
         self._set_status("calculating")
         adj = self.s.adjustment
-        self.calc = await self._activity("commit_award", CommitRequest(
-            application_id=self.app_id, clause_id=self.claim.clause_id, year=self.s.year,
-            enterprise_code=self.claim.enterprise_code, facts=self.s.facts,
-            as_of=china_today(workflow.now()).isoformat(), alternatives=self.claim.alternatives,
-            adjustment=adj.model_dump(mode="json") if adj else None), result_type=CalcResult)
+        budget = workflow.patched(BUDGET_PATCH)
+        while True:
+            self.calc = await self._activity("commit_award", CommitRequest(
+                application_id=self.app_id, clause_id=self.claim.clause_id, year=self.s.year,
+                enterprise_code=self.claim.enterprise_code, facts=self.s.facts,
+                as_of=china_today(workflow.now()).isoformat(), alternatives=self.claim.alternatives,
+                adjustment=adj.model_dump(mode="json") if adj else None, budget=budget), result_type=CalcResult)
+            if not (budget and self.calc.refusal is not None and self.calc.refusal.code == "budget_exhausted"):
+                break
+            self._check_closed()
+            self.s.note = f"awaiting budget: {self.calc.refusal.reason}"
+            if self.s.status != "awaiting_budget":
+                self._set_status("awaiting_budget")
+                self._tell("awaiting_budget", self.s.note, [self.s.pinned.clause.finance_bureau])
+            self.budget_retry = False
+            try:                                 # finance tops the line up (retry_budget) or decides
+                await workflow.wait_condition(lambda: self.budget_retry or self.budget_refusal is not None
+                                              or self.s.closed is not None, timeout=BUDGET_RECHECK)
+            except asyncio.TimeoutError:
+                pass
+            self._check_closed()
+            if self.budget_refusal is not None:  # nothing was committed: the application is refused
+                r = self.budget_refusal
+                self.calc = self.calc.model_copy(update={"refusal": self.calc.refusal.model_copy(update={
+                    "reason": f"rejected for budget by {r.reviewer}: {r.reason} ({self.calc.refusal.reason})"})})
+                break
+            self.s.note = None
+            self._set_status("calculating")
         if self.calc.refusal is None:
             for t in self.calc.schedule:
                 self.s.tranches.append(TrancheState(year=self.s.year, seq=t.seq, due=t.due.isoformat(),
@@ -700,6 +730,30 @@ class ApplicationWorkflow:
         if not (cred.role == "ops" or cred.bureau == finance
                 or (cred.role == "operator" and cred.user == self.claim.operator)):
             raise _invalid(f"only ops, {finance} or the submitting operator may resume; {cred.user} is {cred.role}")
+
+    @workflow.update
+    def retry_budget(self, r: Resumption) -> DecisionRecord:
+        self.budget_retry = True
+        return self._record("retry_budget", r.who, self._bureau_of(r), r.comment)
+
+    @retry_budget.validator
+    def _v_retry_budget(self, r: Resumption) -> None:
+        self._check_open()
+        if self.s.status != "awaiting_budget":
+            raise _invalid(f"not awaiting budget (status {self.s.status})")
+        self._check_finance(r, "retry_budget", "try the budget again")
+
+    @workflow.update
+    def reject_for_budget(self, r: Revocation) -> DecisionRecord:
+        self.budget_refusal = r
+        return self._record("reject_for_budget", r.reviewer, self._bureau_of(r), r.reason)
+
+    @reject_for_budget.validator
+    def _v_reject_for_budget(self, r: Revocation) -> None:
+        self._check_open()
+        if self.s.status != "awaiting_budget" or self.budget_refusal is not None:
+            raise _invalid(f"not awaiting budget (status {self.s.status})")
+        self._check_finance(r, "reject_for_budget", "reject an application for budget")
 
     # ------------------------------------------------------------------------------ queries
 

@@ -251,6 +251,21 @@ async def resume(client: Client, app_id: str, *, who: str, comment: str = "",
                          actor=actor)
 
 
+async def retry_budget(client: Client, app_id: str, *, who: str, comment: str = "", request_key: Optional[str] = None,
+                       actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    """Finance: try an application waiting in `awaiting_budget` against its budget line again (after
+    a top-up; `request_key` names the top-up, so each top-up is a new request)."""
+    return await _update(client, app_id, ApplicationWorkflow.retry_budget, Resumption(who=who, comment=comment),
+                         request_key=request_key, actor=actor)
+
+
+async def reject_for_budget(client: Client, app_id: str, *, reviewer: str, reason: str,
+                            actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    """Finance: refuse an application waiting in `awaiting_budget` (nothing was committed)."""
+    return await _update(client, app_id, ApplicationWorkflow.reject_for_budget,
+                         Revocation(reviewer=reviewer, reason=reason), actor=actor)
+
+
 def _facts_of(data: dict) -> tuple[dict, str]:
     """A JSON file may hold the facts themselves or {"facts": {...}, "comment": "..."}."""
     data = dict(data or {})
