@@ -109,7 +109,7 @@ WANTS = {"approve": ("review",), "reject": ("review",), "request_info": ("review
 # the history from the start, which checks determinism all along. One workflow task at a time: with
 # no cache, a second concurrent task waits behind a local activity until its task times out (10 s).
 WORKER_OPTIONS = {"max_cached_workflows": 0, "max_concurrent_workflow_tasks": 1}
-STALL_CHECK = 15.0       # seconds (wall clock) a clock skip may take before it is looked at
+STALL_CHECK = 10.0       # seconds (wall clock) a clock skip may take before it is looked at
 STALL_LOOK = 2.0         # seconds (wall clock) the server's clock is watched for when it is
 
 
@@ -737,7 +737,13 @@ class Simulation:
         when twice in a row the test server was not skipping with nothing to wait for."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        skip = asyncio.ensure_future(self.h.env.sleep(chunk))
+        # the test service's skip itself, with a deadline of its own well past op_timeout (the
+        # SDK's env.sleep gives the RPC the default one, which ends before a stall is told apart)
+        from temporalio.api.testservice.v1 import SleepRequest
+        req = SleepRequest()
+        req.duration.FromTimedelta(chunk)
+        skip = asyncio.ensure_future(self.h.env.client.test_service.unlock_time_skipping_with_sleep(
+            req, timeout=timedelta(seconds=self.cfg.op_timeout * 4)))
         quiet = 0                                        # looks in a row that found it stalled
         while True:
             await asyncio.wait([skip], timeout=STALL_CHECK)

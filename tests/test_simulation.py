@@ -70,11 +70,16 @@ def test_a_stalled_clock_is_told_apart(monkeypatch):
     monkeypatch.setattr(sim, "STALL_CHECK", 0.05)
     monkeypatch.setattr(sim, "STALL_LOOK", 0.05)
 
+    class TestService:
+        async def unlock_time_skipping_with_sleep(self, req, timeout=None):
+            await asyncio.Event().wait()         # never returns
+
+    class Client:
+        test_service = TestService()
+
     class Env:                                   # a test server that has stopped skipping
         started = time.monotonic()
-
-        async def sleep(self, _):
-            await asyncio.Event().wait()
+        client = Client()
 
         async def get_current_time(self):
             return datetime(2027, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=time.monotonic() - self.started)
