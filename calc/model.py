@@ -417,6 +417,29 @@ class TraceStep:
     cite: str | None = None       # quoted sentence from the policy text
 
 
+@dataclass(slots=True)
+class _StepUnderConstruction:
+    """TraceStep's twin with the same slots, not frozen: its generated __init__ assigns the slots
+    directly, where a frozen dataclass's goes through object.__setattr__ once per field (4× the
+    cost). `trace_step` builds one and turns it into a TraceStep (same layout, so the __class__
+    assignment is allowed); from then on it is frozen like any TraceStep."""
+    clause_id: str
+    step: str
+    formula: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    result: Any = ""
+    rule: str | None = None
+    cite: str | None = None
+
+
+def trace_step(clause_id: str, step: str, formula: str, inputs: dict[str, Any], result: Any,
+               rule: str | None, cite: str | None) -> TraceStep:
+    """TraceStep(clause_id, step, formula, inputs, result, rule, cite), built at a quarter of the cost."""
+    s = _StepUnderConstruction(clause_id, step, formula, inputs, result, rule, cite)
+    s.__class__ = TraceStep
+    return s
+
+
 @dataclass(frozen=True, slots=True)
 class Tranche:
     """One payment of an award: its sequence number, the date it falls due, the amount."""
@@ -434,6 +457,23 @@ class Refusal(Strict):
     ]
     reason: str
     rule: str | None = None
+
+    @classmethod
+    def built(cls, code: str, reason: str, rule: str | None) -> "Refusal":
+        """Construct without validation, for the engine (its codes are literals of its own; checked
+        here against the list above all the same), as CalcResult.built."""
+        if code not in _CODES:
+            raise ValueError(f"unknown refusal code {code!r}")
+        obj = cls.__new__(cls)
+        object.__setattr__(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})
+        object.__setattr__(obj, "__pydantic_fields_set__", _REFUSAL_SET)   # frozen model: never mutated
+        object.__setattr__(obj, "__pydantic_extra__", None)
+        object.__setattr__(obj, "__pydantic_private__", None)
+        return obj
+
+
+_CODES = frozenset(Refusal.model_fields["code"].annotation.__args__)
+_REFUSAL_SET = {"code", "reason", "rule"}
 
 
 class CalcResult(Strict):
@@ -465,3 +505,19 @@ class CalcResult(Strict):
 
 
 _ALL_SET = set(CalcResult.model_fields)
+
+
+@dataclass(slots=True)
+class _TrancheUnderConstruction:
+    """Tranche's twin, not frozen (see _StepUnderConstruction)."""
+    seq: int
+    due: date
+    amount: Decimal
+    label: str = ""
+
+
+def tranche(seq: int, due: date, amount: Decimal, label: str) -> Tranche:
+    """Tranche(seq, due, amount, label), built at a quarter of the cost."""
+    t = _TrancheUnderConstruction(seq, due, amount, label)
+    t.__class__ = Tranche
+    return t
