@@ -5,6 +5,7 @@ text, the labels of the trace), so an evaluation costs dictionary hits, not re-r
 from __future__ import annotations
 
 from datetime import date
+from operator import attrgetter
 from typing import Any, Callable
 
 from calc.history import AwardHistory
@@ -36,14 +37,17 @@ def cite_text(c: Citation | None) -> str | None:
     return hit[1]
 
 
-def needs(clause: Clause) -> tuple[tuple[tuple[str, str], ...], bool]:
+def needs(clause: Clause) -> tuple[tuple[tuple[str, str], ...], bool, Any]:
     """The facts a clause cannot be evaluated without, each with the rule that needs it; and
     whether it limits the award to a share of the interest actually paid (which must then be given)."""
     needed = [(name, f"{clause.id} ({clause.formula}) requires {name}") for name in clause.required_facts]
     if clause.formula == "rate_of_base":
         needed += [(name, f"{clause.id} computes on {name}; it is missing")
                    for name in (clause.base, clause.second_limit) if name]
-    return tuple(needed), "interest_paid_share_pct" in clause.params
+    names = [name for name, _ in needed]
+    # every needed fact in one C call, always as a tuple (a single name given twice)
+    getter = attrgetter(*(names * 2 if len(names) == 1 else names)) if names else None
+    return tuple(needed), "interest_paid_share_pct" in clause.params, getter
 
 
 _WORDS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "in": "in"}

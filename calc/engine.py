@@ -2,8 +2,6 @@
 reviewer's lowering, rounding to the fen, and the payout schedule. Pure: no I/O, no clock."""
 from __future__ import annotations
 
-from datetime import date
-from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -19,7 +17,6 @@ from calc.history import AwardHistory
 from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche, trace_step, tranche
 from calc.money import FEN, ZERO, fmt, to_fen
 
-ELIGIBILITY = "blacklist, jurisdiction, validity window, consecutive years, qualification"
 CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
 
 
@@ -33,7 +30,7 @@ def parse_request(data: Any) -> CalcRequest:
     return req
 
 
-_NEEDS: dict[str, tuple[tuple[tuple[str, str], ...], bool]] = {}
+_NEEDS: dict[str, tuple] = {}
 
 
 def check_request(req: CalcRequest, cat: Catalogue | None = None) -> None:
@@ -55,11 +52,12 @@ def check_claim(clause_id: str, facts, alternatives=(), cat: Catalogue | None = 
         _check_facts(cid, found, facts)
 
 
-def _check_facts(cid: str, needs: tuple[tuple[tuple[str, str], ...], bool], facts) -> None:
-    needed, paid_share = needs
-    for name, rule in needed:
-        if getattr(facts, name) is None:
-            raise InputError(f"facts.{name}", rule)
+def _check_facts(cid: str, needs: tuple, facts) -> None:
+    needed, paid_share, getter = needs
+    if getter is not None and None in getter(facts):
+        for name, rule in needed:
+            if getattr(facts, name) is None:
+                raise InputError(f"facts.{name}", rule)
     if paid_share and facts.loans is not None:
         if facts.interest_paid is None and any(loan.interest_paid is None for loan in facts.loans):
             raise InputError("facts.loans.interest_paid",
@@ -89,8 +87,6 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
     shares: dict[str, Decimal] = {}
     try:
         rules.eligibility(ctx)
-        trace.append(trace_step(plan.cid, "eligibility", ELIGIBILITY, ctx.checks or {}, "passed", None,
-                                plan.window_cite))
         if plan.thresholds:
             rules.thresholds(ctx)
         raw = FORMULAS[clause.formula](ctx)
@@ -138,6 +134,9 @@ def _item_values(raw) -> dict[str, Decimal]:
 
 def _item_label(shares: dict[str, Decimal]) -> str | None:
     """The items an award pays for, as one ledger label."""
+    if len(shares) == 1:
+        for key in shares:
+            return key
     return "+".join(sorted(shares)) if shares else None
 
 

@@ -173,7 +173,10 @@ def rate_of_base(ctx: Ctx) -> Raw:
     rate_pct, cite = ctx.param("rate_pct")
     base_name = ctx.clause.base
     base = getattr(ctx.req.facts, base_name)
-    fraction, formula = ctx.plan.derived("rate_of_base", lambda: (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}"))
+    derived = ctx.plan.memo.get("rate_of_base")
+    if derived is None:
+        derived = ctx.plan.memo["rate_of_base"] = (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}")
+    fraction, formula = derived
     amount = fraction * base
     ctx.trace.append(trace_step(ctx.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct}, amount,
                                 None, cite))

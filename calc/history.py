@@ -53,8 +53,11 @@ class AwardHistory:
         return sum((self._by_clause_year.get((c, year), ZERO) for c in clauses), ZERO)
 
     def in_years(self, clauses: Iterable[str], first: int, last: int) -> Decimal:
-        return sum((self._by_clause_year.get((c, y), ZERO)
-                    for c in clauses for y in range(first, last + 1)), ZERO)
+        get, total = self._by_clause_year.get, ZERO
+        for c in clauses:
+            for y in range(first, last + 1):
+                total = total + get((c, y), ZERO)       # as sum(..., ZERO): left to right from ZERO
+        return total
 
     def all_time(self, clauses: tuple[str, ...]) -> Decimal:
         if len(clauses) == 1:

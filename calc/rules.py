@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import operator
 from datetime import date
-from decimal import Decimal
 
 from calc.context import Ctx
 from calc.model import trace_step
 
+ELIGIBILITY = "blacklist, jurisdiction, validity window, consecutive years, qualification"
 BLACKLIST_RULE = "严重失信名单: 依法依规限制被列入严重失信名单的主体享受财政资金补助等政策扶持"
 
 
 def eligibility(ctx: Ctx) -> None:
     """blacklist, jurisdiction, validity window, consecutive years, qualification: in that order,
-    each refusing with its rule, their facts gathered in ctx.checks for the one trace step."""
+    each refusing with its rule; their facts gathered in ctx.checks, for the one trace step written
+    when all have passed."""
     plan, req = ctx.plan, ctx.req
     checks = ctx.checks
     # hz2025 (十九), and every document (catalogue): no subsidy to a listed entity
@@ -31,42 +32,33 @@ def eligibility(ctx: Ctx) -> None:
             f"registered region {region} is outside {ctx.doc.issuer} ({', '.join(ctx.doc.regions)}*)",
             rule="jurisdiction")
     checks["region"] = region
-    window(ctx)
+    # the period a fact belongs to must fall inside the document's window; an insurance year's
+    # start or an event date must also fall in the support year claimed (else `support_year`)
+    start, end = plan.start, plan.end
+    if start > end:
+        w = ctx.doc.window
+        raise ctx.refuse("out_of_window",
+                         f"support year {req.year} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
+                         rule="validity", cite=plan.window_cite)
+    kind = plan.fact_kind
+    if kind is not None:
+        day = getattr(req.facts, kind)
+        if day is not None:
+            checks[kind] = day
+            w = ctx.doc.window
+            if not w.start <= day <= w.end:
+                raise ctx.refuse("out_of_window", f"{kind} {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
+                                 rule="validity", cite=plan.window_cite)
+            if day.year != req.year:
+                raise ctx.refuse("ineligible",
+                                 f"{kind} {day} lies outside the support year {req.year}: the facts of a claim "
+                                 f"belong to its support year; claim it for {day.year}", rule="support_year")
+    checks["counted"] = (start, end)
     if plan.max_years:
         consecutive_years(ctx)
     if ctx.clause.requires_qualification:
         qualification(ctx)
-
-
-def _in_window(ctx: Ctx, day: date) -> bool:
-    w = ctx.doc.window
-    return w.start <= day <= w.end
-
-
-def window(ctx: Ctx) -> None:
-    """The period a fact belongs to must fall inside the document's window; an insurance year's
-    start or an event date must also fall in the support year claimed (else `support_year`)."""
-    inputs = ctx.checks
-    start, end = ctx.period_start, ctx.period_end
-    if start > end:
-        w = ctx.doc.window
-        raise ctx.refuse("out_of_window",
-                         f"support year {ctx.req.year} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
-                         rule="validity", cite=ctx.plan.window_cite)
-    kind = ctx.plan.fact_kind
-    if kind is not None:
-        day = getattr(ctx.req.facts, kind)
-        if day is not None:
-            inputs[kind] = day
-            if not _in_window(ctx, day):
-                w = ctx.doc.window
-                raise ctx.refuse("out_of_window", f"{kind} {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
-                                 rule="validity", cite=ctx.plan.window_cite)
-            if day.year != ctx.req.year:
-                raise ctx.refuse("ineligible",
-                                 f"{kind} {day} lies outside the support year {ctx.req.year}: the facts of a claim "
-                                 f"belong to its support year; claim it for {day.year}", rule="support_year")
-    inputs["counted"] = (start, end)
+    ctx.trace.append(trace_step(plan.cid, "eligibility", ELIGIBILITY, checks, "passed", None, plan.window_cite))
 
 
 def consecutive_years(ctx: Ctx) -> None:
