@@ -63,6 +63,8 @@ def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, 
     year) counts against it. Where the document says 从优、就高 (its overlap rule), the item gets
     the top-up to the higher award; elsewhere an item already awarded gets nothing more.
     Returns the items with what is still payable for each; refuses when nothing is."""
+    if not ctx.history.has_any_item(items):     # nothing awarded yet for any of them: all payable
+        return dict(items)
     out: dict[str, Decimal] = {}
     blocked: list[tuple[str, dict[str, Decimal]]] = []
     overlap = ctx.doc.rules.overlap_rule

@@ -126,6 +126,10 @@ def _item_values(raw) -> dict[str, Decimal]:
     """What the formula computed for each item, scaled to its total where a limit on the whole
     claim (e.g. a share of the interest actually paid) cut it."""
     values = raw.items
+    if len(values) == 1:
+        for value in values.values():
+            if value is raw.amount:        # the formula's one item is the whole amount
+                return dict(values)
     total = sum(values.values(), ZERO)
     if not values or total == raw.amount or total <= 0:
         return dict(values)

@@ -72,6 +72,17 @@ class AwardHistory:
         found = self._by_item.get(item_id)
         return {c: a for c, a in found.items() if a} if found else {}
 
+    def has_any_item(self, item_ids) -> bool:
+        """Whether any award was made for one of these items (for_item would find something)."""
+        by_item = self._by_item
+        if not by_item:
+            return False
+        for item_id in item_ids:
+            found = by_item.get(item_id)
+            if found and any(found.values()):
+                return True
+        return False
+
     def for_group(self, clause_id: str, group: str) -> Decimal:
         """Awards under `clause_id` for every item of a group (a loan, a policy, an investee)."""
         return self._by_group.get((clause_id, group), ZERO)
