@@ -54,10 +54,12 @@ def check_claim(clause_id: str, facts, alternatives=(), cat: Catalogue | None = 
 
 def _check_facts(cid: str, needs: tuple, facts) -> None:
     needed, paid_share, getter = needs
-    if getter is not None and None in getter(facts):
-        for name, rule in needed:
-            if getattr(facts, name) is None:
-                raise InputError(f"facts.{name}", rule)
+    if getter is not None:
+        for value in getter(facts):
+            if value is None:          # `is`, not `in`: Decimal == None goes through an ABC check
+                for name, rule in needed:
+                    if getattr(facts, name) is None:
+                        raise InputError(f"facts.{name}", rule)
     if paid_share and facts.loans is not None:
         if facts.interest_paid is None and any(loan.interest_paid is None for loan in facts.loans):
             raise InputError("facts.loans.interest_paid",
