@@ -129,7 +129,7 @@ class Ctx:
              result: Any = "", rule: str | None = None, cite: Citation | str | None = None) -> None:
         self.trace.append(trace_step(
             self.cid, step, formula, inputs or {}, result, rule,
-            cite if cite is None or cite.__class__ is str else cite_text(cite)))
+            cite if cite is None or isinstance(cite, str) else cite_text(cite)))
 
     def refuse(self, code: str, reason: str, rule: str | None = None,
                cite: Citation | str | None = None) -> Refused:
