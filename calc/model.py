@@ -417,25 +417,21 @@ class TraceStep:
     cite: str | None = None       # quoted sentence from the policy text
 
 
-@dataclass(slots=True)
 class _StepUnderConstruction:
-    """TraceStep's twin with the same slots, not frozen: its generated __init__ assigns the slots
-    directly, where a frozen dataclass's goes through object.__setattr__ once per field (4× the
-    cost). `trace_step` builds one and turns it into a TraceStep (same layout, so the __class__
-    assignment is allowed); from then on it is frozen like any TraceStep."""
-    clause_id: str
-    step: str
-    formula: str = ""
-    inputs: dict[str, Any] = field(default_factory=dict)
-    result: Any = ""
-    rule: str | None = None
-    cite: str | None = None
+    """TraceStep's slots (the same names in the same order), on a class that is not frozen: its
+    slots are assigned directly, where a frozen dataclass's __init__ goes through
+    object.__setattr__ once per field (4× the cost). `trace_step` fills one and turns it into a
+    TraceStep (same layout, so the __class__ assignment is allowed); from then on it is frozen
+    like any TraceStep."""
+    __slots__ = TraceStep.__slots__
 
 
 def trace_step(clause_id: str, step: str, formula: str, inputs: dict[str, Any], result: Any,
                rule: str | None, cite: str | None) -> TraceStep:
     """TraceStep(clause_id, step, formula, inputs, result, rule, cite), built at a quarter of the cost."""
-    s = _StepUnderConstruction(clause_id, step, formula, inputs, result, rule, cite)
+    s = _new(_StepUnderConstruction)
+    s.clause_id, s.step, s.formula, s.inputs, s.result, s.rule, s.cite = \
+        clause_id, step, formula, inputs, result, rule, cite
     s.__class__ = TraceStep
     return s
 
@@ -508,17 +504,14 @@ class CalcResult(Strict):
 _ALL_SET = set(CalcResult.model_fields)
 
 
-@dataclass(slots=True)
 class _TrancheUnderConstruction:
-    """Tranche's twin, not frozen (see _StepUnderConstruction)."""
-    seq: int
-    due: date
-    amount: Decimal
-    label: str = ""
+    """Tranche's slots on a class that is not frozen (see _StepUnderConstruction)."""
+    __slots__ = Tranche.__slots__
 
 
 def tranche(seq: int, due: date, amount: Decimal, label: str) -> Tranche:
     """Tranche(seq, due, amount, label), built at a quarter of the cost."""
-    t = _TrancheUnderConstruction(seq, due, amount, label)
+    t = _new(_TrancheUnderConstruction)
+    t.seq, t.due, t.amount, t.label = seq, due, amount, label
     t.__class__ = Tranche
     return t
