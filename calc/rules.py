@@ -4,7 +4,6 @@ Each returns nothing or raises `Refused` (a result with a reason code, not an er
 from __future__ import annotations
 
 import operator
-from datetime import date
 
 from calc.context import Ctx
 from calc.model import trace_step
