@@ -9,7 +9,7 @@ from calc import items as item_keys
 from calc.catalogue import Catalogue
 from calc.context import Ctx
 from calc.money import ZERO, to_fen
-from calc.parameters import value_on
+from calc.model import trace_step
 
 _WORDS = {
     "per_item": "per item",
@@ -21,44 +21,40 @@ _WORDS = {
 
 
 def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decimal]) -> Decimal:
+    """Each cap of the clause in force on the first counted day (the clause's plan), in order:
+    what is left of it after the awards already made in its scope bounds the award."""
     year = ctx.req.year
-    for cap in ctx.clause.caps:
-        if cap.scope == "per_item" and ctx.clause.formula == "vc_reward":
-            continue                     # applied per investee inside the formula
-        dated = value_on(cap.amount, ctx.period_start)
-        if dated is None:
-            continue
-        limit = dated.value
-        group = cat.cap_group(ctx.cid, cap.group)
-        if cap.scope == "per_year":
-            used = ctx.history.in_year(group, year)
-        elif cap.scope == "per_item":
+    history = ctx.history
+    for scope, limit, once, group, shared, cite, rule in ctx.plan.caps:
+        if scope == "per_year":
+            used = history.in_year(group, year)
+        elif scope == "per_item":
             groups = {item_keys.group(k) for k in items}
-            used = sum((ctx.history.for_group(c, g) for c in group for g in groups), ZERO)
-        elif cap.scope == "per_period":
+            used = sum((history.for_group(c, g) for c in group for g in groups), ZERO)
+        elif scope == "per_period":
             w = ctx.doc.window
-            used = ctx.history.in_years(group, w.start.year, w.end.year)
+            used = history.in_years(group, w.start.year, w.end.year)
         else:
-            used = ctx.history.all_time(group)
-        if (cap.scope == "one_off" or cap.once) and used > 0:
+            used = history.all_time(group)
+        if once and used > 0:
             raise ctx.refuse("already_awarded",
-                             f"{ctx.cid} is a one-off award ({_WORDS[cap.scope]}) and was already awarded ({used})",
-                             rule=f"cap:{cap.scope}", cite=dated.cite)
+                             f"{ctx.cid} is a one-off award ({_WORDS[scope]}) and was already awarded ({used})",
+                             rule=rule, cite=cite)
         remaining = max(limit - used, ZERO)
         inputs = {"cap": limit, "already_awarded": used, "remaining": remaining, "computed": amount}
-        if len(group) > 1:
-            inputs["shared_with"] = ",".join(c for c in group if c != ctx.cid)
+        if shared is not None:
+            inputs["shared_with"] = shared
         if remaining <= 0 and amount > 0:
             raise ctx.refuse("cap_exhausted",
-                             f"the {_WORDS[cap.scope]} cap of {limit} under {ctx.cid} is used up ({used} awarded)",
-                             rule=f"cap:{cap.scope}", cite=dated.cite)
+                             f"the {_WORDS[scope]} cap of {limit} under {ctx.cid} is used up ({used} awarded)",
+                             rule=rule, cite=cite)
         if amount > remaining:
             amount = remaining
-            ctx.step(f"cap:{cap.scope}", formula="min(computed, cap − already awarded)", inputs=inputs,
-                     result=amount, rule=f"cap:{cap.scope}", cite=dated.cite)
+            ctx.trace.append(trace_step(ctx.cid, rule, "min(computed, cap − already awarded)", inputs, amount, rule,
+                                        cite))
         else:
-            ctx.step(f"cap:{cap.scope}", formula="computed ≤ cap − already awarded", inputs=inputs,
-                     result=amount, cite=dated.cite)
+            ctx.trace.append(trace_step(ctx.cid, rule, "computed ≤ cap − already awarded", inputs, amount, None,
+                                        cite))
     return amount
 
 
@@ -67,6 +63,8 @@ def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, 
     year) counts against it. Where the document says 从优、就高 (its overlap rule), the item gets
     the top-up to the higher award; elsewhere an item already awarded gets nothing more.
     Returns the items with what is still payable for each; refuses when nothing is."""
+    if not ctx.history.has_any_item(items):     # nothing awarded yet for any of them: all payable
+        return dict(items)
     out: dict[str, Decimal] = {}
     blocked: list[tuple[str, dict[str, Decimal]]] = []
     overlap = ctx.doc.rules.overlap_rule
@@ -103,6 +101,8 @@ def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, 
 def distribute(amount: Decimal, items: dict[str, Decimal]) -> dict[str, Decimal]:
     """The final award (to the fen) split over its items in proportion to what each computed;
     the last item takes the rounding remainder, so the shares add up to the award exactly."""
+    if len(items) == 1:                 # the usual claim: one item takes the whole award
+        return {k: amount - ZERO for k in items}
     keys = [k for k, v in items.items() if v > 0] or list(items)
     if not keys:
         return {}

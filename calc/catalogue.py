@@ -1,7 +1,8 @@
 """The loaded policy catalogue: every document, clause and rate table, indexed by id.
 
 Loaded once (`catalogue()`); lookups are dictionary hits, so evaluation cost does not grow with
-the number of clauses loaded.
+the number of clauses loaded. Each clause's plan for a support year (what its evaluations read
+from the data) is resolved on first use and kept with the catalogue.
 """
 from __future__ import annotations
 
@@ -17,10 +18,21 @@ class Catalogue:
     documents: dict[str, Document]
     clauses: dict[str, tuple[Document, Clause]] = field(default_factory=dict)
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # (clause id, support year) -> its Plan (calc/context.py), made on first use
+    plans: dict = field(default_factory=dict, compare=False, repr=False)
 
     def cap_group(self, clause_id: str, group: str | None) -> tuple[str, ...]:
         """The clauses whose awards count against a cap (the clause alone unless the cap names a group)."""
         return self.groups.get(group, (clause_id,)) if group else (clause_id,)
+
+    def plan(self, clause_id: str, year: int):
+        """The clause's plan for a support year: its data in force then, resolved once."""
+        plan = self.plans.get((clause_id, year))
+        if plan is None:
+            from calc.context import Plan
+            doc, clause = self.clauses[clause_id]
+            plan = self.plans[(clause_id, year)] = Plan(self, doc, clause, year)
+        return plan
 
     def clause(self, clause_id: str) -> tuple[Document, Clause]:
         return self.clauses[clause_id]

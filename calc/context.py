@@ -1,12 +1,15 @@
-"""The evaluation context of one claim: request, clause, dates, history, and the trace being written."""
+"""The evaluation context of one claim: request, clause, dates, history, and the trace being written;
+and the clause's plan for a support year: what every evaluation of that clause in that year reads
+from the policy data, resolved once (dated parameters, caps and thresholds in force, citations as
+text, the labels of the trace), so an evaluation costs dictionary hits, not re-reading the data."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from operator import attrgetter
+from typing import Any, Callable
 
 from calc.history import AwardHistory
-from calc.model import CalcRequest, Refusal, TraceStep
+from calc.model import CalcRequest, Refusal, TraceStep, trace_step
 from calc.parameters import Citation, Clause, Document, value_on
 
 
@@ -34,41 +37,112 @@ def cite_text(c: Citation | None) -> str | None:
     return hit[1]
 
 
-@dataclass(slots=True)
-class Ctx:
-    req: CalcRequest
-    doc: Document
-    clause: Clause
-    history: AwardHistory
-    as_of: date
-    period_start: date          # first day of the support year counted (clipped to the window)
-    period_end: date            # last day counted
-    trace: list[TraceStep] = field(default_factory=list)
-    checks: dict[str, Any] = field(default_factory=dict)   # facts of the rules passed, one trace step
-    cat: Any = None                                        # the Catalogue (for cap groups)
+def needs(clause: Clause) -> tuple[tuple[tuple[str, str], ...], bool, Any]:
+    """The facts a clause cannot be evaluated without, each with the rule that needs it; and
+    whether it limits the award to a share of the interest actually paid (which must then be given)."""
+    needed = [(name, f"{clause.id} ({clause.formula}) requires {name}") for name in clause.required_facts]
+    if clause.formula == "rate_of_base":
+        needed += [(name, f"{clause.id} computes on {name}; it is missing")
+                   for name in (clause.base, clause.second_limit) if name]
+    names = [name for name, _ in needed]
+    # every needed fact in one C call, always as a tuple (a single name given twice)
+    getter = attrgetter(*(names * 2 if len(names) == 1 else names)) if names else None
+    return tuple(needed), "interest_paid_share_pct" in clause.params, getter
 
-    @property
-    def cid(self) -> str:
-        return self.clause.id
+
+_WORDS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "in": "in"}
+
+
+class Plan:
+    """One clause of one catalogue for one support year, resolved once (Catalogue.plan).
+
+    Everything here is derived from the policy data alone, never from a request: the days of the
+    support year inside the document's window, each parameter in force on the first counted day
+    (value and citation text, None when not yet in force), the caps and thresholds in force then,
+    and the fixed texts of the trace. `memo` holds what a formula derives from its parameters."""
+    __slots__ = ("cat", "doc", "clause", "cid", "year", "start", "end", "year_end", "params", "caps",
+                 "thresholds", "regions", "fact_kind", "max_years", "max_years_cite", "window_cite",
+                 "tranche_label", "needs", "memo")
+
+    def __init__(self, cat: Any, doc: Document, clause: Clause, year: int):
+        self.cat, self.doc, self.clause, self.cid, self.year = cat, doc, clause, clause.id, year
+        w = doc.window
+        self.start, self.end, self.year_end = max(date(year, 1, 1), w.start), min(date(year, 12, 31), w.end), \
+            date(year, 12, 31)
+        self.params: dict[str, tuple[Any, str | None] | None] = {}
+        for name, values in clause.params.items():
+            dated = value_on(values, self.start)
+            self.params[name] = None if dated is None else (dated.value, cite_text(dated.cite))
+        caps = []
+        for cap in clause.caps:
+            if cap.scope == "per_item" and clause.formula == "vc_reward":
+                continue                     # applied per investee inside the formula
+            dated = value_on(cap.amount, self.start)
+            if dated is None:
+                continue
+            group = cat.cap_group(clause.id, cap.group) if cat is not None else (clause.id,)
+            shared = ",".join(c for c in group if c != clause.id) if len(group) > 1 else None
+            caps.append((cap.scope, dated.value, cap.scope == "one_off" or cap.once, group, shared,
+                         cite_text(dated.cite), f"cap:{cap.scope}"))
+        self.caps = tuple(caps)
+        thresholds = []
+        for t in clause.thresholds:
+            dated = value_on(t.value, self.start)
+            if dated is None:
+                continue
+            # an int limit against a Decimal fact compares and prints the same as Decimal(limit)
+            text = f"{_WORDS[t.op]} {dated.value}"
+            thresholds.append((t.fact, t.op, dated.value, text, f"{t.fact} {text}", t.code, t.rule,
+                               f"threshold:{t.fact}", cite_text(dated.cite)))
+        self.thresholds = tuple(thresholds)
+        self.regions = tuple(doc.regions)
+        self.fact_kind = clause.fact_date if clause.fact_date in ("period_start", "event_date") else None
+        self.max_years = doc.rules.max_consecutive_years
+        self.max_years_cite = cite_text(doc.rules.max_consecutive_years_cite)
+        self.window_cite = cite_text(w.cite)
+        self.tranche_label = f"{clause.id} {year}"
+        self.needs = needs(clause)
+        self.memo: dict[str, Any] = {}
+
+    def derived(self, key: str, make: Callable[[], Any]) -> Any:
+        """What a formula derives from its parameters (a rate as a fraction, a formula's text), made once."""
+        try:
+            return self.memo[key]
+        except KeyError:
+            value = self.memo[key] = make()
+            return value
+
+
+class Ctx:
+    __slots__ = ("req", "plan", "doc", "clause", "cid", "history", "as_of", "period_start", "period_end",
+                 "trace", "checks", "cat")
+
+    def __init__(self, req: CalcRequest, plan: Plan, history: AwardHistory, as_of: date):
+        self.req, self.plan, self.history, self.as_of = req, plan, history, as_of
+        self.doc, self.clause, self.cid, self.cat = plan.doc, plan.clause, plan.cid, plan.cat
+        self.period_start = plan.start   # first day of the support year counted (clipped to the window)
+        self.period_end = plan.end       # last day counted
+        self.trace: list[TraceStep] = []
+        self.checks: dict[str, Any] = {}  # facts of the rules passed, one trace step
 
     def step(self, step: str, formula: str = "", inputs: dict[str, Any] | None = None,
              result: Any = "", rule: str | None = None, cite: Citation | str | None = None) -> None:
-        self.trace.append(TraceStep(
-            self.clause.id, step, formula, inputs or {}, result, rule,
+        self.trace.append(trace_step(
+            self.cid, step, formula, inputs or {}, result, rule,
             cite if cite is None or isinstance(cite, str) else cite_text(cite)))
 
     def refuse(self, code: str, reason: str, rule: str | None = None,
                cite: Citation | str | None = None) -> Refused:
-        self.step("refusal", inputs={"code": code}, result=reason, rule=rule, cite=cite)
-        return Refused(Refusal(code=code, reason=reason, rule=rule))
+        self.step("refusal", "", {"code": code}, reason, rule, cite)
+        return Refused(Refusal.built(code, reason, rule))
 
-    def param(self, name: str, day: date | None = None) -> tuple[Any, Citation]:
-        """The clause parameter in force on `day` (default: the first counted day)."""
-        dated = value_on(self.clause.params[name], day or self.period_start)
+    def param(self, name: str) -> tuple[Any, str | None]:
+        """The clause parameter in force on the first counted day: its value and its citation's text."""
+        dated = self.plan.params[name]
         if dated is None:
-            raise self.refuse("out_of_window", f"{name} of {self.cid} not yet in force on {day or self.period_start}",
+            raise self.refuse("out_of_window", f"{name} of {self.cid} not yet in force on {self.period_start}",
                               rule=f"param:{name}")
-        return dated.value, dated.cite
+        return dated
 
     def cap_group(self, cap) -> tuple[str, ...]:
         """The clauses whose awards count against `cap` (this clause alone unless it names a group)."""

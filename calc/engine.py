@@ -2,9 +2,7 @@
 reviewer's lowering, rounding to the fen, and the payout schedule. Pure: no I/O, no clock."""
 from __future__ import annotations
 
-from datetime import date
-from functools import lru_cache
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,13 +10,12 @@ from pydantic import ValidationError
 from calc import rules
 from calc.caps import apply_caps, distribute, not_twice
 from calc.catalogue import Catalogue, catalogue
-from calc.context import Ctx, Refused, cite_text
+from calc.context import Ctx, Plan, Refused, cite_text, needs
 from calc.errors import InputError
 from calc.formulas import FORMULAS
 from calc.history import AwardHistory
-from calc.parameters import Clause
-from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
-from calc.money import ZERO, fmt, to_fen
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche, trace_step, tranche
+from calc.money import FEN, ZERO, fmt, to_fen
 
 CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
 
@@ -33,16 +30,7 @@ def parse_request(data: Any) -> CalcRequest:
     return req
 
 
-def _needed(clause: Clause) -> tuple[tuple[str, str], ...]:
-    """The facts a clause cannot be evaluated without, each with the rule that needs it."""
-    needed = [(name, f"{clause.id} ({clause.formula}) requires {name}") for name in clause.required_facts]
-    if clause.formula == "rate_of_base":
-        needed += [(name, f"{clause.id} computes on {name}; it is missing")
-                   for name in (clause.base, clause.second_limit) if name]
-    return tuple(needed)
-
-
-_NEEDED: dict[str, tuple[tuple[str, str], ...]] = {}
+_NEEDS: dict[str, tuple] = {}
 
 
 def check_request(req: CalcRequest, cat: Catalogue | None = None) -> None:
@@ -58,53 +46,51 @@ def check_claim(clause_id: str, facts, alternatives=(), cat: Catalogue | None = 
         if entry is None:
             field = "clause_id" if i == 0 else f"alternatives.{i - 1}"
             raise InputError(field, f"unknown clause {cid!r}; `disburse policies` lists the clause ids")
-        clause = entry[1]
-        needed = _NEEDED.get(cid)
-        if needed is None or len(_NEEDED) > 10_000:
-            needed = _NEEDED[cid] = _needed(clause)
-        for name, rule in needed:
-            if getattr(facts, name) is None:
-                raise InputError(f"facts.{name}", rule)
-        if facts.loans is not None and "interest_paid_share_pct" in clause.params:
-            if facts.interest_paid is None and any(loan.interest_paid is None for loan in facts.loans):
-                raise InputError("facts.loans.interest_paid",
-                                 f"{cid} limits the award to a share of the interest actually paid; give it")
+        found = _NEEDS.get(cid)
+        if found is None or len(_NEEDS) > 10_000:
+            found = _NEEDS[cid] = needs(entry[1])
+        _check_facts(cid, found, facts)
 
 
-@lru_cache(maxsize=4096)
-def _period(start: date, end: date, year: int) -> tuple[date, date, date]:
-    """The days of the support year inside the window, and the default as-of date (31 Dec)."""
-    return max(date(year, 1, 1), start), min(date(year, 12, 31), end), date(year, 12, 31)
+def _check_facts(cid: str, needs: tuple, facts) -> None:
+    needed, paid_share, getter = needs
+    if getter is not None:
+        for value in getter(facts):
+            if value is None:          # `is`, not `in`: Decimal == None goes through an ABC check
+                for name, rule in needed:
+                    if getattr(facts, name) is None:
+                        raise InputError(f"facts.{name}", rule)
+    if paid_share and facts.loans is not None:
+        if facts.interest_paid is None and any(loan.interest_paid is None for loan in facts.loans):
+            raise InputError("facts.loans.interest_paid",
+                             f"{cid} limits the award to a share of the interest actually paid; give it")
 
 
 def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
     if amount <= 0:
         return ()
     if not parts:
-        return (Tranche(1, ctx.as_of, amount, f"{ctx.cid} {ctx.req.year}"),)
+        return (tranche(1, ctx.as_of, amount, ctx.plan.tranche_label),)
     raw_total = sum((p[2] for p in parts), ZERO)
     tranches, paid = [], ZERO
     for i, (label, due, raw) in enumerate(parts, start=1):
         share = amount - paid if i == len(parts) else to_fen(amount * raw / raw_total)
         paid += share
-        tranches.append(Tranche(seq=i, due=due, amount=share, label=label))
+        tranches.append(tranche(i, due, share, label))
     return tuple(tranches)
 
 
-def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcResult:
-    doc, clause = cat.clauses[req.clause_id]
-    start, end, year_end = _period(doc.window.start, doc.window.end, req.year)
-    ctx = Ctx(req, doc, clause, history, req.as_of or year_end, start, end, cat=cat)
+def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Plan | None = None) -> CalcResult:
+    if plan is None:
+        plan = cat.plans.get((req.clause_id, req.year)) or cat.plan(req.clause_id, req.year)
+    clause = plan.clause
+    ctx = Ctx(req, plan, history, req.as_of or plan.year_end)
+    trace = ctx.trace
     shares: dict[str, Decimal] = {}
     try:
-        rules.blacklist(ctx)
-        rules.jurisdiction(ctx)
-        rules.window(ctx)
-        rules.consecutive_years(ctx)
-        rules.qualification(ctx)
-        ctx.step("eligibility", formula="blacklist, jurisdiction, validity window, consecutive years, qualification",
-                 inputs=ctx.checks, result="passed", cite=doc.window.cite)
-        rules.thresholds(ctx)
+        rules.eligibility(ctx)
+        if plan.thresholds:
+            rules.thresholds(ctx)
         raw = FORMULAS[clause.formula](ctx)
         values = _item_values(raw)
         shares = values
@@ -120,19 +106,20 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcRe
             ctx.step("reviewer_lowering", formula="min(award, amount set by the reviewer)",
                      inputs={"max_amount": adj.max_amount, "reviewer": adj.reviewer or "-"},
                      result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
-        final = to_fen(amount)
-        ctx.step("round", formula="quantize to 0.01, ROUND_HALF_UP", inputs={"amount": amount}, result=final)
+        final = amount.quantize(FEN, rounding=ROUND_HALF_UP)     # to_fen
+        trace.append(trace_step(plan.cid, "round", "quantize to 0.01, ROUND_HALF_UP", {"amount": amount}, final,
+                                None, None))
         if final <= 0:
             raise _nothing_payable(ctx, amount)
         shares = distribute(final, shares)
         # built without re-validation: every value here was produced by this module
         return CalcResult.built(
-            clause_id=clause.id, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
-            trace=tuple(ctx.trace), refusal=None, chosen_clause=clause.id, alternatives={},
+            clause_id=plan.cid, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
+            trace=tuple(trace), refusal=None, chosen_clause=plan.cid, alternatives={},
             item_id=_item_label(shares), items=shares, item_values=values)
     except Refused as r:
         return CalcResult.built(
-            clause_id=clause.id, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(ctx.trace),
+            clause_id=plan.cid, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(trace),
             refusal=r.refusal, chosen_clause=None, alternatives={}, item_id=_item_label(shares), items={},
             item_values={})
 
@@ -141,6 +128,10 @@ def _item_values(raw) -> dict[str, Decimal]:
     """What the formula computed for each item, scaled to its total where a limit on the whole
     claim (e.g. a share of the interest actually paid) cut it."""
     values = raw.items
+    if len(values) == 1:
+        for value in values.values():
+            if value is raw.amount:        # the formula's one item is the whole amount
+                return dict(values)
     total = sum(values.values(), ZERO)
     if not values or total == raw.amount or total <= 0:
         return dict(values)
@@ -149,6 +140,9 @@ def _item_values(raw) -> dict[str, Decimal]:
 
 def _item_label(shares: dict[str, Decimal]) -> str | None:
     """The items an award pays for, as one ledger label."""
+    if len(shares) == 1:
+        for key in shares:
+            return key
     return "+".join(sorted(shares)) if shares else None
 
 
@@ -174,6 +168,11 @@ def calculate(req: CalcRequest, history: AwardHistory | None = None,
     and returns the most favourable (从优、就高、不重复). `history` (optional) is the enterprise's
     pre-indexed award history; by default it is built from `req.prior_awards`."""
     cat = cat or catalogue()
+    if not req.alternatives:
+        plan = cat.plans.get((req.clause_id, req.year))
+        if plan is not None:             # the clause is known (its plan is made): check its facts alone
+            _check_facts(plan.cid, plan.needs, req.facts)
+            return _evaluate(req, cat, history if history is not None else AwardHistory.of(req.prior_awards), plan)
     check_request(req, cat)
     history = history if history is not None else AwardHistory.of(req.prior_awards)
     if req.alternatives:

@@ -28,6 +28,10 @@ class InputError(ValueError):
         super().__init__(f"{field}: {rule}")
         self.field, self.rule = field, rule
 
+    def __reduce__(self):
+        """Picklable with its field and rule (calc.batch sends it back from a worker process)."""
+        return (type(self), (self.field, self.rule))
+
     def to_dict(self) -> dict[str, str]:
         return {"field": self.field, "rule": self.rule}
 

@@ -3,13 +3,13 @@ parts it is paid in; every step goes into the trace with its formula, inputs and
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Callable
 
 from calc import items, rates
 from calc.context import Ctx
+from calc.model import trace_step
 from calc.money import ZERO, pct
 from calc.parameters import Citation, value_on
 
@@ -20,11 +20,15 @@ Part = tuple[str, date, Decimal]   # label, due date, amount
 Nothing = tuple[str, str, "Citation | str | None", str]
 
 
-@dataclass
 class Raw:
-    amount: Decimal
-    parts: list[Part] = field(default_factory=list)   # empty: one tranche of the whole award
-    items: dict[str, Decimal] = field(default_factory=dict)   # item key (calc/items.py) -> its share
+    """What a formula computed: the raw award, the parts it is paid in (empty: one tranche of the
+    whole award) and each item's share (item key, calc/items.py)."""
+    __slots__ = ("amount", "parts", "items")
+
+    def __init__(self, amount: Decimal, parts: list[Part] | None = None, items: dict[str, Decimal] | None = None):
+        self.amount = amount
+        self.parts = [] if parts is None else parts
+        self.items = {} if items is None else items
 
 
 def _fact_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
@@ -169,9 +173,13 @@ def rate_of_base(ctx: Ctx) -> Raw:
     rate_pct, cite = ctx.param("rate_pct")
     base_name = ctx.clause.base
     base = getattr(ctx.req.facts, base_name)
-    amount = pct(Decimal(rate_pct)) * base
-    ctx.step("rate_of_base", formula=f"{rate_pct}% × {base_name}", inputs={base_name: base, "rate_pct": rate_pct},
-             result=amount, cite=cite)
+    derived = ctx.plan.memo.get("rate_of_base")
+    if derived is None:
+        derived = ctx.plan.memo["rate_of_base"] = (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}")
+    fraction, formula = derived
+    amount = fraction * base
+    ctx.trace.append(trace_step(ctx.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct}, amount,
+                                None, cite))
     if amount <= 0:
         raise ctx.refuse("ineligible", f"{base_name} is {base}: {rate_pct}% of it is nothing",
                          rule=f"base:{base_name}", cite=cite)
@@ -296,6 +304,11 @@ def vc_reward(ctx: Ctx) -> Raw:
 # ---------------------------------------------------------------- grants
 
 def _ceiling(ctx: Ctx) -> Decimal | None:
+    """The clause's ceiling (its first one-off, yearly or period cap) in force on the first counted day."""
+    return ctx.plan.derived("ceiling", lambda: _find_ceiling(ctx))
+
+
+def _find_ceiling(ctx: Ctx) -> Decimal | None:
     for cap in ctx.clause.caps:
         if cap.scope in ("one_off", "per_year", "per_period"):
             return Decimal(value_on(cap.amount, ctx.period_start).value)

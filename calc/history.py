@@ -53,8 +53,11 @@ class AwardHistory:
         return sum((self._by_clause_year.get((c, year), ZERO) for c in clauses), ZERO)
 
     def in_years(self, clauses: Iterable[str], first: int, last: int) -> Decimal:
-        return sum((self._by_clause_year.get((c, y), ZERO)
-                    for c in clauses for y in range(first, last + 1)), ZERO)
+        get, total = self._by_clause_year.get, ZERO
+        for c in clauses:
+            for y in range(first, last + 1):
+                total = total + get((c, y), ZERO)       # as sum(..., ZERO): left to right from ZERO
+        return total
 
     def all_time(self, clauses: tuple[str, ...]) -> Decimal:
         if len(clauses) == 1:
@@ -68,6 +71,17 @@ class AwardHistory:
         """Awards already made for this item (any clause, any support year), by clause."""
         found = self._by_item.get(item_id)
         return {c: a for c, a in found.items() if a} if found else {}
+
+    def has_any_item(self, item_ids) -> bool:
+        """Whether any award was made for one of these items (for_item would find something)."""
+        by_item = self._by_item
+        if not by_item:
+            return False
+        for item_id in item_ids:
+            found = by_item.get(item_id)
+            if found and any(found.values()):
+                return True
+        return False
 
     def for_group(self, clause_id: str, group: str) -> Decimal:
         """Awards under `clause_id` for every item of a group (a loan, a policy, an investee)."""

@@ -4,65 +4,65 @@ Each returns nothing or raises `Refused` (a result with a reason code, not an er
 from __future__ import annotations
 
 import operator
-from datetime import date
-from decimal import Decimal
 
 from calc.context import Ctx
-from calc.parameters import value_on
+from calc.model import trace_step
 
+ELIGIBILITY = "blacklist, jurisdiction, validity window, consecutive years, qualification"
 BLACKLIST_RULE = "严重失信名单: 依法依规限制被列入严重失信名单的主体享受财政资金补助等政策扶持"
 
 
-def blacklist(ctx: Ctx) -> None:
-    """hz2025 (十九), and every document (catalogue): no subsidy to a listed entity."""
-    if ctx.req.blacklisted:
+def eligibility(ctx: Ctx) -> None:
+    """blacklist, jurisdiction, validity window, consecutive years, qualification: in that order,
+    each refusing with its rule; their facts gathered in ctx.checks, for the one trace step written
+    when all have passed."""
+    plan, req = ctx.plan, ctx.req
+    checks = ctx.checks
+    # hz2025 (十九), and every document (catalogue): no subsidy to a listed entity
+    if req.blacklisted:
         raise ctx.refuse("blacklisted", "the enterprise is on the serious-dishonesty list (严重失信名单)",
                          rule="blacklist", cite=ctx.doc.rules.blacklist_cite or BLACKLIST_RULE)
-    ctx.checks["blacklisted"] = False
-
-
-def jurisdiction(ctx: Ctx) -> None:
-    """A policy pays enterprises of its own city or county (registered region)."""
-    region = ctx.req.enterprise.region_code
-    if not any(region.startswith(p) for p in ctx.doc.regions):
+    checks["blacklisted"] = False
+    # a policy pays enterprises of its own city or county (registered region)
+    region = req.enterprise.credit_code[2:8]          # credit_code.region_of
+    if not region.startswith(plan.regions):
         raise ctx.refuse(
             "out_of_jurisdiction",
             f"registered region {region} is outside {ctx.doc.issuer} ({', '.join(ctx.doc.regions)}*)",
             rule="jurisdiction")
-    ctx.checks["region"] = region
-
-
-def _in_window(ctx: Ctx, day: date) -> bool:
-    w = ctx.doc.window
-    return w.start <= day <= w.end
-
-
-def window(ctx: Ctx) -> None:
-    """The period a fact belongs to must fall inside the document's window; an insurance year's
-    start or an event date must also fall in the support year claimed (else `support_year`)."""
-    w = ctx.doc.window
-    inputs = ctx.checks
-    if ctx.period_start > ctx.period_end:
+    checks["region"] = region
+    # the period a fact belongs to must fall inside the document's window; an insurance year's
+    # start or an event date must also fall in the support year claimed (else `support_year`)
+    start, end = plan.start, plan.end
+    if start > end:
+        w = ctx.doc.window
         raise ctx.refuse("out_of_window",
-                         f"support year {ctx.req.year} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
-                         rule="validity", cite=w.cite)
-    kind = ctx.clause.fact_date
-    day = getattr(ctx.req.facts, kind) if kind in ("period_start", "event_date") else None
-    if day is not None:
-        inputs[kind] = day
-        if not _in_window(ctx, day):
-            raise ctx.refuse("out_of_window", f"{kind} {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
-                             rule="validity", cite=w.cite)
-        if day.year != ctx.req.year:
-            raise ctx.refuse("ineligible",
-                             f"{kind} {day} lies outside the support year {ctx.req.year}: the facts of a claim belong "
-                             f"to its support year; claim it for {day.year}", rule="support_year")
-    inputs["counted"] = (ctx.period_start, ctx.period_end)
+                         f"support year {req.year} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
+                         rule="validity", cite=plan.window_cite)
+    kind = plan.fact_kind
+    if kind is not None:
+        day = getattr(req.facts, kind)
+        if day is not None:
+            checks[kind] = day
+            w = ctx.doc.window
+            if not w.start <= day <= w.end:
+                raise ctx.refuse("out_of_window", f"{kind} {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
+                                 rule="validity", cite=plan.window_cite)
+            if day.year != req.year:
+                raise ctx.refuse("ineligible",
+                                 f"{kind} {day} lies outside the support year {req.year}: the facts of a claim "
+                                 f"belong to its support year; claim it for {day.year}", rule="support_year")
+    checks["counted"] = (start, end)
+    if plan.max_years:
+        consecutive_years(ctx)
+    if ctx.clause.requires_qualification:
+        qualification(ctx)
+    ctx.trace.append(trace_step(plan.cid, "eligibility", ELIGIBILITY, checks, "passed", None, plan.window_cite))
 
 
 def consecutive_years(ctx: Ctx) -> None:
     """hz2025 附则: 政策期内最多可连续支持3年."""
-    limit = ctx.doc.rules.max_consecutive_years
+    limit = ctx.plan.max_years
     if not limit:
         return
     years = ctx.history.supported_years(ctx.cid)
@@ -73,7 +73,7 @@ def consecutive_years(ctx: Ctx) -> None:
         raise ctx.refuse(
             "consecutive_years",
             f"already supported under {ctx.cid} for {run} consecutive years up to {ctx.req.year - 1} (limit {limit})",
-            rule="consecutive_years", cite=ctx.doc.rules.max_consecutive_years_cite)
+            rule="consecutive_years", cite=ctx.plan.max_years_cite)
     ctx.checks["consecutive_years_before"] = run
 
 
@@ -83,13 +83,13 @@ def qualification(ctx: Ctx) -> None:
     if not kinds:
         return
     lo, hi = ctx.period_start, ctx.period_end
-    held = [q for q in ctx.req.enterprise.qualifications
-            if q.kind in kinds and q.valid_from <= hi and (q.valid_to is None or q.valid_to >= lo)]
-    if not held:
-        raise ctx.refuse("ineligible",
-                         f"{ctx.cid} requires one of {', '.join(kinds)} valid during {lo}..{hi}; none held",
-                         rule="qualification")
-    ctx.checks["qualification"] = held[0].kind
+    for q in ctx.req.enterprise.qualifications:
+        if q.kind in kinds and q.valid_from <= hi and (q.valid_to is None or q.valid_to >= lo):
+            ctx.checks["qualification"] = q.kind      # the first one held
+            return
+    raise ctx.refuse("ineligible",
+                     f"{ctx.cid} requires one of {', '.join(kinds)} valid during {lo}..{hi}; none held",
+                     rule="qualification")
 
 
 OPS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq,
@@ -98,17 +98,11 @@ _WORDS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "in": "in"}
 
 
 def thresholds(ctx: Ctx) -> None:
-    """Eligibility thresholds on facts (e.g. 实际投资总额达到2000万元)."""
-    for t in ctx.clause.thresholds:
-        dated = value_on(t.value, ctx.period_start)
-        if dated is None:
-            continue
-        actual = getattr(ctx.req.facts, t.fact)
-        limit = dated.value
-        if isinstance(actual, Decimal) and not isinstance(limit, (Decimal, bool)) and isinstance(limit, int):
-            limit = Decimal(limit)
-        ok = actual is not None and OPS[t.op](actual, limit)
-        inputs = {t.fact: actual, "threshold": f"{_WORDS[t.op]} {limit}"}
-        if not ok:
-            raise ctx.refuse(t.code, f"{t.rule} ({t.fact} = {actual})", rule=f"threshold:{t.fact}", cite=dated.cite)
-        ctx.step("threshold", formula=f"{t.fact} {_WORDS[t.op]} {limit}", inputs=inputs, result="met", cite=dated.cite)
+    """Eligibility thresholds on facts (e.g. 实际投资总额达到2000万元), as in force on the first counted day."""
+    facts = ctx.req.facts
+    for fact, op, limit, text, formula, code, rule, refused_rule, cite in ctx.plan.thresholds:
+        actual = getattr(facts, fact)
+        if actual is None or not OPS[op](actual, limit):
+            raise ctx.refuse(code, f"{rule} ({fact} = {actual})", rule=refused_rule, cite=cite)
+        ctx.trace.append(trace_step(ctx.cid, "threshold", formula, {fact: actual, "threshold": text}, "met", None,
+                                    cite))

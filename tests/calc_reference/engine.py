@@ -1,0 +1,223 @@
+"""Evaluation of a claim: the policy-wide rules, the clause's formula, caps, 不重复, the
+reviewer's lowering, rounding to the fen, and the payout schedule. Pure: no I/O, no clock."""
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from tests.calc_reference import rules
+from tests.calc_reference.caps import apply_caps, distribute, not_twice
+from calc.catalogue import Catalogue, catalogue
+from tests.calc_reference.context import Ctx, Refused, cite_text
+from calc.errors import InputError
+from tests.calc_reference.formulas import FORMULAS
+from tests.calc_reference.history import AwardHistory
+from calc.parameters import Clause
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
+from calc.money import ZERO, fmt, to_fen
+
+CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
+
+
+def parse_request(data: Any) -> CalcRequest:
+    """Validate raw input (a dict from JSON) into a request, or raise InputError naming the field."""
+    try:
+        req = CalcRequest.model_validate(data)
+    except ValidationError as e:
+        raise InputError.from_validation(e) from None
+    check_request(req)
+    return req
+
+
+def _needed(clause: Clause) -> tuple[tuple[str, str], ...]:
+    """The facts a clause cannot be evaluated without, each with the rule that needs it."""
+    needed = [(name, f"{clause.id} ({clause.formula}) requires {name}") for name in clause.required_facts]
+    if clause.formula == "rate_of_base":
+        needed += [(name, f"{clause.id} computes on {name}; it is missing")
+                   for name in (clause.base, clause.second_limit) if name]
+    return tuple(needed)
+
+
+_NEEDED: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def check_request(req: CalcRequest, cat: Catalogue | None = None) -> None:
+    """Refuse unknown clauses and missing facts before any arithmetic."""
+    check_claim(req.clause_id, req.facts, req.alternatives, cat)
+
+
+def check_claim(clause_id: str, facts, alternatives=(), cat: Catalogue | None = None) -> None:
+    """Unknown clause ids and facts a claimed clause needs but lacks: InputError(field, rule)."""
+    cat = cat or catalogue()
+    for i, cid in enumerate((clause_id, *alternatives)):
+        entry = cat.clauses.get(cid)
+        if entry is None:
+            field = "clause_id" if i == 0 else f"alternatives.{i - 1}"
+            raise InputError(field, f"unknown clause {cid!r}; `disburse policies` lists the clause ids")
+        clause = entry[1]
+        needed = _NEEDED.get(cid)
+        if needed is None or len(_NEEDED) > 10_000:
+            needed = _NEEDED[cid] = _needed(clause)
+        for name, rule in needed:
+            if getattr(facts, name) is None:
+                raise InputError(f"facts.{name}", rule)
+        if facts.loans is not None and "interest_paid_share_pct" in clause.params:
+            if facts.interest_paid is None and any(loan.interest_paid is None for loan in facts.loans):
+                raise InputError("facts.loans.interest_paid",
+                                 f"{cid} limits the award to a share of the interest actually paid; give it")
+
+
+@lru_cache(maxsize=4096)
+def _period(start: date, end: date, year: int) -> tuple[date, date, date]:
+    """The days of the support year inside the window, and the default as-of date (31 Dec)."""
+    return max(date(year, 1, 1), start), min(date(year, 12, 31), end), date(year, 12, 31)
+
+
+def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
+    if amount <= 0:
+        return ()
+    if not parts:
+        return (Tranche(1, ctx.as_of, amount, f"{ctx.cid} {ctx.req.year}"),)
+    raw_total = sum((p[2] for p in parts), ZERO)
+    tranches, paid = [], ZERO
+    for i, (label, due, raw) in enumerate(parts, start=1):
+        share = amount - paid if i == len(parts) else to_fen(amount * raw / raw_total)
+        paid += share
+        tranches.append(Tranche(seq=i, due=due, amount=share, label=label))
+    return tuple(tranches)
+
+
+def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory) -> CalcResult:
+    doc, clause = cat.clauses[req.clause_id]
+    start, end, year_end = _period(doc.window.start, doc.window.end, req.year)
+    ctx = Ctx(req, doc, clause, history, req.as_of or year_end, start, end, cat=cat)
+    shares: dict[str, Decimal] = {}
+    try:
+        rules.blacklist(ctx)
+        rules.jurisdiction(ctx)
+        rules.window(ctx)
+        rules.consecutive_years(ctx)
+        rules.qualification(ctx)
+        ctx.step("eligibility", formula="blacklist, jurisdiction, validity window, consecutive years, qualification",
+                 inputs=ctx.checks, result="passed", cite=doc.window.cite)
+        rules.thresholds(ctx)
+        raw = FORMULAS[clause.formula](ctx)
+        values = _item_values(raw)
+        shares = values
+        if values:
+            shares = not_twice(ctx, cat, values)
+            amount = sum(shares.values(), ZERO)
+        else:
+            amount = raw.amount
+        amount = apply_caps(ctx, cat, amount, shares)
+        adj = req.adjustment
+        if adj is not None and adj.max_amount < amount:
+            amount = adj.max_amount
+            ctx.step("reviewer_lowering", formula="min(award, amount set by the reviewer)",
+                     inputs={"max_amount": adj.max_amount, "reviewer": adj.reviewer or "-"},
+                     result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
+        final = to_fen(amount)
+        ctx.step("round", formula="quantize to 0.01, ROUND_HALF_UP", inputs={"amount": amount}, result=final)
+        if final <= 0:
+            raise _nothing_payable(ctx, amount)
+        shares = distribute(final, shares)
+        # built without re-validation: every value here was produced by this module
+        return CalcResult.built(
+            clause_id=clause.id, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
+            trace=tuple(ctx.trace), refusal=None, chosen_clause=clause.id, alternatives={},
+            item_id=_item_label(shares), items=shares, item_values=values)
+    except Refused as r:
+        return CalcResult.built(
+            clause_id=clause.id, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(ctx.trace),
+            refusal=r.refusal, chosen_clause=None, alternatives={}, item_id=_item_label(shares), items={},
+            item_values={})
+
+
+def _item_values(raw) -> dict[str, Decimal]:
+    """What the formula computed for each item, scaled to its total where a limit on the whole
+    claim (e.g. a share of the interest actually paid) cut it."""
+    values = raw.items
+    total = sum(values.values(), ZERO)
+    if not values or total == raw.amount or total <= 0:
+        return dict(values)
+    return {k: v * raw.amount / total for k, v in values.items()}
+
+
+def _item_label(shares: dict[str, Decimal]) -> str | None:
+    """The items an award pays for, as one ledger label."""
+    return "+".join(sorted(shares)) if shares else None
+
+
+def _nothing_payable(ctx: Ctx, amount: Decimal) -> Refused:
+    """An award that is 0.00 after every step (the formulas refuse their own zeros): named after
+    what made it zero — a reviewer's ceiling of 0, a cap the formula applied, or the rounding."""
+    if amount > 0:
+        return ctx.refuse("below_threshold", f"the award {fmt(amount)} is less than half a fen: rounded once to "
+                          "the fen (ROUND_HALF_UP) it is 0.00", rule="round")
+    bit = next((s for s in reversed(ctx.trace) if s.rule), None)
+    if bit is not None and bit.rule == "reviewer":
+        return ctx.refuse("ineligible", f"the reviewer lowered the award under {ctx.cid} to 0: "
+                          f"{ctx.req.adjustment.reason}", rule="reviewer", cite=bit.cite)
+    if bit is not None and bit.rule.startswith("cap:"):
+        return ctx.refuse("cap_exhausted", f"the {bit.rule[4:]} cap under {ctx.cid} leaves nothing for {ctx.req.year}",
+                          rule=bit.rule, cite=bit.cite)
+    return ctx.refuse("cap_exhausted", f"nothing payable under {ctx.cid} for {ctx.req.year}", rule="zero")
+
+
+def calculate(req: CalcRequest, history: AwardHistory | None = None,
+              cat: Catalogue | None = None) -> CalcResult:
+    """Evaluate the request. With `alternatives`, evaluates every clause claimed for the same item
+    and returns the most favourable (从优、就高、不重复). `history` (optional) is the enterprise's
+    pre-indexed award history; by default it is built from `req.prior_awards`."""
+    cat = cat or catalogue()
+    check_request(req, cat)
+    history = history if history is not None else AwardHistory.of(req.prior_awards)
+    if req.alternatives:
+        claims = [req] + [req.model_copy(update={"clause_id": c, "alternatives": ()}) for c in req.alternatives]
+        return calculate_claims(claims, history, cat)[0]
+    return _evaluate(req, cat, history)
+
+
+def calculate_claims(requests: list[CalcRequest], history: AwardHistory | None = None,
+                     cat: Catalogue | None = None) -> list[CalcResult]:
+    """从优、就高、不重复: clauses that fund the same item for the same enterprise and year form an
+    overlap group; the single highest award is paid, once. Returns the chosen result first, then
+    each alternative (amount 0, refusal `superseded` or its own refusal)."""
+    cat = cat or catalogue()
+    if not requests:
+        return []
+    history = history if history is not None else AwardHistory.of(requests[0].prior_awards)
+    for r in requests:
+        check_request(r.model_copy(update={"alternatives": ()}), cat)
+        if (r.year, r.enterprise.credit_code) != (requests[0].year, requests[0].enterprise.credit_code):
+            raise InputError("year", "claims in one overlap group must be the same enterprise and year")
+    results = [_evaluate(r.model_copy(update={"alternatives": ()}), cat, history) for r in requests]
+    if len(results) == 1:
+        return results
+    # highest award wins; on a tie, the clause claimed first
+    best = max(range(len(results)), key=lambda i: (results[i].amount, -i))
+    chosen = results[best]
+    alternatives = {r.clause_id: fmt(r.amount) for r in results}
+    doc = cat.clauses[chosen.clause_id][0]
+    why = "; ".join(
+        f"{r.clause_id}: {fmt(r.amount)}" + (f" ({r.refusal.code})" if r.refusal else "") for r in results)
+    overlap = TraceStep(
+        clause_id=chosen.clause_id, step="overlap", formula="max(award of each clause claimed for the item)",
+        inputs={r.clause_id: fmt(r.amount) for r in results},
+        result=f"{chosen.clause_id} pays {fmt(chosen.amount)}; alternatives: {why}",
+        rule="从优、就高、不重复", cite=cite_text(doc.rules.overlap_cite))
+    out = [chosen.model_copy(update={"trace": chosen.trace + (overlap,), "alternatives": alternatives,
+                                     "chosen_clause": chosen.clause_id})]
+    for i, r in enumerate(results):
+        if i == best:
+            continue
+        refusal = r.refusal or Refusal(
+            code="superseded", rule="从优、就高、不重复",
+            reason=f"{chosen.clause_id} pays more ({fmt(chosen.amount)} > {fmt(r.amount)}) for the same item")
+        out.append(r.model_copy(update={"amount": Decimal("0.00"), "schedule": (), "refusal": refusal, "items": {},
+                                        "chosen_clause": chosen.clause_id, "alternatives": alternatives}))
+    return out

@@ -1,0 +1,398 @@
+"""The formula of each kind of clause. Each returns the raw (unrounded, uncapped) award and the
+parts it is paid in; every step goes into the trace with its formula, inputs and citation."""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Callable
+
+from calc import items, rates
+from tests.calc_reference.context import Ctx
+from calc.money import ZERO, pct
+from calc.parameters import Citation, value_on
+
+Part = tuple[str, date, Decimal]   # label, due date, amount
+# Why an item (a loan, an investment, a stage) counts nothing: the refusal it would be
+# (code, rule, citation, reason). When no item is left, the first one is the claim's refusal:
+# a zero award always names the rule that made it zero, never a bare "nothing payable".
+Nothing = tuple[str, str, "Citation | str | None", str]
+
+
+@dataclass
+class Raw:
+    amount: Decimal
+    parts: list[Part] = field(default_factory=list)   # empty: one tranche of the whole award
+    items: dict[str, Decimal] = field(default_factory=dict)   # item key (calc/items.py) -> its share
+
+
+def _fact_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
+    """The item a claim names in facts.item_id, if any (grants, ABS issues)."""
+    f = ctx.req.facts
+    return {items.named(f.item_id): amount} if f.item_id else {}
+
+
+def _policy_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
+    f = ctx.req.facts
+    if ctx.clause.overlap_item == "insurance_policy" and f.policy_no:
+        return {items.policy(f.policy_no, f.period_start): amount}
+    return {}
+
+
+def _refuse_first(ctx: Ctx, nothing: list[Nothing], what: str):
+    """The refusal of a claim none of whose items counted: the first item's reason."""
+    code, rule, cite, reason = nothing[0]
+    others = len(nothing) - 1
+    if others:
+        reason += (f"; the other {what} counts nothing either" if others == 1 else
+                   f"; the {others} other {what}s count nothing either") + " (see the trace)"
+    return ctx.refuse(code, reason, rule=rule, cite=cite)
+
+
+def _months_later(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    y, m = d.year + y, m + 1
+    return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+# ---------------------------------------------------------------- loan interest (贴息)
+
+def loan_interest(ctx: Ctx) -> Raw:
+    """贴息: principal × subsidy rate × days outstanding in the support year / days in that year,
+    per loan; under the preferential-rate rule the loan rate must be below the LPR of the same
+    term on the contract date, and the subsidy rate may not push the enterprise's own rate below
+    the deposit benchmark of the same term."""
+    rate_pct, rate_cite = ctx.param("rate_pct")
+    rate_pct = Decimal(rate_pct)
+    preferential = ctx.doc.rules.preferential_rate
+    pref_cite = ctx.doc.rules.preferential_rate_cite
+    year = ctx.req.year
+    days_in_year = Decimal(366 if calendar.isleap(year) else 365)
+    total, nothing, per_loan = ZERO, [], {}
+    w = ctx.doc.window
+    share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
+    for loan in ctx.req.facts.loans or ():
+        sub = rate_pct
+        if preferential:
+            fixing = rates.lpr_on(loan.contract_date, loan.term_months)
+            if fixing is None:
+                nothing.append(("not_preferential_rate", "preferential_rate", pref_cite,
+                    f"loan {loan.loan_id} was signed on {loan.contract_date}, before the first LPR fixing "
+                    f"({rates.first_lpr_fixing()}): there is no LPR on that date for its rate to be below"))
+                ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
+                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct,
+                                 "contract_date": loan.contract_date, "lpr": "none before the first fixing"},
+                         result="no LPR on the contract date: loan excluded", rule="preferential_rate",
+                         cite=pref_cite)
+                continue
+            lpr, lpr_label = fixing
+            if loan.annual_rate_pct >= lpr:
+                nothing.append(("not_preferential_rate", "preferential_rate", pref_cite,
+                    f"loan rate {loan.annual_rate_pct}% is not below the LPR {lpr}% of the same term on the "
+                    f"contract date {loan.contract_date}"))
+                ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
+                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
+                         result="not preferential: loan excluded", rule="preferential_rate", cite=pref_cite)
+                continue
+            dep, dep_label = rates.deposit_rate(loan.term_months)
+            headroom = loan.annual_rate_pct - dep
+            if headroom < sub:
+                sub = max(headroom, ZERO)
+                ctx.step("deposit_floor", formula="subsidy rate ≤ loan rate − deposit rate (same term)",
+                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "deposit": dep_label,
+                                 "clause_rate_pct": rate_pct},
+                         result=f"{sub}%", rule="deposit_floor", cite=pref_cite)
+                if sub <= 0:
+                    nothing.append(("ineligible", "deposit_floor", pref_cite,
+                        f"loan {loan.loan_id}: its rate {loan.annual_rate_pct}% leaves no room above the deposit "
+                        f"benchmark ({dep_label}); the enterprise's own rate may not fall below it"))
+                    continue
+            else:
+                ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
+                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
+                         result="preferential", cite=pref_cite)
+        first, last = max(loan.start, ctx.period_start), min(loan.end, ctx.period_end)
+        days = (last - first).days + 1 if last >= first else 0
+        amount = loan.principal * pct(sub) * days / days_in_year
+        outside = None
+        if not days:   # intervals: no day in (window ∩ year) means none in the window or none in the year
+            if loan.end < w.start or loan.start > w.end:
+                outside = ("out_of_window", "validity", w.cite,
+                           f"loan {loan.loan_id} ran {loan.start}..{loan.end}, outside {ctx.doc.id}'s window "
+                           f"{w.start}..{w.end}: no day of it counts")
+            else:
+                outside = ("ineligible", "support_year", None,
+                           f"loan {loan.loan_id} ran {loan.start}..{loan.end}: no day of it lies in the support "
+                           f"year {year} (counted {ctx.period_start}..{ctx.period_end}); claim it for its own year")
+            nothing.append(outside)
+        ctx.step("interest", formula="principal × rate × days / days in year",
+                 inputs={"loan": loan.loan_id, "principal": loan.principal, "rate_pct": sub, "days": days,
+                         "days_in_year": days_in_year, "counted": f"{first}..{last}" if days else "none"},
+                 result=amount, rule=outside and outside[1], cite=outside[2] if outside else rate_cite)
+        if share is not None and loan.interest_paid is not None:
+            limit = pct(Decimal(share)) * loan.interest_paid
+            if amount > limit:
+                amount = limit
+                share_cite = ctx.param("interest_paid_share_pct")[1]
+                ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
+                         inputs={"loan": loan.loan_id, "interest_paid": loan.interest_paid}, result=amount,
+                         rule="interest_paid_share", cite=share_cite)
+                if amount <= 0:
+                    nothing.append(("cap_exhausted", "interest_paid_share", share_cite,
+                                    f"loan {loan.loan_id}: the award is at most {share}% of the interest actually "
+                                    f"paid, and {loan.interest_paid} was paid"))
+        total += amount
+        key = items.loan(loan.loan_id, year)
+        per_loan[key] = per_loan.get(key, ZERO) + amount
+    if total <= 0 and nothing:
+        raise _refuse_first(ctx, nothing, "loan")
+    if share is not None and ctx.req.facts.interest_paid is not None:
+        limit = pct(Decimal(share)) * ctx.req.facts.interest_paid
+        if total > limit:
+            total = limit
+            share_cite = ctx.param("interest_paid_share_pct")[1]
+            ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
+                     inputs={"interest_paid": ctx.req.facts.interest_paid}, result=total,
+                     rule="interest_paid_share", cite=share_cite)
+            if total <= 0:
+                raise ctx.refuse("cap_exhausted", f"the award is at most {share}% of the interest actually paid, "
+                                 f"and {ctx.req.facts.interest_paid} was paid", rule="interest_paid_share",
+                                 cite=share_cite)
+    return Raw(total, items=per_loan)
+
+
+# ---------------------------------------------------------------- rate × base
+
+def rate_of_base(ctx: Ctx) -> Raw:
+    """按不超过实际保险费X%的标准 / 按…余额X%的比例: rate × base fact, then any second limit."""
+    rate_pct, cite = ctx.param("rate_pct")
+    base_name = ctx.clause.base
+    base = getattr(ctx.req.facts, base_name)
+    amount = pct(Decimal(rate_pct)) * base
+    ctx.step("rate_of_base", formula=f"{rate_pct}% × {base_name}", inputs={base_name: base, "rate_pct": rate_pct},
+             result=amount, cite=cite)
+    if amount <= 0:
+        raise ctx.refuse("ineligible", f"{base_name} is {base}: {rate_pct}% of it is nothing",
+                         rule=f"base:{base_name}", cite=cite)
+    if ctx.clause.second_limit:
+        limit = getattr(ctx.req.facts, ctx.clause.second_limit)
+        if amount > limit:
+            amount = limit
+            ctx.step("second_limit", formula=f"≤ {ctx.clause.second_limit}",
+                     inputs={ctx.clause.second_limit: limit}, result=amount, rule=ctx.clause.second_limit, cite=cite)
+            if amount <= 0:
+                raise ctx.refuse("cap_exhausted", f"the award may not exceed {ctx.clause.second_limit}, "
+                                 f"which is {limit}", rule=ctx.clause.second_limit, cite=cite)
+    return Raw(amount, items=_policy_items(ctx, amount) or _fact_items(ctx, amount))
+
+
+# ---------------------------------------------------------------- first set / first batch insurance
+
+def first_set_premium(ctx: Ctx) -> Raw:
+    """首年度不超过实际保险费90%且不超过实际投保费率2%, 从次年度起逐年递减10个百分点."""
+    f = ctx.req.facts
+    first_pct, cite = ctx.param("first_year_pct")
+    step_pct, step_cite = ctx.param("yearly_step_pct")
+    step_pct = Decimal(step_pct)
+    ceiling_pct = Decimal(ctx.param("premium_rate_ceiling_pct")[0])
+    year_no = programme_year(ctx)
+    share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
+    if share <= 0:
+        raise ctx.refuse("ineligible", f"programme year {year_no}: {first_pct}% less {step_pct} points for each "
+                         f"year after the first leaves nothing", rule="yearly_step_pct", cite=step_cite)
+    counted = min(f.premium, pct(ceiling_pct) * f.insured_amount)
+    if counted < f.premium:
+        ctx.step("premium_rate_ceiling", formula=f"counted premium = min(premium, {ceiling_pct}% × insured amount)",
+                 inputs={"premium": f.premium, "insured_amount": f.insured_amount}, result=counted,
+                 rule="premium_rate_ceiling", cite=cite)
+    amount = pct(share) * counted
+    ctx.step("first_set_premium", formula=f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium",
+             inputs={"programme_year": year_no, "counted_premium": counted}, result=amount, cite=cite)
+    return Raw(amount, items=_policy_items(ctx, amount))
+
+
+def programme_year(ctx: Ctx) -> int:
+    """The programme year is derived, never declared: 1 + the consecutive support years just
+    before this one in which this clause already paid (or committed) for the same policy."""
+    f = ctx.req.facts
+    years = ctx.history.group_years(ctx.cid, items.group(items.policy(f.policy_no or "", None)))
+    n, y = 1, ctx.req.year - 1
+    while y in years:
+        n, y = n + 1, y - 1
+    inputs = {"policy_no": f.policy_no, "earlier_years": ",".join(map(str, sorted(years))) or "none"}
+    if f.programme_year is not None and f.programme_year != n:
+        inputs["declared"] = f.programme_year
+    ctx.step("programme_year", formula="1 + consecutive earlier support years awarded for this policy",
+             inputs=inputs, result=n, rule="derived" if "declared" in inputs else None)
+    return n
+
+
+# ---------------------------------------------------------------- VC early-stage reward
+
+def vc_reward(ctx: Ctx) -> Raw:
+    """投资种子期、初创期科创企业2年以上: rate × investment, per investee cap (less what it already got)."""
+    rate_pct, cite = ctx.param("rate_pct")
+    months, months_cite = ctx.param("holding_months")
+    months = int(months)
+    stages, stages_cite = ctx.param("eligible_stages")
+    stages = tuple(stages)
+    per_item = [c for c in ctx.clause.caps if c.scope == "per_item"]
+    w = ctx.doc.window
+    total, paid_any = ZERO, False
+    nothing: list[Nothing] = []
+    given: dict[str, Decimal] = {}                     # per investee, within this claim
+    per_investment: dict[str, Decimal] = {}
+    for inv in ctx.req.facts.investments or ():
+        held_to = inv.held_until or ctx.as_of
+        reached = _months_later(inv.invested_on, months)
+        inputs = {"investee": inv.investee_id, "amount": inv.amount, "stage": inv.stage,
+                  "invested_on": inv.invested_on, "holding_reached": reached, "held_to": held_to}
+        if inv.stage not in stages:
+            ctx.step("investment", inputs=inputs, result=f"excluded: stage not in {stages}", rule="eligible_stages",
+                     cite=stages_cite)
+            nothing.append(("ineligible", "eligible_stages", stages_cite,
+                            f"investment in {inv.investee_id}: stage {inv.stage} is not one of {', '.join(stages)}"))
+            continue
+        if reached > held_to:
+            ctx.step("investment", inputs=inputs, result=f"excluded: held less than {months} months",
+                     rule="holding_months", cite=months_cite)
+            nothing.append(("ineligible", "holding_months", months_cite,
+                            f"investment in {inv.investee_id} of {inv.invested_on}: held until {held_to}, less than "
+                            f"{months} months (reached {reached})"))
+            continue
+        if not (w.start <= reached <= w.end):
+            ctx.step("investment", inputs=inputs, result="excluded: holding period reached outside the window",
+                     rule="validity", cite=w.cite)
+            nothing.append(("out_of_window", "validity", w.cite,
+                            f"investment in {inv.investee_id}: its {months}-month holding was reached on {reached}, "
+                            f"outside {ctx.doc.id}'s window {w.start}..{w.end}"))
+            continue
+        amount = pct(Decimal(rate_pct)) * inv.amount
+        ctx.step("investment", formula=f"{rate_pct}% × investment", inputs=inputs, result=amount, cite=cite)
+        for cap in per_item:
+            dated = value_on(cap.amount, ctx.period_start)
+            group = items.investee(inv.investee_id)
+            already = sum((ctx.history.for_group(c, group) for c in ctx.cap_group(cap)), ZERO) \
+                + given.get(inv.investee_id, ZERO)
+            limit = Decimal(dated.value) - already
+            if amount > limit:
+                amount = max(limit, ZERO)
+                ctx.step("cap:per_item", formula="≤ per-investee cap − already awarded for this investee",
+                         inputs={"investee": inv.investee_id, "cap": dated.value, "already": already},
+                         result=amount, rule="cap:per_item", cite=dated.cite)
+        given[inv.investee_id] = given.get(inv.investee_id, ZERO) + amount
+        per_investment[items.investment(inv.investee_id, inv.invested_on)] = amount
+        paid_any = True
+        total += amount
+    if not paid_any:
+        if nothing:
+            raise _refuse_first(ctx, nothing, "investment")
+        raise ctx.refuse("ineligible", "no investment qualifies (stage, holding period or window)",
+                         rule="vc_reward", cite=cite)
+    return Raw(total, items=per_investment)
+
+
+# ---------------------------------------------------------------- grants
+
+def _ceiling(ctx: Ctx) -> Decimal | None:
+    for cap in ctx.clause.caps:
+        if cap.scope in ("one_off", "per_year", "per_period"):
+            return Decimal(value_on(cap.amount, ctx.period_start).value)
+    return None
+
+
+def reviewed_grant(ctx: Ctx) -> Raw:
+    """按规定给予最高X万元奖励: the amount set by review (default the ceiling), or fixed by tier."""
+    f = ctx.req.facts
+    if ctx.has_param("tiers"):
+        tiers, cite = ctx.param("tiers")
+        kind = f.institution_type
+        if kind not in tiers:
+            raise ctx.refuse("ineligible", f"institution type {kind!r} is none of {', '.join(tiers)}",
+                             rule="tiers", cite=cite)
+        amount = Decimal(tiers[kind])
+        ctx.step("tier", formula="fixed amount by institution type", inputs={"institution_type": kind},
+                 result=amount, cite=cite)
+        if amount <= 0:
+            raise ctx.refuse("ineligible", f"institution type {kind!r} is awarded nothing", rule="tiers", cite=cite)
+        return Raw(amount, items=_fact_items(ctx, amount))
+    ceiling = _ceiling(ctx)
+    if f.review_amount is not None:
+        amount = f.review_amount
+        ctx.step("review_amount", formula="amount set by review (up to the ceiling)",
+                 inputs={"review_amount": amount, "ceiling": ceiling}, result=amount)
+    else:
+        amount = ceiling if ceiling is not None else ZERO
+        ctx.step("review_amount", formula="no amount set by review: the ceiling",
+                 inputs={"ceiling": ceiling}, result=amount)
+    if amount <= 0:
+        raise ctx.refuse("ineligible", _nothing_reviewed(ctx, f.review_amount), rule="review_amount",
+                         cite=_ceiling_cite(ctx))
+    return Raw(amount, items=_fact_items(ctx, amount))
+
+
+def _ceiling_cite(ctx: Ctx) -> Citation | None:
+    """The sentence of the clause's ceiling (给予最高X万元…), which review sets the amount under."""
+    for cap in ctx.clause.caps:
+        if cap.scope in ("one_off", "per_year", "per_period"):
+            dated = value_on(cap.amount, ctx.period_start)
+            return dated.cite if dated else None
+    return None
+
+
+def _nothing_reviewed(ctx: Ctx, review_amount: Decimal | None) -> str:
+    if review_amount is not None:
+        return f"the amount set by review under {ctx.cid} is {review_amount}"
+    return f"no amount was set by review and {ctx.cid} has no ceiling to default to"
+
+
+def staged_grant(ctx: Ctx) -> Raw:
+    """分阶段奖励: total × share of each stage reached; stages already paid are not paid again."""
+    f = ctx.req.facts
+    shares, cite = ctx.param("stage_shares")
+    total = f.review_amount if f.review_amount is not None else (_ceiling(ctx) or ZERO)
+    w = ctx.doc.window
+    already = ctx.history.all_time((ctx.cid,))
+    parts: list[Part] = []
+    nothing: list[Nothing] = []
+    for stage, day in sorted((f.stages or {}).items(), key=lambda kv: kv[1]):
+        if stage not in shares:
+            raise ctx.refuse("ineligible", f"unknown stage {stage!r}; stages are {', '.join(shares)}",
+                             rule="stage_shares", cite=cite)
+        inputs = {"stage": stage, "date": day, "share_pct": shares[stage], "total": total}
+        if not (w.start <= day <= w.end):
+            ctx.step("stage", inputs=inputs, result="excluded: outside the window", rule="validity", cite=w.cite)
+            nothing.append(("out_of_window", "validity", w.cite,
+                            f"stage {stage} on {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}"))
+            continue
+        amount = pct(Decimal(shares[stage])) * total
+        if already > 0:
+            used = min(already, amount)
+            already -= used
+            amount -= used
+            inputs["already_paid"] = used
+        ctx.step("stage", formula="share × total", inputs=inputs, result=amount, cite=cite)
+        if amount > 0:
+            parts.append((stage, max(day, ctx.as_of), amount))
+        elif total > 0:
+            nothing.append(("already_awarded", "stage_shares", cite,
+                            f"stage {stage} was already paid under {ctx.cid} ({inputs.get('already_paid', ZERO)})"))
+    if not parts:
+        if total <= 0:
+            raise ctx.refuse("ineligible", _nothing_reviewed(ctx, f.review_amount), rule="review_amount",
+                             cite=cite)
+        if nothing:
+            raise _refuse_first(ctx, nothing, "stage")
+    payable = sum((p[2] for p in parts), ZERO)
+    return Raw(payable, parts, items=_fact_items(ctx, payable))
+
+
+FORMULAS: dict[str, Callable[[Ctx], Raw]] = {
+    "loan_interest": loan_interest,
+    "rate_of_base": rate_of_base,
+    "first_set_premium": first_set_premium,
+    "vc_reward": vc_reward,
+    "reviewed_grant": reviewed_grant,
+    "staged_grant": staged_grant,
+}
