@@ -311,8 +311,20 @@ async def _wait_for(client: Client, app_id: str, done, wait: float) -> dict:
 async def propose_amendment(client: Client, app_id: str, *, reviewer: str, amount: Decimal, reason: str,
                             actor: Optional[creds.Actor] = None):
     from models.clawback import AmendmentProposal
-    return await _update(client, app_id, ApplicationWorkflow.propose_amendment,
-                         AmendmentProposal(reviewer=reviewer, amount=str(amount), reason=reason), actor=actor)
+    p = AmendmentProposal(reviewer=reviewer, amount=str(amount), reason=reason)
+    # the update id names the amendment's number: the same correction proposed again after a refusal
+    # is a new request, a retry of this one is not
+    n = len((await status(client, app_id)).get("amendments") or []) + 1
+    return await _update(client, app_id, ApplicationWorkflow.propose_amendment, p,
+                         request_key=f"{n}-" + update_id(app_id, "p", p).rsplit(":", 1)[-1], actor=actor)
+
+
+async def _open_amendment(client: Client, app_id: str, number: Optional[int]) -> Optional[int]:
+    """The number of the amendment waiting for finance (so that each decision has its own update id)."""
+    if number is not None:
+        return number
+    waiting = [a for a in (await status(client, app_id)).get("amendments") or [] if a["state"] == "proposed"]
+    return waiting[0]["number"] if waiting else None
 
 
 async def approve_amendment(client: Client, app_id: str, *, reviewer: str, comment: str = "",
@@ -320,6 +332,7 @@ async def approve_amendment(client: Client, app_id: str, *, reviewer: str, comme
     """Finance approves the open amendment; waits until the award book applied it (or refused it:
     RequestRefused naming the cap) and returns the amendment."""
     from models.clawback import AmendmentDecision
+    number = await _open_amendment(client, app_id, number)
     a = await _update(client, app_id, ApplicationWorkflow.approve_amendment,
                       AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor)
     n = a.number if hasattr(a, "number") else a["number"]
@@ -334,6 +347,7 @@ async def approve_amendment(client: Client, app_id: str, *, reviewer: str, comme
 async def refuse_amendment(client: Client, app_id: str, *, reviewer: str, comment: str,
                            number: Optional[int] = None, actor: Optional[creds.Actor] = None):
     from models.clawback import AmendmentDecision
+    number = await _open_amendment(client, app_id, number)
     return await _update(client, app_id, ApplicationWorkflow.refuse_amendment,
                          AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor)
 
