@@ -233,3 +233,53 @@ def test_a_bar_holds_until_its_day(db_any):
     assert active_bar(code, date(2027, 11, 30)) is not None
     assert active_bar(code, date(2027, 12, 1)) is None
     assert "until 2027-12-01" in bar_line(active_bar(code, date(2026, 12, 1)))
+
+
+# ------------------------------------------------------------------------------ the CLI (no Temporal)
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISBURSE_DB_URL", f"sqlite:///{tmp_path / 'disburse.db'}")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
+    monkeypatch.delenv("DISBURSE_DEBUG", raising=False)
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_shows_recoveries_in_the_ledger_and_lists_bars(cli):
+    from models import registry
+    from models.db import init_db
+    from models.recovery import recover
+    init_db()
+    code = fresh_code(HU_CODE_REGION)
+    _paid_award(registry, code, "app-c1", ["1000"])
+    recover(_request("app-c1", amount="400", reason="申报材料虚假"), code)
+    out = cli("ledger", "--application", "app-c1")
+    assert out.exit_code == 0, out.output
+    assert "recovery" in out.stdout and "-400.00" in out.stdout and "payment of #1" in out.stdout
+    assert "total paid: 1,000.00; net of recoveries and amendments: 600.00" in out.stdout
+    bars_out = cli("bars", "--enterprise", code)
+    assert bars_out.exit_code == 0 and code in bars_out.stdout and "app-c1" in bars_out.stdout
+    assert "2029-12-01" in bars_out.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--all", "--amount", "5"], "--amount / --all"),
+    ([], "--amount / --all"),
+    (["--amount", "-5"], "--amount"),
+    (["--amount", "1e5"], "--amount"),
+    (["--all", "--basis", "fraud"], "--basis"),
+])
+def test_cli_clawback_refuses_bad_input_in_one_line(cli, args, needle):
+    base = {"--basis": "other", "--reason": "r", "--reviewer": "cz-li"}
+    for i in range(0, len(args), 1):
+        if args[i] in base:
+            base.pop(args[i])
+    flat = [x for k, v in base.items() for x in (k, v)]
+    out = cli("clawback", "app-x", *flat, *args)
+    assert out.exit_code != 0
+    err = out.stderr.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and needle in err, err
