@@ -1,6 +1,7 @@
 """The application's own activities: open it (the worker resolves the clause, the enterprise and
 the reviewer registry from its own data; a barred enterprise is refused), reload the reviewer
-registry, the credit check on a given day (the blacklist, and a bar after a recovery), notifications, and the status mirror (an upsert, run as a local activity)."""
+registry, the credit check on a given day (the blacklist, and a bar after a recovery),
+notifications, and the status mirror (an upsert, run as a local activity)."""
 from __future__ import annotations
 
 import re

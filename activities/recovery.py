@@ -45,7 +45,8 @@ def verify_recovery(req: RecoveryCheck) -> RecoveryClearance:
         return RecoveryClearance(refused=f"{req.application_id}: no such application in this worker's database")
     finance = Pinned.model_validate_json(claim.pinned_json).clause.finance_bureau
     if cred.role not in ("finance", "reviewer") or cred.bureau != finance:
-        return RecoveryClearance(refused=f"only {finance} may order a recovery; {cred.user} is {cred.bureau or cred.role}")
+        return RecoveryClearance(refused=f"only {finance} may order a recovery; "
+                                         f"{cred.user} is {cred.bureau or cred.role}")
     if app is None or app.status not in TERMINAL:
         return RecoveryClearance(refused=f"{req.application_id} is still running (status "
                                  f"{app.status if app else 'opening'}): it takes the order itself")

@@ -86,8 +86,8 @@ def recover(req: RecoverRequest, enterprise_code: str) -> RecoveryResult:
         earlier = list(s.exec(select(RecoveryOrder).where(RecoveryOrder.application_id == req.application_id)))
         if holding <= 0:
             if earlier:
-                return RecoveryResult(refused=f"{req.application_id}: nothing left to recover — "
-                                      + "; ".join(f"order #{e.id} of {e.ordered_on} recovered {e.amount}" for e in earlier))
+                done = "; ".join(f"order #{e.id} of {e.ordered_on} recovered {e.amount}" for e in earlier)
+                return RecoveryResult(refused=f"{req.application_id}: nothing left to recover — {done}")
             return RecoveryResult(refused=f"{req.application_id}: nothing has been paid, nothing to recover "
                                   "(withdraw or revoke an application that is not paid)")
         want = holding if o.all else o.amount
@@ -123,7 +123,8 @@ def recover(req: RecoverRequest, enterprise_code: str) -> RecoveryResult:
                 break
         if rules.bar_years > 0:
             s.add(Bar(enterprise_code=enterprise_code, from_day=day, until_day=add_years(day, rules.bar_years),
-                      reason=f"追回 of {req.application_id} (order #{order.id}): {BASIS_ZH[o.basis]}: {o.reason}"[:1000],
+                      reason=f"追回 of {req.application_id} (order #{order.id}): "
+                             f"{BASIS_ZH[o.basis]}: {o.reason}"[:1000],
                       basis=o.basis, rule=rules.bar_rule[:1000], application_id=req.application_id,
                       order_id=order.id, created_at=now))
         s.flush()

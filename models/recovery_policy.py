@@ -16,7 +16,8 @@ from calc.parameters import POLICY_DIR, Citation, ParameterError
 
 PATH = POLICY_DIR / "recovery.yaml"
 BASES = ("false_statement", "serious_dishonesty", "other")
-BASIS_ZH = {"false_statement": "虚假申报、骗取财政资金", "serious_dishonesty": "严重失信", "other": "其他"}
+BASIS_ZH = {"false_statement": "虚假申报、骗取财政资金", "serious_dishonesty": "严重失信",
+            "other": "其他"}
 
 
 class Rule(BaseModel):
@@ -64,14 +65,16 @@ def _check(f: _File) -> None:
     for where, section in [("default", f.default), *((f"documents.{k}", v) for k, v in f.documents.items())]:
         for basis, rules in section.bar_years.items():
             if basis not in BASES:
-                raise ParameterError(PATH.name, f"{where}.bar_years.{basis}", f"unknown basis; bases are {', '.join(BASES)}")
+                raise ParameterError(PATH.name, f"{where}.bar_years.{basis}",
+                                     f"unknown basis; bases are {', '.join(BASES)}")
             for r in rules:
                 if isinstance(r.value, bool) or not isinstance(r.value, int) or not 0 <= r.value <= 20:
                     raise ParameterError(PATH.name, f"{where}.bar_years.{basis}", "a whole number of years, 0 to 20")
         for r in section.release_room:
             if not isinstance(r.value, bool):
                 raise ParameterError(PATH.name, f"{where}.release_room", "true or false")
-    missing = [b for b in BASES if not f.default.bar_years.get(b)] + ([] if f.default.release_room else ["release_room"])
+    missing = [b for b in BASES if not f.default.bar_years.get(b)]
+    missing += [] if f.default.release_room else ["release_room"]
     if missing:
         raise ParameterError(PATH.name, "default", f"needs a value for {', '.join(missing)}")
 

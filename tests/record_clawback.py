@@ -32,7 +32,8 @@ async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
     code = register(db, fresh_code("330502"))
     other = await hu(code, IP_ABS, IP_FACTS)
     app_id = await hu(code, LISTING, listing_facts())
-    await wc.clawback(h.client, app_id, reviewer="hu-czj", everything=True, basis="false_statement", reason="虚假申报")
+    await wc.clawback(h.client, app_id, reviewer="hu-czj", everything=True, basis="false_statement",
+                      reason="虚假申报")
     await result(h, app_id)
     out["clawback_during_payout"] = (app_id, [await run_id(app_id)])
     await wait_status(h, other, "barred", skip=timedelta(days=5))

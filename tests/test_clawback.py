@@ -4,9 +4,8 @@ cancelled; the enterprise is barred from new applications and further tranches. 
 application (its `clawback` update) and on one that has ended (the Recovery workflow)."""
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest

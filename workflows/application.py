@@ -726,7 +726,8 @@ class ApplicationWorkflow:
         info = workflow.info()
         c.result = await self._activity("recover_award", RecoverRequest(
             application_id=self.app_id, order=c.order, who=c.who, bureau=c.bureau,
-            day=china_today(workflow.now()).isoformat(), source=f"{self.app_id}/clawback/{info.first_execution_run_id}"),
+            day=china_today(workflow.now()).isoformat(),
+            source=f"{self.app_id}/clawback/{info.first_execution_run_id}"),
             result_type=RecoveryResult, closable=False)
         r = c.result
         self.s.note = (f"recovered {r.amount} ({c.order.basis}: {c.order.reason})" + (f"; {r.bar}" if r.bar else "")
@@ -779,7 +780,8 @@ class ApplicationWorkflow:
         self._check_open()
         if not self.clawing:
             raise _invalid(f"application {self.app_id} was opened before {what} existed; "
-                           + ("order the recovery once it has ended" if what == "recoveries" else "it cannot be amended"))
+                           + ("order the recovery once it has ended" if what == "recoveries"
+                              else "it cannot be amended"))
 
     @workflow.update
     def clawback(self, o: ClawbackOrder) -> DecisionRecord:
@@ -795,7 +797,8 @@ class ApplicationWorkflow:
         self._check_clawing("recoveries")
         self._check_finance(o, "clawback", "order a recovery")
         if self.s.awarded <= 0:
-            raise _invalid(f"nothing has been paid to {self.app_id}, nothing to recover (withdraw or revoke it instead)")
+            raise _invalid(f"nothing has been paid to {self.app_id}, nothing to recover "
+                           "(withdraw or revoke it instead)")
         if o.amount is not None and o.amount > self.s.awarded:
             raise _invalid(f"amount: {o.amount} is more than was paid ({self.s.awarded})")
 

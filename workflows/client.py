@@ -328,7 +328,8 @@ async def _open_amendment(client: Client, app_id: str, number: Optional[int]) ->
 
 
 async def approve_amendment(client: Client, app_id: str, *, reviewer: str, comment: str = "",
-                            number: Optional[int] = None, actor: Optional[creds.Actor] = None, wait: float = 30) -> dict:
+                            number: Optional[int] = None, actor: Optional[creds.Actor] = None,
+                            wait: float = 30) -> dict:
     """Finance approves the open amendment; waits until the award book applied it (or refused it:
     RequestRefused naming the cap) and returns the amendment."""
     from models.clawback import AmendmentDecision
