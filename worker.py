@@ -37,6 +37,7 @@ from workflows.application import ApplicationWorkflow
 from workflows.client import TASK_QUEUE, connect
 from workflows.connection import metrics_port
 from workflows.legacy import LegacyApplicationWorkflow
+from workflows.recovery import RecoveryWorkflow
 
 
 class ConcurrencyError(ValueError):
@@ -79,7 +80,8 @@ class Concurrency:
 def build_worker(client: Client, *, task_queue: str = TASK_QUEUE, executor: ThreadPoolExecutor,
                  concurrency: Concurrency | None = None) -> Worker:
     c = concurrency or Concurrency.from_env()
-    return Worker(client, task_queue=task_queue, workflows=[ApplicationWorkflow, LegacyApplicationWorkflow],
+    return Worker(client, task_queue=task_queue,
+                  workflows=[ApplicationWorkflow, LegacyApplicationWorkflow, RecoveryWorkflow],
                   activities=ALL_ACTIVITIES, activity_executor=executor,
                   max_concurrent_activities=c.activities, max_concurrent_workflow_tasks=c.workflow_tasks,
                   max_cached_workflows=c.cached_workflows)

@@ -1,6 +1,7 @@
 """The application's own activities: open it (the worker resolves the clause, the enterprise and
-the reviewer registry from its own data), reload the reviewer registry, the credit check on a
-given day, notifications, and the status mirror (an upsert, run as a local activity)."""
+the reviewer registry from its own data; a barred enterprise is refused), reload the reviewer
+registry, the credit check on a given day (the blacklist, and a bar after a recovery),
+notifications, and the status mirror (an upsert, run as a local activity)."""
 from __future__ import annotations
 
 import re
@@ -62,6 +63,10 @@ def open_application(req: OpenRequest) -> Pinned:
     if ent is None:
         raise _refuse(f"enterprise_code: {claim.enterprise_code} is not in the enterprise registry "
                       "(`disburse enterprises import`)")
+    from models.recovery import active_bar, bar_line
+    bar = active_bar(claim.enterprise_code, registry.today_cn())      # barred after a recovery (追回)
+    if bar is not None:
+        raise _refuse(f"enterprise_code: {bar_line(bar)}")
     pinned = Pinned(clause=info, enterprise_name=ent.name, reviewers=registry.reviewer_snapshot())
     with session() as s:                  # the claim, for the audit record (outlives the history)
         add_once(s, ClaimRow(application_id=claim.application_id, claim_json=claim.model_dump_json(),
@@ -84,7 +89,13 @@ def check_credit(req: CreditCheck) -> CreditResult:
     log = bind(req.application_id, req.clause_id)
     entry = registry.blacklist_entry(req.enterprise_code, on=date.fromisoformat(req.day))
     result = CreditResult(listed=entry is not None, reason=(entry.get("reason") or "listed") if entry else None)
-    log.info("blacklist_checked", enterprise_code=req.enterprise_code, listed=result.listed, day=req.day)
+    if entry is None:                        # barred after a recovery (追回): no further tranche either
+        from models.recovery import active_bar, bar_line
+        bar = active_bar(req.enterprise_code, date.fromisoformat(req.day))
+        if bar is not None:
+            result = CreditResult(listed=True, reason=bar_line(bar), bar=bar_line(bar))
+    log.info("blacklist_checked", enterprise_code=req.enterprise_code, listed=result.listed, day=req.day,
+             barred=result.bar is not None)
     return result
 
 

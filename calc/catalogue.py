@@ -13,6 +13,9 @@ from pathlib import Path
 from calc.parameters import POLICY_DIR, Clause, Document, ParameterError, load_document
 
 
+NOT_DOCUMENTS = {"rates.yaml", "recovery.yaml"}     # data files beside the documents, not documents
+
+
 @dataclass(frozen=True)
 class Catalogue:
     documents: dict[str, Document]
@@ -45,7 +48,7 @@ def load_catalogue(directory: Path = POLICY_DIR) -> Catalogue:
     documents: dict[str, Document] = {}
     clauses: dict[str, tuple[Document, Clause]] = {}
     for path in sorted(directory.glob("*.yaml")):
-        if path.name == "rates.yaml":
+        if path.name in NOT_DOCUMENTS:
             continue
         doc = load_document(path)
         if doc.id in documents:

@@ -319,6 +319,30 @@ async def resume(client, app_id: str, *, who: str, comment: str = ""):
     return await _wc().resume(client, app_id, who=who, comment=comment, actor=_acting(who))
 
 
+async def clawback(client, app_id: str, *, reviewer: str, amount=None, everything: bool = False, basis: str,
+                   reason: str):
+    return await _wc().clawback(client, app_id, reviewer=reviewer, amount=amount, everything=everything, basis=basis,
+                                reason=reason, actor=_acting(reviewer))
+
+
+async def propose_amendment(client, app_id: str, *, reviewer: str, amount, reason: str):
+    return await _wc().propose_amendment(client, app_id, reviewer=reviewer, amount=amount, reason=reason,
+                                         actor=_acting(reviewer))
+
+
+async def approve_amendment(client, app_id: str, *, reviewer: str, comment: str = ""):
+    return await _wc().approve_amendment(client, app_id, reviewer=reviewer, comment=comment, actor=_acting(reviewer))
+
+
+async def refuse_amendment(client, app_id: str, *, reviewer: str, comment: str):
+    return await _wc().refuse_amendment(client, app_id, reviewer=reviewer, comment=comment, actor=_acting(reviewer))
+
+
+def bars(enterprise: str | None = None) -> list[dict]:
+    from models.recovery import bars as rows
+    return rows(enterprise)
+
+
 # ------------------------------------------------------------------------------------ visibility
 
 def _quote(value: str) -> str:

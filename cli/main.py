@@ -11,7 +11,9 @@
     disburse list [--status ...]  applications, from the Temporal visibility API
     disburse approve|reject|request-info|provide-info|evidence|confirm-year|withdraw|revoke
     disburse blacklist|enterprises|reviewers ...   the local registries (SQLite)
-    disburse ledger               paid tranches
+    disburse ledger               paid tranches, and what settled them (recoveries, amendments)
+    disburse clawback|bars        recover a paid award (追回); enterprises barred after one
+    disburse propose-amendment|approve-amendment|refuse-amendment   corrections of an approved award
     disburse calc|policies|check  the calculation core, without Temporal (cli/calc_cmds.py)
     disburse budget [import|add|retry|reject|history]  budget lines (cli/budget_cmds.py)
 
@@ -486,6 +488,109 @@ def resume(
     console.print(inert(f"resumed {app_id}"))
 
 
+# ------------------------------------------------------------------------------------ recoveries and amendments
+
+_BASES = {"false-statement": "false_statement", "serious-dishonesty": "serious_dishonesty", "other": "other"}
+
+
+@app.command()
+@friendly
+def clawback(
+    app_id: str = typer.Argument(...),
+    reviewer: str = typer.Option(..., "--reviewer", help="finance (a reviewer of the clause's 财政局), logged in"),
+    amount: Optional[str] = typer.Option(None, "--amount", help="yuan to recover, e.g. 100000 or 100000.50"),
+    everything: bool = typer.Option(False, "--all", help="recover everything paid"),
+    basis: str = typer.Option(..., "--basis", help="false-statement (虚假申报) | serious-dishonesty (严重失信) | other"),
+    reason: str = typer.Option(..., "--reason"),
+) -> None:
+    """Recover (追回) what an application was paid: the ledger gets recovery entries, unpaid
+    tranches are cancelled, the enterprise is barred (`disburse bars`)."""
+    if (amount is None) == (not everything):
+        fail("--amount / --all: give one of them (an amount in yuan, or everything paid)", BAD_INPUT)
+    if basis not in _BASES:
+        fail(f"--basis: one of {', '.join(_BASES)}", BAD_INPUT)
+    if not reason.strip():
+        fail("--reason: a recovery needs a reason", BAD_INPUT)
+    if amount is not None:
+        from models.clawback import _yuan
+        try:
+            amount = _yuan(amount)
+        except ValueError as e:
+            fail(f"--amount: {e}", BAD_INPUT)
+        if amount <= 0:
+            fail("--amount: must be above zero", BAD_INPUT)
+    res = run(backend.clawback, app_id, reviewer=reviewer, amount=amount, everything=everything,
+              basis=_BASES[basis], reason=reason)
+    console.print(inert(f"recovered {money(res.get('amount'))} of {app_id} (order #{res.get('order_id')}; "
+                        f"the application had {res.get('application')})"))
+    for e in res.get("entries") or []:
+        console.print(inert(f"  ledger: {e['year']} #{e['seq']} {money(e['amount'])} (settles payment {e['payment']})"))
+    console.print(inert(f"room under the caps {'released' if res.get('releases_room') else 'kept'}: "
+                        f"{res.get('room_rule')}"))
+    if res.get("bar"):
+        console.print(inert(res["bar"]))
+
+
+@app.command()
+@friendly
+def bars(
+    enterprise: Optional[str] = typer.Option(None, "--enterprise", help="only this credit code"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Enterprises barred from new applications and further tranches after a recovery."""
+    rows = backend.bars(enterprise)
+    if as_json:
+        _print_json(rows)
+        return
+    _rows_table("bars", [{"enterprise": b["enterprise_code"], "from": b["from_day"], "until": b["until_day"],
+                          "basis": b["basis"], "application": b["application_id"], "reason": b["reason"],
+                          "period": b["rule"]} for b in rows])
+
+
+@app.command("propose-amendment")
+@friendly
+def propose_amendment(
+    app_id: str = typer.Argument(...),
+    reviewer: str = typer.Option(..., "--reviewer", help="a reviewer of the lead bureau, logged in"),
+    amount: str = typer.Option(..., "--amount", help="the award's corrected amount for the year, in yuan"),
+    reason: str = typer.Option(..., "--reason"),
+) -> None:
+    """Propose a correction of an approved award (up or down); finance approves it."""
+    from models.clawback import _yuan
+    try:
+        value = _yuan(amount)
+    except ValueError as e:
+        fail(f"--amount: {e}", BAD_INPUT)
+    if not reason.strip():
+        fail("--reason: an amendment needs a reason", BAD_INPUT)
+    a = backend.to_plain(run(backend.propose_amendment, app_id, reviewer=reviewer, amount=value, reason=reason))
+    console.print(inert(f"amendment #{a['number']} proposed for {app_id}: {money(a['before'])} → {money(a['after'])}"))
+
+
+@app.command("approve-amendment")
+@friendly
+def approve_amendment(
+    app_id: str = typer.Argument(...),
+    reviewer: str = typer.Option(..., "--reviewer", help="finance, logged in (not the proposer)"),
+    comment: str = typer.Option("", "--comment"),
+) -> None:
+    """Approve the amendment waiting for finance; the award book applies it (or refuses it: a cap)."""
+    a = run(backend.approve_amendment, app_id, reviewer=reviewer, comment=comment)
+    console.print(inert(f"amendment #{a['number']} of {app_id}: {a['note']}"))
+
+
+@app.command("refuse-amendment")
+@friendly
+def refuse_amendment(
+    app_id: str = typer.Argument(...),
+    reviewer: str = typer.Option(..., "--reviewer"),
+    comment: str = typer.Option(..., "--comment"),
+) -> None:
+    """Refuse the amendment waiting for finance (with a comment)."""
+    a = backend.to_plain(run(backend.refuse_amendment, app_id, reviewer=reviewer, comment=comment))
+    console.print(inert(f"amendment #{a['number']} of {app_id} refused"))
+
+
 # ------------------------------------------------------------------------------------ registries
 
 def _import(what: str, fn, file: Path, units: tuple[str, str] | None = None) -> None:
@@ -680,13 +785,20 @@ def ledger(
     if as_json:
         _print_json(rows)
         return
-    shown = [{"application": r["application_id"], "year": r["year"], "#": r["seq"], "paid by clause": r["clause_id"],
-              "item": r.get("item_id") or "", "amount": r["amount"], "paid (UTC)": str(r["paid_at"])[:19]}
+    ids = {r["id"]: r for r in rows}
+    shown = [{"application": r["application_id"], "year": r["year"], "#": r["seq"], "entry": r.get("kind") or "payment",
+              "paid by clause": r["clause_id"], "item": r.get("item_id") or "", "amount": r["amount"],
+              "settles": f"payment of #{ids[r['ref_id']]['seq']}" if r.get("ref_id") in ids else "",
+              "reason": r.get("reason") or "", "when (UTC)": str(r["paid_at"])[:19]}
              for r in rows]
-    _rows_table("ledger (paid tranches)", shown, money_cols=("amount",))
+    _rows_table("ledger (payments, and recoveries / top-ups / corrections linked to them)", shown,
+                money_cols=("amount",))
     if rows:
-        total = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
-        console.print(inert(f"total paid: {money(total)}"))
+        paid = sum((Decimal(str(r.get("amount") or 0)) for r in rows if (r.get("kind") or "payment") == "payment"),
+                   Decimal(0))
+        net = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
+        console.print(inert(f"total paid: {money(paid)}" + (f"; net of recoveries and amendments: {money(net)}"
+                                                             if net != paid else "")))
 
 
 @app.command()

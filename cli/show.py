@@ -77,6 +77,28 @@ def application(console: Console, st: dict, calculation: dict | None = None) -> 
                       inert(x.get("state", "")), inert(x.get("clause_id")))
         console.print(t)
 
+    amendments = st.get("amendments") or []
+    if amendments:
+        t = Table(title="amendments", title_justify="left")
+        for col in ("#", "year", "before", "after", "state", "proposed by", "decided by", "reason", "note"):
+            t.add_column(col, justify="right" if col in ("before", "after") else "left")
+        for a in amendments:
+            t.add_row(inert(a.get("number")), inert(a.get("year")), inert(money(a.get("before"))),
+                      inert(money(a.get("after"))), inert(a.get("state")), inert(a.get("proposed_by")),
+                      inert(a.get("decided_by")), inert(a.get("reason"), multiline=True),
+                      inert(a.get("note"), multiline=True))
+        console.print(t)
+    recovery = st.get("recovery")
+    if recovery:
+        o, r = recovery.get("order") or {}, recovery.get("result") or {}
+        asked = "everything paid" if o.get("all") else money(o.get("amount"))
+        done = ("(being carried out)" if not r else f"refused: {r['refused']}" if r.get("refused")
+                else f"recovered {money(r.get('amount'))} (order #{r.get('order_id')})")
+        console.print(inert(f"recovery (追回) ordered by {recovery.get('who')} ({recovery.get('bureau')}): {asked}, "
+                            f"{o.get('basis')}: {o.get('reason')} — {done}", multiline=True))
+        if r.get("bar"):
+            console.print(inert(r["bar"], multiline=True))
+
     if calculation:
         t = Table(title=inert(f"calculation trace ({calculation.get('clause_id')} {calculation.get('year')})"),
                   title_justify="left")

@@ -24,8 +24,10 @@ CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")   # the policies' days; no
 Status = Literal[
     "review", "info_requested", "credit_check", "calculating", "awaiting_budget", "payout", "awaiting_evidence",
     "confirming", "attention", "completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked",
+    "recovered", "barred",
 ]
-TERMINAL: frozenset[str] = frozenset({"completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked"})
+TERMINAL: frozenset[str] = frozenset({"completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked",
+                                      "recovered", "barred"})
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -165,7 +167,7 @@ class ApplicationRun(BaseModel):
 
 
 class Closure(BaseModel):
-    kind: Literal["withdrawn", "revoked"]
+    kind: Literal["withdrawn", "revoked", "recovered"]
     who: str
     reason: str = ""
 
@@ -192,6 +194,8 @@ class ApplicationState(BaseModel):
     note: Optional[str] = None
     overdue: bool = False
     outbox: list["Notification"] = []         # notifications not yet handed to the notify activity
+    clawback: Optional["Clawback"] = None     # a recovery (追回) ordered while it ran (models/clawback.py)
+    amendments: list["Amendment"] = []        # corrections of the award, proposed / approved / applied
 
 
 # --------------------------------------------------------------------------------- updates
@@ -306,6 +310,8 @@ class ApplicationStatus(BaseModel):
     calculation: Optional[dict[str, Any]] = None   # summary: amount, refusal
     note: Optional[str] = None
     closed: Optional[Closure] = None
+    recovery: Optional["Clawback"] = None
+    amendments: list["Amendment"] = []
 
 
 # --------------------------------------------------------------------------------- activity payloads
@@ -361,6 +367,7 @@ class CreditCheck(BaseModel):
 class CreditResult(BaseModel):
     listed: bool
     reason: Optional[str] = None
+    bar: Optional[str] = None                # barred after a recovery (models/recovery.py): the bar's line
 
 
 class Notification(BaseModel):
@@ -385,8 +392,11 @@ class StatusUpdate(BaseModel):
     version: int = 0                         # increases with every mirror of one application
 
 
+from models.clawback import Amendment, Clawback  # noqa: E402 - they build on this module's types
+
 ApplicationRun.model_rebuild()
 ApplicationState.model_rebuild()
+ApplicationStatus.model_rebuild()
 
 __all__ = [
     "Adjustment", "ApplicationInput", "OpenRequest", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",

@@ -4,7 +4,8 @@ Temporal deletes a closed workflow's history after the namespace's retention per
 an auditor needs is written to the database while the application runs: the claim and what the
 worker pinned when it opened it, every decision (who, bureau, when, comment, a lowered amount),
 every calculation with its facts and trace, the award book's lines (committed, paid, released and
-why), the ledger's payments, the notifications, the last status mirrored, and the documents
+why), the ledger's payments and what settled them (recoveries, amendments' top-ups and corrections), the
+recovery orders, bars and amendments, the notifications, the last status mirrored, and the documents
 attached (metadata with each file's SHA-256; the files are in the document store, documents/).
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlmodel import select
 
 from models.db import session
 from models.tables import (
-    ApplicationRow, AwardLine, CalculationRow, ClaimRow, DecisionRow, DocumentRow, LedgerEntry, NotificationRow,
+    AmendmentRow, ApplicationRow, AwardLine, Bar, CalculationRow, ClaimRow, DecisionRow, DocumentRow, LedgerEntry,
+    NotificationRow, RecoveryOrder,
 )
 
 
@@ -36,7 +38,12 @@ def audit_record(application_id: str) -> Optional[dict[str, Any]]:
         lines = s.exec(select(AwardLine).where(AwardLine.application_id == application_id)
                        .order_by(AwardLine.year, AwardLine.seq, AwardLine.item_id)).all()
         paid = s.exec(select(LedgerEntry).where(LedgerEntry.application_id == application_id)
-                      .order_by(LedgerEntry.year, LedgerEntry.seq)).all()
+                      .order_by(LedgerEntry.year, LedgerEntry.seq, LedgerEntry.id)).all()
+        recoveries = s.exec(select(RecoveryOrder).where(RecoveryOrder.application_id == application_id)
+                            .order_by(RecoveryOrder.id)).all()
+        bars = s.exec(select(Bar).where(Bar.application_id == application_id).order_by(Bar.id)).all()
+        amendments = s.exec(select(AmendmentRow).where(AmendmentRow.application_id == application_id)
+                            .order_by(AmendmentRow.id)).all()
         notes = s.exec(select(NotificationRow).where(NotificationRow.application_id == application_id)
                        .order_by(NotificationRow.created_at, NotificationRow.id)).all()
         docs = s.exec(select(DocumentRow).where(DocumentRow.application_id == application_id)
@@ -58,6 +65,9 @@ def audit_record(application_id: str) -> Optional[dict[str, Any]]:
             "ledger": [_row(p) for p in paid],
             "notifications": [_row(n) for n in notes],
             "documents": [_row(d) for d in docs],
+            "recoveries": [_row(r) for r in recoveries],
+            "bars": [_row(b) for b in bars],
+            "amendments": [_row(a) for a in amendments],
         }
 
 

@@ -346,5 +346,5 @@ def ledger_rows(application_id: Optional[str] = None) -> list[dict]:
         q = select(LedgerEntry)
         if application_id:
             q = q.where(LedgerEntry.application_id == application_id)
-        q = q.order_by(LedgerEntry.application_id, LedgerEntry.year, LedgerEntry.seq)
+        q = q.order_by(LedgerEntry.application_id, LedgerEntry.year, LedgerEntry.seq, LedgerEntry.id)
         return [_row(e) for e in s.exec(q)]

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -81,8 +81,12 @@ class EnterpriseRow(SQLModel, table=True):
 
 
 class LedgerEntry(SQLModel, table=True):
+    """One movement of money, never edited or deleted: the payment of a tranche (`kind` payment,
+    `entry` ""), and what later settles it: a recovery (追回, negative) or an amendment's top-up
+    (positive) or correction (negative), each linked to the payment (`ref_id`) and written once per
+    order (`entry`, e.g. "clawback#3", "amendment#2")."""
     __tablename__ = "ledger"
-    __table_args__ = (UniqueConstraint("application_id", "year", "seq", name="uq_ledger_app_year_seq"),)
+    __table_args__ = (UniqueConstraint("application_id", "year", "seq", "entry", name="uq_ledger_entry"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     application_id: str = Field(index=True)
     clause_id: str
@@ -94,6 +98,10 @@ class LedgerEntry(SQLModel, table=True):
     due: Optional[date] = None
     label: str = ""
     paid_at: datetime
+    kind: str = Field(default="payment", sa_column=Column(String, nullable=False, server_default="payment"))
+    entry: str = Field(default="", sa_column=Column(String, nullable=False, server_default=""))
+    ref_id: Optional[int] = None              # the payment a recovery / top-up / correction settles
+    reason: str = Field(default="", sa_column=Column(String, nullable=False, server_default=""))
 
 
 class EnterpriseBook(SQLModel, table=True):
@@ -300,3 +308,59 @@ class BudgetChange(SQLModel, table=True):
 
 # the budget's figures sum the award lines of a clause and year
 Index("ix_award_line_clause_year", AwardLine.clause_id, AwardLine.year)
+
+class RecoveryOrder(SQLModel, table=True):
+    """A recovery (追回) finance ordered of an application's payments: what was asked, what the
+    ledger's recovery entries took back, why (the legal basis and the reason), who, and whether the
+    policy gives the room under the caps back (models/recovery.py)."""
+    __tablename__ = "recovery_order"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_key: str = Field(unique=True, max_length=64)    # the order's identity: application, amount, basis, reason
+    source: str = ""                          # who carried it out: the workflow run and step
+    application_id: str = Field(index=True)
+    enterprise_code: str = Field(index=True)
+    clause_id: str
+    requested: Optional[Decimal] = Field(default=None, sa_column=Column(Fen(), nullable=True))   # None: all
+    amount: Decimal = Field(sa_column=_money())   # recovered by this order
+    basis: str                                # false_statement | serious_dishonesty | other
+    reason: str
+    who: str
+    bureau: str = ""
+    releases_room: bool = False
+    room_rule: str = ""                       # the policy's citation or reading for releasing (or not)
+    ordered_on: date                          # the day in China
+    ordered_at: datetime
+
+
+class Bar(SQLModel, table=True):
+    """An enterprise barred from new applications and further tranches (after a recovery), from a
+    day until a day (exclusive), with the reason and the application it came from."""
+    __tablename__ = "bar"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    enterprise_code: str = Field(index=True)
+    from_day: date
+    until_day: date                           # the first day the enterprise may apply again
+    reason: str
+    basis: str = ""
+    rule: str = ""                            # the period's citation or reading
+    application_id: str = ""
+    order_id: Optional[int] = None
+    created_at: datetime
+
+
+class AmendmentRow(SQLModel, table=True):
+    """A correction of an approved award (models/amendments.py): proposed by the lead bureau,
+    approved by finance, applied once to the award book and settled in the ledger."""
+    __tablename__ = "amendment"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    amendment_key: str = Field(unique=True, max_length=200)   # application#n
+    application_id: str = Field(index=True)
+    year: int
+    before: Decimal = Field(sa_column=_money())
+    after: Decimal = Field(sa_column=_money())
+    unpaid_change: Decimal = Field(sa_column=Column(Fen(), nullable=False))     # on committed tranches
+    settled: Decimal = Field(sa_column=Column(Fen(), nullable=False))           # top-ups (+) / corrections (-)
+    reason: str
+    proposed_by: str
+    approved_by: str
+    applied_at: datetime

@@ -139,10 +139,13 @@ async def wc_status(h, app_id: str) -> dict:
     return await wc.status(h.client, app_id)
 
 
-async def histories(h, db) -> dict[str, object]:
-    """name -> WorkflowHistory, one per run (suffix -run1, -run2 for continue-as-new chains)."""
+async def histories(h, db, module: str | None = None) -> dict[str, object]:
+    """name -> WorkflowHistory, one per run (suffix -run1, -run2 for continue-as-new chains); the
+    scenarios of `module` (e.g. tests.record_clawback) instead of this module's when given."""
+    import importlib
+    drive = importlib.import_module(module).scenarios if module else scenarios
     got = {}
-    for name, (app_id, runs) in (await scenarios(h, db)).items():
+    for name, (app_id, runs) in (await drive(h, db)).items():
         for i, run_id in enumerate(runs, start=1):
             hist = await h.client.get_workflow_handle(app_id, run_id=run_id).fetch_history()
             got[name if len(runs) == 1 else f"{name}-run{i}"] = hist
@@ -150,16 +153,24 @@ async def histories(h, db) -> dict[str, object]:
 
 
 def main() -> int:
-    if len(sys.argv) != 2 or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", sys.argv[1]):
-        print("usage: python -m tests.record_histories TAG   (e.g. v2)", file=sys.stderr)
+    if len(sys.argv) not in (2, 3) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", sys.argv[1]):
+        print("usage: python -m tests.record_histories TAG [SCENARIO_MODULE]   (e.g. v2; v3-clawback "
+              "tests.record_clawback)", file=sys.stderr)
         return 2
     tag = sys.argv[1]
+    module = sys.argv[2] if len(sys.argv) == 3 else None
     taken = sorted(p.name for p in HISTORIES.glob(f"*-{tag}.json"))
     if taken:
         print(f"tag {tag} is taken ({', '.join(taken)}); choose a new one", file=sys.stderr)
         return 2
+    from datetime import timedelta
+
+    from models import credentials as creds
     from models import registry
     from models.db import init_db
+    signer = creds.Signer.generate("record-k1")        # a key pair of the recording's own, as in tests
+    creds.use_signer(signer)
+    creds.use_verifier(creds.Verifier.of(signer, max_age=timedelta(days=36500)))
     from tests.temporal_env import REVIEWERS, Harness
     os.environ["DISBURSE_DB_URL"] = f"sqlite:///{tempfile.mkdtemp()}/record.db"
     init_db()
@@ -168,7 +179,7 @@ def main() -> int:
     h = Harness()
     h.start()
     try:
-        got = h.run(histories(h, registry))
+        got = h.run(histories(h, registry, module))
     finally:
         h.stop()
     HISTORIES.mkdir(exist_ok=True)

@@ -32,11 +32,16 @@ def _history(path: Path) -> WorkflowHistory:
     arg = json.loads(base64.b64decode(started["input"]["payloads"][0]["data"]))
     claim = arg.get("claim") if isinstance(arg, dict) else None
     wid = workflow_id_for(claim["enterprise_code"], claim["clause_id"], claim["year"]) if claim else path.stem
+    if claim is None and isinstance(arg, dict) and "order" in arg:       # a Recovery: recovery-<application id>
+        from workflows.recovery import recovery_id
+        wid = recovery_id(arg["application_id"])
     return WorkflowHistory.from_json(wid, text)
 
 
 def _replay(workflow_cls, path: Path):
-    replayer = Replayer(workflows=[workflow_cls] if workflow_cls else [ApplicationWorkflow, LegacyApplicationWorkflow],
+    from workflows.recovery import RecoveryWorkflow
+    replayer = Replayer(workflows=[workflow_cls] if workflow_cls else [ApplicationWorkflow, LegacyApplicationWorkflow,
+                                                                       RecoveryWorkflow],
                         data_converter=data_converter())   # the codec's too when DISBURSE_PAYLOAD_KEYS is set
     return asyncio.run(replayer.replay_workflow(_history(path), raise_on_replay_failure=False))
 
@@ -48,6 +53,9 @@ def test_histories_are_kept():
     assert {"lifecycle_info_sla-v2", "programme_two_years-run1-v2", "programme_two_years-run2-v2", "rejected-v2",
             "withdrawn_awaiting_evidence-v2", "revoked_during_payout-v2", "blacklisted_during_payout-v2",
             "attention_withdrawn-v2"} <= names
+    assert {"clawback_during_payout-v3-clawback", "barred_before_tranche-v3-clawback",
+            "amendments_during_payout-v3-clawback", "amendment_of_paid_award-v3-clawback",
+            "recovery_of_completed-v3-clawback"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -78,7 +86,9 @@ def test_the_recordings_are_of_both_versions():
     """-v1 files are histories of the first version (type ApplicationWorkflow), -v2 of the current."""
     for path in HISTORIES:
         first = _history(path).events[0].workflow_execution_started_event_attributes.workflow_type.name
-        assert first == ("ApplicationWorkflow" if path.stem.endswith("-v1") else "Application"), path.name
+        expected = ("ApplicationWorkflow" if path.stem.endswith("-v1")
+                    else "Recovery" if path.stem.startswith("recovery_") else "Application")
+        assert first == expected, path.name
 
 
 @workflow.defn(name="Application", sandboxed=False)

@@ -40,6 +40,10 @@ with workflow.unsafe.imports_passed_through():
         PayRequest, Pinned, ReleaseRequest, Resumption, Revocation, StatusUpdate, TrancheState, YearConfirmation,
         china_midnight, china_today,
     )
+    from models.clawback import (
+        AmendRequest, AmendResult, Amendment, AmendmentDecision, AmendmentProposal, Clawback, ClawbackOrder,
+        RecoverRequest, RecoveryResult,
+    )
 
 # Errors no retry can fix: they end the retries at once and the application waits in `attention`.
 PROGRAMMING_ERRORS = ["TypeError", "AttributeError", "KeyError", "IndexError", "NameError", "ValueError",
@@ -63,6 +67,7 @@ BUDGET_PATCH = "budget-lines"       # commitments draw on budget lines; awaiting
 BUDGET_RECHECK = timedelta(days=1)  # awaiting_budget tries the line again at least this often
 NOTIFY_PATCH = "notify-people"      # the notifier task and its notifications (applications opened before: none)
 MIRROR_PAUSE = timedelta(minutes=5)
+CLAWBACK_PATCH = "clawback-amend"  # recoveries, bars before tranches, amendments (applications opened before: none)
 
 
 def _invalid(message: str) -> ApplicationError:
@@ -101,6 +106,8 @@ class ApplicationWorkflow:
         self.budget_retry = False                             # finance asked for the budget to be tried again
         self.budget_refusal: Optional[Revocation] = None      # finance rejected the application for budget
 
+        self.clawing = False
+
     # ------------------------------------------------------------------------------ run
 
     @workflow.run
@@ -115,6 +122,8 @@ class ApplicationWorkflow:
         mirror = asyncio.create_task(self._mirror_loop())
         self.notifying = workflow.patched(NOTIFY_PATCH)
         notifier = asyncio.create_task(self._notify_loop()) if self.notifying else None
+        self.clawing = workflow.patched(CLAWBACK_PATCH)
+        amender = asyncio.create_task(self._amend_loop()) if self.clawing else None
         try:
             if self.s is None:
                 await self._open_application()
@@ -129,6 +138,8 @@ class ApplicationWorkflow:
         mirror.cancel()
         if notifier is not None:
             notifier.cancel()
+        if amender is not None:
+            amender.cancel()
         return result
 
     async def _open_application(self) -> None:
@@ -199,13 +210,17 @@ class ApplicationWorkflow:
     async def _finish(self) -> dict:
         # Handlers may still be running (they do not await I/O, but let them complete first).
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.clawing:                            # an approved amendment is applied (or refused) first
+            await workflow.wait_condition(lambda: not any(a.state == "approved" for a in self.s.amendments))
         pending = [t for t in self.s.tranches if t.state == "pending"]
         for t in pending:
             t.state = "cancelled"                   # whatever ended the application, nothing more is paid
-        if pending or self.s.status in ("withdrawn", "revoked", "blacklisted"):
+        if pending or self.s.status in ("withdrawn", "revoked", "blacklisted", "recovered", "barred"):
             await self._activity("release_award", ReleaseRequest(
                 application_id=self.app_id, clause_id=self.claim.clause_id,
                 reason=f"{self.s.status}: {self._closure_reason()}"), closable=False)
+        if self.s.clawback is not None and self.s.clawback.result is None:
+            await self._recover()
         self._changed()
         await workflow.wait_condition(lambda: self.mirrored >= self.version and not self._unsent())
         return self._status_model().model_dump(mode="json")
@@ -258,8 +273,9 @@ class ApplicationWorkflow:
             day=china_today(workflow.now()).isoformat()), result_type=CreditResult)
         self._check_closed()                     # a closure accepted during the check wins
         if res.listed:
-            self.s.note = f"blacklisted: {res.reason}"
-            self._set_status("blacklisted")
+            barred = self.clawing and res.bar is not None
+            self.s.note = res.bar if barred else f"blacklisted: {res.reason}"
+            self._set_status("barred" if barred else "blacklisted")
             return False
         return True
 
@@ -755,6 +771,155 @@ class ApplicationWorkflow:
             raise _invalid(f"not awaiting budget (status {self.s.status})")
         self._check_finance(r, "reject_for_budget", "reject an application for budget")
 
+    # ------------------------------------------------------------------- clawback and amendments (patch
+    # clawback-amend; the database side is models/recovery.py and models/amendments.py)
+
+    async def _recover(self) -> None:
+        """The recovery ordered while the application ran, once its unpaid tranches are cancelled:
+        the worker reads what was paid from its ledger and writes the recovery entries and the bar."""
+        c = self.s.clawback
+        info = workflow.info()
+        c.result = await self._activity("recover_award", RecoverRequest(
+            application_id=self.app_id, order=c.order, who=c.who, bureau=c.bureau,
+            day=china_today(workflow.now()).isoformat(),
+            source=f"{self.app_id}/clawback/{info.first_execution_run_id}"),
+            result_type=RecoveryResult, closable=False)
+        r = c.result
+        self.s.note = (f"recovered {r.amount} ({c.order.basis}: {c.order.reason})" + (f"; {r.bar}" if r.bar else "")
+                       if r.refused is None else f"recovery refused: {r.refused}")
+        if r.refused is None:
+            self.s.awarded -= r.amount
+            self._upsert(sa.AWARDED_FEN.value_set(int(self.s.awarded * 100)))
+        self._log("recovered", amount=str(r.amount), refused=r.refused, order=r.order_id)
+        self._changed()
+
+    def _award_now(self) -> Decimal:
+        return sum((t.amount for t in self.s.tranches if t.year == self.s.year and t.state != "cancelled"), Decimal(0))
+
+    def _open_amendment(self) -> Optional[Amendment]:
+        return next((a for a in self.s.amendments if a.state in ("proposed", "approved")), None)
+
+    async def _amend_loop(self) -> None:
+        """Applies each amendment finance approved to the award book (models/amendments.py), one
+        at a time; the book may refuse it (a cap), which the amendment's note says."""
+        while True:
+            await workflow.wait_condition(lambda: self.s is not None and any(a.state == "approved"
+                                                                             for a in self.s.amendments))
+            a = next(a for a in self.s.amendments if a.state == "approved")
+            try:
+                res: AmendResult = await workflow.execute_activity("amend_award", AmendRequest(
+                    application_id=self.app_id, enterprise_code=self.claim.enterprise_code, year=a.year,
+                    number=a.number, after=a.after, reason=a.reason, proposed_by=a.proposed_by,
+                    approved_by=a.decided_by or "", as_of=china_today(workflow.now()).isoformat()),
+                    result_type=AmendResult, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+            except ActivityError as e:
+                res = AmendResult(applied=False, refusal=f"the award book could not apply it: {_cause(e)[1][:300]}")
+            if not res.applied:
+                a.state, a.note = "rejected", f"refused by the award book: {res.refusal}"
+            else:
+                a.state, a.settled = "applied", res.settled
+                new = {t["seq"]: t for t in res.tranches}
+                for t in self.s.tranches:
+                    if t.year == a.year and t.seq in new:
+                        t.amount = Decimal(new[t.seq]["amount"])
+                        if new[t.seq]["state"] == "released" and t.state == "pending":
+                            t.state = "cancelled"
+                self.s.awarded += res.settled
+                a.note = (f"applied: {res.before} → {res.after}" +
+                          (f"; settled in the ledger: {res.settled:+}" if res.settled else "; on unpaid tranches"))
+                self._upsert(sa.AWARDED_FEN.value_set(int(self.s.awarded * 100)))
+            self._log("amendment", number=a.number, state=a.state, note=a.note)
+            self._changed()
+
+    def _check_clawing(self, what: str) -> None:
+        self._check_open()
+        if not self.clawing:
+            raise _invalid(f"application {self.app_id} was opened before {what} existed; "
+                           + ("order the recovery once it has ended" if what == "recoveries"
+                              else "it cannot be amended"))
+
+    @workflow.update
+    def clawback(self, o: ClawbackOrder) -> DecisionRecord:
+        bureau = self._bureau_of(o) or ""
+        self.s.clawback = Clawback(order=o.model_copy(update={"credential": None}), who=o.reviewer, bureau=bureau,
+                                   when=workflow.now())
+        self.s.closed = Closure(kind="recovered", who=o.reviewer, reason=f"{o.basis}: {o.reason}")
+        self._changed()
+        return self._record("clawback", o.reviewer, bureau, f"{o.basis}: {o.reason}", o.amount)
+
+    @clawback.validator
+    def _v_clawback(self, o: ClawbackOrder) -> None:
+        self._check_clawing("recoveries")
+        self._check_finance(o, "clawback", "order a recovery")
+        if self.s.awarded <= 0:
+            raise _invalid(f"nothing has been paid to {self.app_id}, nothing to recover "
+                           "(withdraw or revoke it instead)")
+        if o.amount is not None and o.amount > self.s.awarded:
+            raise _invalid(f"amount: {o.amount} is more than was paid ({self.s.awarded})")
+
+    @workflow.update
+    def propose_amendment(self, p: AmendmentProposal) -> Amendment:
+        a = Amendment(number=len(self.s.amendments) + 1, year=self.s.year, before=self._award_now(), after=p.amount,
+                      reason=p.reason, proposed_by=p.reviewer, proposed_at=workflow.now())
+        self.s.amendments.append(a)
+        self._record("propose_amendment", p.reviewer, self._bureau_of(p), f"#{a.number} {a.before} → {a.after}: "
+                     f"{p.reason}", p.amount)
+        self._tell("amendment_proposed", f"#{a.number} {a.before} → {a.after}: {p.reason}",
+                   [self.s.pinned.clause.finance_bureau])
+        return a
+
+    @propose_amendment.validator
+    def _v_propose_amendment(self, p: AmendmentProposal) -> None:
+        self._check_clawing("amendments")
+        cred = self._verified(p, "propose_amendment")
+        lead = self.s.pinned.clause.lead_bureau
+        if cred.role not in ("reviewer", "finance") or cred.bureau != lead:
+            raise _invalid(f"only a reviewer of {lead} (the lead bureau) may propose an amendment; "
+                           f"{cred.user} is {cred.bureau or cred.role}")
+        if self.s.status not in ("payout", "awaiting_evidence") or self._award_now() <= 0:
+            raise _invalid(f"no approved award to amend (status {self.s.status})")
+        open_ = self._open_amendment()
+        if open_ is not None:
+            raise _invalid(f"amendment #{open_.number} is still {open_.state}; one at a time")
+        if p.amount == self._award_now():
+            raise _invalid(f"amount: the award for {self.s.year} is already {p.amount}")
+
+    def _decided(self, d: AmendmentDecision, state: str) -> Amendment:
+        a = self._open_amendment()
+        a.state, a.decided_by, a.comment = state, d.reviewer, d.comment
+        self._record("approve_amendment" if state == "approved" else "refuse_amendment", d.reviewer,
+                     self._bureau_of(d), f"#{a.number}: {d.comment}")
+        self._changed()
+        return a
+
+    def _check_amendment_decision(self, d: AmendmentDecision, action: str) -> None:
+        self._check_clawing("amendments")
+        cred = self._verified(d, action)
+        a = self._open_amendment()
+        if a is None or a.state != "proposed" or (d.number is not None and d.number != a.number):
+            raise _invalid("no amendment " + (f"#{d.number} " if d.number else "") + "is waiting for a decision")
+        if cred.user == a.proposed_by:
+            raise _invalid(f"{cred.user} proposed amendment #{a.number} and cannot decide on it")
+        self._check_finance(d, action, "decide on an amendment")
+
+    @workflow.update
+    def approve_amendment(self, d: AmendmentDecision) -> Amendment:
+        return self._decided(d, "approved")
+
+    @approve_amendment.validator
+    def _v_approve_amendment(self, d: AmendmentDecision) -> None:
+        self._check_amendment_decision(d, "approve_amendment")
+
+    @workflow.update
+    def refuse_amendment(self, d: AmendmentDecision) -> Amendment:
+        return self._decided(d, "refused")
+
+    @refuse_amendment.validator
+    def _v_refuse_amendment(self, d: AmendmentDecision) -> None:
+        self._check_amendment_decision(d, "refuse_amendment")
+        if not d.comment.strip():
+            raise _invalid("refusing an amendment needs a comment")
+
     # ------------------------------------------------------------------------------ queries
 
     def _status_model(self) -> ApplicationStatus:
@@ -773,7 +938,7 @@ class ApplicationWorkflow:
             year=self.s.year, programme_year=self.s.programme_year, programme_years=self._programme_length(),
             required_bureaus=self.s.pinned.clause.required_bureaus, decisions=self.s.decisions,
             overdue=self.s.overdue, awarded=self.s.awarded, tranches=self.s.tranches, calculation=calc,
-            note=self.s.note, closed=self.s.closed)
+            note=self.s.note, closed=self.s.closed, recovery=self.s.clawback, amendments=self.s.amendments)
 
     @workflow.query(name="status")
     def get_status(self) -> dict:

@@ -265,6 +265,107 @@ async def reject_for_budget(client: Client, app_id: str, *, reviewer: str, reaso
     return await _update(client, app_id, ApplicationWorkflow.reject_for_budget,
                          Revocation(reviewer=reviewer, reason=reason), actor=actor)
 
+# ------------------------------------------------------------------ recoveries (追回) and amendments
+
+async def clawback(client: Client, app_id: str, *, reviewer: str, basis: str, reason: str,
+                   amount: Optional[Decimal] = None, everything: bool = False,
+                   actor: Optional[creds.Actor] = None, wait: float = 60) -> dict:
+    """Finance orders the recovery of what the application was paid. A running application takes
+    the order as its `clawback` update (its unpaid tranches are cancelled, it ends `recovered`);
+    one that has ended gets a Recovery workflow (workflows/recovery.py). Returns the result
+    (RecoveryResult as a dict, with `application`: running / ended); a refusal raises RequestRefused."""
+    from models.clawback import ClawbackOrder
+    from workflows.recovery import RecoveryWorkflow, recovery_id
+    order = ClawbackOrder(reviewer=reviewer, amount=str(amount) if amount is not None else None, all=everything,
+                          basis=basis, reason=reason)
+    if await _closed_status(client, app_id) is None:
+        try:
+            await _update(client, app_id, ApplicationWorkflow.clawback, order, actor=actor)
+        except RequestRefused as e:
+            if await _closed_status(client, app_id) is None:
+                raise
+            del e                     # it ended meanwhile: the Recovery workflow takes the order
+        else:
+            st = await _wait_for(client, app_id, lambda s: (s.get("recovery") or {}).get("result"), wait)
+            res = dict(st["recovery"]["result"])
+            if res.get("refused"):
+                raise RequestRefused(res["refused"])
+            return {**res, "application": "running"}
+    signed = order.model_copy(update={"credential": sign(reviewer, app_id, "clawback", actor=actor)})
+    from models.clawback import RecoveryRun
+    try:
+        h = await client.start_workflow(RecoveryWorkflow.run, RecoveryRun(application_id=app_id, order=signed),
+                                        id=recovery_id(app_id), task_queue=TASK_QUEUE)
+    except WorkflowAlreadyStartedError:
+        raise RequestRefused(f"a recovery of {app_id} is under way; try again in a moment") from None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while (await h.describe()).status == WorkflowExecutionStatus.RUNNING:   # never wait on result() here: the
+        if loop.time() > deadline:                                          # time-skipping test server would
+            raise RequestRefused(f"the recovery of {app_id} is still running (workflow {h.id})")   # skip years
+        await asyncio.sleep(0.1)
+    res = await h.result()
+    if res.get("refused"):
+        raise RequestRefused(res["refused"])
+    return {**res, "application": "ended"}
+
+
+async def _wait_for(client: Client, app_id: str, done, wait: float) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        st = await status(client, app_id)
+        if done(st):
+            return st
+        if loop.time() > deadline:
+            raise RequestRefused(f"{app_id}: accepted, still being carried out (disburse status {app_id})")
+        await asyncio.sleep(0.1)
+
+
+async def propose_amendment(client: Client, app_id: str, *, reviewer: str, amount: Decimal, reason: str,
+                            actor: Optional[creds.Actor] = None):
+    from models.clawback import AmendmentProposal
+    p = AmendmentProposal(reviewer=reviewer, amount=str(amount), reason=reason)
+    # the update id names the amendment's number: the same correction proposed again after a refusal
+    # is a new request, a retry of this one is not
+    n = len((await status(client, app_id)).get("amendments") or []) + 1
+    return await _update(client, app_id, ApplicationWorkflow.propose_amendment, p,
+                         request_key=f"{n}-" + update_id(app_id, "p", p).rsplit(":", 1)[-1], actor=actor)
+
+
+async def _open_amendment(client: Client, app_id: str, number: Optional[int]) -> Optional[int]:
+    """The number of the amendment waiting for finance (so that each decision has its own update id)."""
+    if number is not None:
+        return number
+    waiting = [a for a in (await status(client, app_id)).get("amendments") or [] if a["state"] == "proposed"]
+    return waiting[0]["number"] if waiting else None
+
+
+async def approve_amendment(client: Client, app_id: str, *, reviewer: str, comment: str = "",
+                            number: Optional[int] = None, actor: Optional[creds.Actor] = None,
+                            wait: float = 30) -> dict:
+    """Finance approves the open amendment; waits until the award book applied it (or refused it:
+    RequestRefused naming the cap) and returns the amendment."""
+    from models.clawback import AmendmentDecision
+    number = await _open_amendment(client, app_id, number)
+    a = await _update(client, app_id, ApplicationWorkflow.approve_amendment,
+                      AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor)
+    n = a.number if hasattr(a, "number") else a["number"]
+    st = await _wait_for(client, app_id, lambda s: any(x["number"] == n and x["state"] in ("applied", "rejected")
+                                                       for x in s.get("amendments") or []), wait)
+    done = next(x for x in st["amendments"] if x["number"] == n)
+    if done["state"] == "rejected":
+        raise RequestRefused(f"amendment #{n}: {done['note']}")
+    return done
+
+
+async def refuse_amendment(client: Client, app_id: str, *, reviewer: str, comment: str,
+                           number: Optional[int] = None, actor: Optional[creds.Actor] = None):
+    from models.clawback import AmendmentDecision
+    number = await _open_amendment(client, app_id, number)
+    return await _update(client, app_id, ApplicationWorkflow.refuse_amendment,
+                         AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor)
+
 
 def _facts_of(data: dict) -> tuple[dict, str]:
     """A JSON file may hold the facts themselves or {"facts": {...}, "comment": "..."}."""
