@@ -39,11 +39,9 @@ def cap_refusal(s: Session, clause_id: str, year: int, enterprise_code: str, app
     from calc import catalogue
     from calc.caps import apply_caps
     from calc.context import Ctx, Refused
-    from calc.engine import _period
     from calc.history import AwardHistory
     cat = catalogue()
-    doc, clause = cat.clause(clause_id)
-    start, end, _ = _period(doc.window.start, doc.window.end, year)
+    plan = cat.plan(clause_id, year)            # the clause's data in force that year, its counted period
     history = AwardHistory()
     for p in book.prior_awards(s, enterprise_code, exclude=(application_id, year)):
         history.add(p["clause_id"], p["year"], p["amount"], p["item_id"])
@@ -52,7 +50,7 @@ def cap_refusal(s: Session, clause_id: str, year: int, enterprise_code: str, app
         if paid:
             return (f"not_twice: {key} was also awarded under {', '.join(f'{c} ({a})' for c, a in paid.items())}; "
                     f"an amendment cannot raise it (不重复)")
-    ctx = Ctx(SimpleNamespace(year=year), doc, clause, history, as_of, start, end, cat=cat)
+    ctx = Ctx(SimpleNamespace(year=year), plan, history, as_of)
     try:
         allowed = apply_caps(ctx, cat, amount, {k: v for k, v in items.items() if k})
     except Refused as r:

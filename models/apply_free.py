@@ -193,18 +193,11 @@ def _rules(req):
     years, qualification), before the facts are looked at: the reason a bureau gives first."""
     from calc import catalogue, rules
     from calc.context import Ctx, Refused
-    from calc.engine import _period
     from calc.history import AwardHistory
-    cat = catalogue()
-    doc, clause = cat.clauses[req.clause_id]
-    start, end, year_end = _period(doc.window.start, doc.window.end, req.year)
-    ctx = Ctx(req, doc, clause, AwardHistory.of(req.prior_awards), year_end, start, end, cat=cat)
+    plan = catalogue().plan(req.clause_id, req.year)
+    ctx = Ctx(req, plan, AwardHistory.of(req.prior_awards), plan.year_end)
     try:
-        rules.blacklist(ctx)
-        rules.jurisdiction(ctx)
-        rules.window(ctx)
-        rules.consecutive_years(ctx)
-        rules.qualification(ctx)
+        rules.eligibility(ctx)
     except Refused as r:
         return r.refusal
     return None
