@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from calc.money import ZERO, to_fen
 from models import book
+from models import budget as budgets
 from models.clawback import AmendRequest, AmendResult
 from models.recovery import paid_by_payment
 from models.tables import AmendmentRow, AwardLine, LedgerEntry
@@ -107,6 +108,11 @@ def amend(req: AmendRequest) -> AmendResult:
                                   req.after, items, date.fromisoformat(req.as_of))
             if refusal:
                 return AmendResult(applied=False, refusal=refusal, before=before, after=req.after)
+            # the increase draws on the clause's budget line as a commitment would (models/budget.py)
+            short = budgets.shortfall(s, lines[0].clause_id, req.year, change)
+            if short is not None:
+                return AmendResult(applied=False, refusal=f"budget:{short.line_id}: {short.reason()}", before=before,
+                                   after=req.after)
         tranches: dict[int, list[AwardLine]] = {}
         for ln in lines:
             tranches.setdefault(ln.seq, []).append(ln)

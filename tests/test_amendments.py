@@ -157,3 +157,36 @@ def test_the_book_applies_an_amendment_once_and_checks_the_caps(db_any):
         (1, Decimal("2000000.00"), "paid"), (2, Decimal("0.00"), "released")]
     assert [(r["kind"], r["amount"]) for r in db_any.ledger_rows("app-a2")] == [
         ("payment", Decimal("3000000.00")), ("correction", Decimal("-1000000.00"))]
+
+
+def test_an_amendment_up_draws_on_the_budget_line(db_any, tmp_path):
+    """An increase is a commitment like any other: where the clause's budget line cannot cover it,
+    the book refuses it naming the line; once finance tops the line up it is applied."""
+    from datetime import date
+
+    from calc.model import CalcResult, Tranche
+    from models import book, budget
+    from models.amendments import amend
+    from models.clawback import AmendRequest
+    code = fresh_code("330502")
+    res = CalcResult.model_validate({
+        "clause_id": LISTING, "year": 2025, "amount": "10000000", "trace": [], "refusal": None,
+        "schedule": [Tranche(seq=1, due=date(2026, 1, 1), amount=Decimal("10000000"), label="s1")],
+        "items": {}, "item_values": {}})
+    book.commit("app-b1", code, 2025, lambda prior: res)
+    csv = tmp_path / "budget.csv"
+    csv.write_text(f"line_id,name,year,clause_ids,amount,document\nB-LIST,上市奖励,2025,{LISTING},10500000.00,\n",
+                   encoding="utf-8")
+    budget.import_file(csv, who="hu-czj")
+
+    def req(n: int, after: str) -> AmendRequest:
+        return AmendRequest(application_id="app-b1", enterprise_code=code, year=2025, number=n, after=Decimal(after),
+                            reason="r", proposed_by="hu-jrb", approved_by="hu-czj", as_of="2026-12-01")
+
+    refused = amend(req(1, "11000000"))
+    assert not refused.applied and refused.refusal.startswith("budget:B-LIST:"), refused.refusal
+    assert "1000000" in refused.refusal and "500000" in refused.refusal
+    assert [ln["amount"] for ln in book.lines("app-b1")] == [Decimal("10000000.00")]
+    budget.top_up("B-LIST", Decimal("500000"), who="hu-czj")
+    assert amend(req(2, "11000000")).applied
+    assert [ln["amount"] for ln in book.lines("app-b1")] == [Decimal("11000000.00")]
