@@ -118,7 +118,8 @@ def _judge_all(clause_id: str, year: int, day: date) -> list[Candidate]:
     from models import registry
     from models.application import workflow_id_for
     from models.db import session
-    from models.tables import ApplicationRow, BlacklistEntry, EnterpriseRow
+    from models.recovery import bar_line
+    from models.tables import ApplicationRow, Bar, BlacklistEntry, EnterpriseRow
     held = held_facts.facts_for(clause_id, year)
     out: list[Candidate] = []
     with session() as s:
@@ -127,9 +128,19 @@ def _judge_all(clause_id: str, year: int, day: date) -> list[Candidate]:
         started = {r.application_id: r.status for r in s.exec(
             select(ApplicationRow).where(ApplicationRow.clause_id == clause_id, ApplicationRow.year == year))}
         awards = _prior_awards(s)
+        barred = {}                       # the longest bar in force today per enterprise (after a 追回)
+        for b in s.exec(select(Bar).where(Bar.until_day > day).order_by(Bar.until_day)):
+            barred[b.enterprise_code] = b
         for e in s.exec(select(EnterpriseRow).order_by(EnterpriseRow.credit_code)).all():
             app_id = workflow_id_for(e.credit_code, clause_id, year)
             base = {"credit_code": e.credit_code, "name": e.name, "application_id": app_id}
+            bar = barred.get(e.credit_code)
+            if bar is not None and started.get(app_id) is None:
+                out.append(Candidate(**base, outcome=INELIGIBLE, rule="bar",
+                                     reason=bar_line({"enterprise_code": bar.enterprise_code, "until_day": bar.until_day,
+                                                      "from_day": bar.from_day, "reason": bar.reason,
+                                                      "rule": bar.rule})))
+                continue
             try:
                 ent = registry.enterprise_of(e)
             except (ValueError, RegistryError) as bad:

@@ -95,6 +95,24 @@ def test_preview_names_every_enterprise_with_its_amount_or_the_rule(city):
     assert "2 eligible, provisional total 450,000.00 yuan" in p.summary()
 
 
+
+def test_an_enterprise_barred_after_a_recovery_is_not_eligible(city):
+    """A bar (after a 追回, models/recovery.py) holds for apply-free starts as for submissions."""
+    from datetime import date, datetime, timezone
+
+    from models import apply_free as af
+    from models.db import session
+    from models.tables import Bar
+    with session() as s:
+        s.add(Bar(enterprise_code=city["a"], from_day=date(2026, 1, 5), until_day=date(2099, 1, 5),
+                  reason="虚假申报追回", basis="false-statement", rule="hz2025 (十九)", application_id="app-x",
+                  created_at=datetime.now(timezone.utc)))
+        s.commit()
+    c = _by_code(af.preview(PREMIUM_CLAUSE, 2026))
+    assert (c[city["a"]].outcome, c[city["a"]].rule) == ("not eligible", "bar")
+    assert "barred" in c[city["a"]].reason and "2099-01-05" in c[city["a"]].reason
+    assert c[city["b"]].outcome == "eligible"
+
 def test_the_provisional_amount_counts_the_award_book(db_any, tmp_path):
     """Caps count what the award book holds (committed or paid, not released): 'a' already has
     450,000.00 under the clause for 2026 from another policy, so 50,000.00 is left under the cap.
