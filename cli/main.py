@@ -18,42 +18,79 @@ DISBURSE_DB_URL (default sqlite:///var/disburse.db).
 """
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import os
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.text import Text
+from typer.core import TyperGroup
 
-from cli import backend, show
-from cli.show import money
+from cli import backend
 from cli.errors import BAD_INPUT, CliError, fail, friendly
 from cli.safe_text import inert, json_text, one_line, shown as clip, visible
 
-app = typer.Typer(
-    name="disburse", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Start-up time: `disburse --help` and `disburse status` answer in a fraction of a second because
+# this module imports only typer and the CLI's own light modules. Everything else — rich for
+# output, the Temporal client, the calculation core, the database — is imported inside the command
+# that needs it (tests/test_cli_imports.py; bench/cli.py measures it).
+
+
+class _Help(TyperGroup):
+    """Plain help (click's layout, no rich): typer's rich help formatter alone costs ~0.15 s of
+    imports (rich, markdown-it, rich.traceback), more than the rest of `--help`. The command list
+    shows each command's first sentence whole, wrapped, instead of clipped to the column."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _typer(**kwargs) -> typer.Typer:
+    return typer.Typer(cls=_Help, rich_markup_mode=None, no_args_is_help=True, **kwargs)
+
+
+app = _typer(
+    name="disburse", add_completion=False, pretty_exceptions_enable=False,
     help="Pays out municipal tech-finance subsidies: submit applications, review them as bureaus, "
          "watch them in the Temporal Web UI, read the ledger.",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
-blacklist_app = typer.Typer(no_args_is_help=True, help="The serious-dishonesty list (严重失信名单).")
-enterprises_app = typer.Typer(no_args_is_help=True, help="The enterprise registry (credit codes, qualifications).")
-reviewers_app = typer.Typer(no_args_is_help=True, help="Reviewers and the bureau each one reviews for.")
+blacklist_app = _typer(help="The serious-dishonesty list (严重失信名单).")
+enterprises_app = _typer(help="The enterprise registry (credit codes, qualifications).")
+reviewers_app = _typer(help="Reviewers and the bureau each one reviews for.")
 app.add_typer(blacklist_app, name="blacklist")
 app.add_typer(enterprises_app, name="enterprises")
 app.add_typer(reviewers_app, name="reviewers")
-users_app = typer.Typer(no_args_is_help=True, help="People: operators, reviewers, finance, ops (passwords, CLI tokens).")
-keys_app = typer.Typer(no_args_is_help=True, help="The signing keys of the console / CLI service.")
+users_app = _typer(help="People: operators, reviewers, finance, ops (passwords, CLI tokens).")
+keys_app = _typer(help="The signing keys of the console / CLI service.")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 
-# piped or captured output gets wide tables instead of columns squeezed to nothing
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+@functools.cache
+def console() -> Console:
+    """The commands' rich console, made on first use. Piped or captured output gets wide tables
+    instead of columns squeezed to nothing."""
+    from rich.console import Console
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+def money(v: Any) -> str:
+    from cli.show import money as shown_money
+    return shown_money(v)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -75,6 +112,8 @@ def run(coro_fn, *args, **kwargs):
             from cli.identity import acting
             acting(kwargs[key] or None)
             break
+
+    import asyncio
 
     async def _go():
         client = await backend.connect()
@@ -106,7 +145,7 @@ def up(
 ) -> None:
     """Start everything: SQLite DB, Temporal dev server (with Web UI) and a worker; Ctrl-C stops."""
     from cli.up import run_up
-    run_up(demo=demo, port=port, ui_port=ui_port, db_file=db_file, console=console)
+    run_up(demo=demo, port=port, ui_port=ui_port, db_file=db_file, console=console())
 
 
 @app.command("console")
@@ -129,7 +168,7 @@ def console_cmd(
 def worker() -> None:
     """Run just the worker against TEMPORAL_ADDRESS (the server must be running)."""
     from cli.up import run_worker_only
-    run_worker_only(console=console)
+    run_worker_only(console=console())
 
 
 @app.command("register-attributes")
@@ -139,11 +178,12 @@ def register_attributes(
 ) -> None:
     """Register the custom search attributes on the Temporal cluster at TEMPORAL_ADDRESS (namespace
     TEMPORAL_NAMESPACE); idempotent. Once per cluster: the dev server of `up` needs none of it."""
+    import asyncio
     rows = asyncio.run(backend.register_attributes(wait, log=lambda m: typer.echo(f"disburse: {m}", err=True)))
     for name, typ, state in rows:
-        console.print(inert(f"{name:<18} {typ:<12} {state}"))
+        console().print(inert(f"{name:<18} {typ:<12} {state}"))
     added = sum(1 for r in rows if r[2] == "added")
-    console.print(inert(f"search attributes: {added} added, {len(rows) - added} already there "
+    console().print(inert(f"search attributes: {added} added, {len(rows) - added} already there "
                         f"(namespace {backend.namespace()} at {backend.address()})"))
 
 
@@ -166,8 +206,9 @@ def submit(
     from cli.identity import acting
     acting(inp.operator)                     # logged in as the submitting operator, before connecting
     app_id = run(backend.submit, inp)
-    console.print(Text.assemble("submitted ", inert(app_id, style="bold")))
-    console.print(inert(f"  follow it: disburse status {app_id}"))
+    from rich.text import Text
+    console().print(Text.assemble("submitted ", inert(app_id, style="bold")))
+    console().print(inert(f"  follow it: disburse status {app_id}"))
 
 
 @app.command("submit-batch")
@@ -193,12 +234,12 @@ def submit_batch(
 
     def shown_row(o) -> None:
         reason = f": {o.reason}" if o.reason else ""
-        console.print(inert(f"line {o.line}: {o.application_id}: {o.outcome}{reason}"))
+        console().print(inert(f"line {o.line}: {o.application_id}: {o.outcome}{reason}"))
 
     async def go(client):
         return await batch.submit_rows(client, rows, actor=me, on_row=shown_row)
     outcomes = run(go)
-    console.print(inert(f"{file}: {batch.summary(outcomes)}"))
+    console().print(inert(f"{file}: {batch.summary(outcomes)}"))
     if any(o.outcome in (batch.FAILED, batch.NOT_SUBMITTED) for o in outcomes):
         fail("the batch stopped before its end; run the same file again to submit the rest")
 
@@ -218,7 +259,8 @@ def status(
     if as_json:
         _print_json({**st, "trace": calculation} if trace else st)
         return
-    show.application(console, st, calculation)
+    from cli import show
+    show.application(console(), st, calculation)
 
 
 @app.command("list")
@@ -236,7 +278,8 @@ def list_(
     if show_query:
         typer.echo(visible(query) or "(all applications)", err=True)
     rows = run(backend.list_applications, query, limit)
-    show.applications(console, rows, query)
+    from cli import show
+    show.applications(console(), rows, query)
 
 
 @app.command()
@@ -251,7 +294,7 @@ def approve(
     """Approve as your bureau; optionally lower the award with a reason."""
     _require_reason(amount, reason)
     run(backend.approve, app_id, reviewer=reviewer, comment=comment, amount=amount, reason=reason)
-    console.print(inert(f"approved {app_id} as {reviewer}" + (f", lowered to {money(amount)}" if amount is not None else "")))
+    console().print(inert(f"approved {app_id} as {reviewer}" + (f", lowered to {money(amount)}" if amount is not None else "")))
 
 
 @app.command()
@@ -265,7 +308,7 @@ def reject(
     if not comment.strip():
         fail("--comment: a rejection needs a reason", BAD_INPUT)
     run(backend.reject, app_id, reviewer=reviewer, comment=comment)
-    console.print(inert(f"rejected {app_id} as {reviewer}"))
+    console().print(inert(f"rejected {app_id} as {reviewer}"))
 
 
 @app.command("request-info")
@@ -279,7 +322,7 @@ def request_info(
     if not comment.strip():
         fail("--comment: say what information is needed", BAD_INPUT)
     run(backend.request_info, app_id, reviewer=reviewer, comment=comment)
-    console.print(inert(f"asked for information on {app_id}"))
+    console().print(inert(f"asked for information on {app_id}"))
 
 
 @app.command("provide-info")
@@ -292,7 +335,7 @@ def provide_info(
     """Answer a request for information with corrected or added facts."""
     data = read_json(file)
     run(backend.provide_info, app_id, data, operator=operator, source=str(file))
-    console.print(inert(f"information provided for {app_id}"))
+    console().print(inert(f"information provided for {app_id}"))
 
 
 @app.command()
@@ -305,7 +348,7 @@ def evidence(
     """Submit the next programme year's evidence (interest subsidies, first-set insurance): status awaiting_evidence."""
     data = read_json(file)
     run(backend.submit_evidence, app_id, data, operator=operator, source=str(file))
-    console.print(inert(f"evidence recorded for {app_id}"))
+    console().print(inert(f"evidence recorded for {app_id}"))
 
 
 @app.command("confirm-year")
@@ -317,7 +360,7 @@ def confirm_year(
 ) -> None:
     """Confirm the next programme year of a multi-year application."""
     run(backend.confirm_year, app_id, reviewer=reviewer, comment=comment)
-    console.print(inert(f"year confirmed for {app_id}"))
+    console().print(inert(f"year confirmed for {app_id}"))
 
 
 @app.command()
@@ -329,7 +372,7 @@ def withdraw(
 ) -> None:
     """Withdraw an application before it is paid."""
     run(backend.withdraw, app_id, operator=operator, comment=comment)
-    console.print(inert(f"withdrawn {app_id}"))
+    console().print(inert(f"withdrawn {app_id}"))
 
 
 @app.command()
@@ -343,7 +386,7 @@ def revoke(
     if not reason.strip():
         fail("--reason: a revocation needs a reason", BAD_INPUT)
     run(backend.revoke, app_id, reviewer=reviewer, reason=reason)
-    console.print(inert(f"revoked {app_id}"))
+    console().print(inert(f"revoked {app_id}"))
 
 
 @app.command()
@@ -355,17 +398,17 @@ def resume(
 ) -> None:
     """Resume an application waiting in `attention` (a step failed; its note says why) once the cause is fixed."""
     run(backend.resume, app_id, who=who, comment=comment)
-    console.print(inert(f"resumed {app_id}"))
+    console().print(inert(f"resumed {app_id}"))
 
 
 # ------------------------------------------------------------------------------------ registries
 
 def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = None) -> None:
     if n == 0:
-        console.print(inert(f"{what}: no rows in {file} (only the header); nothing imported"))
+        console().print(inert(f"{what}: no rows in {file} (only the header); nothing imported"))
         return
     unit = f" {units[n != 1]}" if units else ""
-    console.print(inert(f"{what}: {n}{unit} imported from {file}"))
+    console().print(inert(f"{what}: {n}{unit} imported from {file}"))
 
 
 @blacklist_app.command("import")
@@ -425,7 +468,7 @@ def users_add(
                          password=_password(password_stdin, f"password for {user_id}"))
     except UserError as e:
         fail(str(e), BAD_INPUT)
-    console.print(inert(f"user {user_id} ({role}{', ' + bureau if bureau else ''}) registered; CLI token:"))
+    console().print(inert(f"user {user_id} ({role}{', ' + bureau if bureau else ''}) registered; CLI token:"))
     print(token)
 
 
@@ -452,7 +495,7 @@ def login(
     except UserError as e:
         fail(str(e), 1)
     save_token(user_id, token)
-    console.print(inert(f"logged in as {user_id}"))
+    console().print(inert(f"logged in as {user_id}"))
 
 
 @app.command()
@@ -461,7 +504,7 @@ def logout(user_id: Optional[str] = typer.Argument(None, metavar="[USER]")) -> N
     """Forget USER's token on this machine (default: the current user)."""
     from cli.identity import forget
     who = forget(user_id)
-    console.print(inert(f"logged out {who}" if who else "nobody was logged in"))
+    console().print(inert(f"logged out {who}" if who else "nobody was logged in"))
 
 
 @app.command()
@@ -470,7 +513,7 @@ def whoami() -> None:
     """The user commands act as, their role and bureau."""
     from cli.identity import acting
     a = acting()
-    console.print(inert(f"{a.user} ({a.role}{', ' + a.bureau if a.bureau else ''})"))
+    console().print(inert(f"{a.user} ({a.role}{', ' + a.bureau if a.bureau else ''})"))
 
 
 @keys_app.command("create")
@@ -486,7 +529,7 @@ def keys_create(
     existing = sorted(where.glob("*.pub.pem")) if where.exists() else []
     kid = key_id or f"k{len(existing) + 1}"
     path = creds.Signer.generate(kid).save(where)
-    console.print(inert(f"signing key {kid}: {path} (private) and {path.with_name(kid + '.pub.pem')} (public)"))
+    console().print(inert(f"signing key {kid}: {path} (private) and {path.with_name(kid + '.pub.pem')} (public)"))
 
 
 @reviewers_app.command("add")
@@ -498,7 +541,7 @@ def reviewers_add(
 ) -> None:
     """Register a reviewer for a bureau (re-adding updates it)."""
     backend.add_reviewer(reviewer_id, bureau=bureau, name=name)
-    console.print(inert(f"reviewer {reviewer_id} reviews for {bureau}"))
+    console().print(inert(f"reviewer {reviewer_id} reviews for {bureau}"))
 
 
 @reviewers_app.command("import")
@@ -533,7 +576,7 @@ def ledger(
     _rows_table("ledger (paid tranches)", shown, money_cols=("amount",))
     if rows:
         total = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
-        console.print(inert(f"total paid: {money(total)}"))
+        console().print(inert(f"total paid: {money(total)}"))
 
 
 @app.command()
@@ -551,7 +594,8 @@ def audit(
     if as_json:
         _print_json(rec)
         return
-    show.audit(console, rec)
+    from cli import show
+    show.audit(console(), rec)
 
 
 @app.command()
@@ -573,11 +617,12 @@ def book(
     _rows_table("award book", shown, money_cols=("amount",))
     if rows:
         counting = sum((r["amount"] for r in rows if r["state"] in ("committed", "paid")), Decimal(0))
-        console.print(inert(f"committed or paid: {money(counting)}"))
+        console().print(inert(f"committed or paid: {money(counting)}"))
 
 
 def _rows_table(title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) -> None:
-    show.rows_table(console, title, rows, money_cols)
+    from cli import show
+    show.rows_table(console(), title, rows, money_cols)
 
 
 # ------------------------------------------------------------------------------------ calc core

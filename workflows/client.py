@@ -5,24 +5,31 @@ import asyncio
 import hashlib
 import json
 from decimal import Decimal
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.common import SearchAttributePair as P, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from models import search_attributes as sa
-from models.application import (
-    ApplicationInput, ApplicationRun, Decision, DecisionRecord, OperatorAction, Resumption, Revocation,
-    YearConfirmation,
-)
 from models import credentials as creds
-from models.clauses import check_application, clause_info
-from workflows.application import ApplicationWorkflow
+from models import search_attributes as sa
+from models.payloads import Decision, DecisionRecord, OperatorAction, Resumption, Revocation, YearConfirmation
+
+if TYPE_CHECKING:
+    from models.application import ApplicationInput
+
+# The client side never imports the workflow (workflows/application.py, and with it the activities,
+# the database, the calculation core): it names the workflow type, its updates and queries by their
+# registered names and sends the pydantic payloads. The worker registers them under these names
+# (tests/test_cli_imports.py checks the names against the workflow class).
+WORKFLOW_TYPE = "Application"               # @workflow.defn(name="Application")
+UPDATES = ("opened", "approve", "reject", "request_info", "provide_info", "submit_evidence", "confirm_year",
+           "withdraw", "revoke", "resume")
+QUERIES = ("status", "calculation", "decisions", "tranches")
 
 TASK_QUEUE = "disburse"
-WORKFLOW_TYPES = ("Application", "ApplicationWorkflow")     # the current type, and the first version's
+WORKFLOW_TYPES = (WORKFLOW_TYPE, "ApplicationWorkflow")     # the current type, and the first version's
 
 
 class DuplicateApplication(WorkflowAlreadyStartedError):
@@ -64,6 +71,8 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     """Start the application's workflow (id app-{enterprise}-{clause}-{year}) and wait until the
     worker has opened it: a claim the worker refuses raises RequestRefused, and its id stays free
     (a failed start may be submitted again; an application that was opened may not)."""
+    from models.application import ApplicationRun
+    from models.clauses import check_application, clause_info
     check_application(inp)
     info = clause_info(inp.clause_id)
     wid = inp.application_id
@@ -74,7 +83,7 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     ])
     try:
         handle = await client.start_workflow(
-            ApplicationWorkflow.run,
+            WORKFLOW_TYPE,
             ApplicationRun(claim=inp, credential=sign(inp.operator, wid, "submit", actor=actor)), id=wid,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY, search_attributes=attrs,
@@ -82,7 +91,7 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     except WorkflowAlreadyStartedError as e:
         raise DuplicateApplication(wid, getattr(e, "run_id", None)) from None
     try:
-        await handle.execute_update(ApplicationWorkflow.opened, id="opened")
+        await handle.execute_update("opened", id="opened", result_type=dict)
     except (WorkflowUpdateFailedError, RPCError) as e:
         raise RequestRefused(await _start_failure(handle) or _message(e)) from None
     return wid
@@ -136,21 +145,21 @@ def _message(e: BaseException) -> str:
     return getattr(cause, "message", None) or str(cause or e)
 
 
-async def _update(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None,
+async def _update(client: Client, app_id: str, name: str, arg, *, request_key: Optional[str] = None,
                   actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    """Send a signed request: the credential is made for the person the request names."""
-    name = method.__name__
+    """Send a signed request (update `name`): the credential is made for the person the request names."""
     who = getattr(arg, "reviewer", None) or getattr(arg, "operator", None) or getattr(arg, "who", None) or ""
     signed = arg.model_copy(update={"credential": sign(who, app_id, name, actor=actor)})
-    return await _execute(client, app_id, method, signed, request_key=request_key, unsigned=arg)
+    return await _execute(client, app_id, name, signed, request_key=request_key, unsigned=arg)
 
 
-async def _execute(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None, unsigned=None):
+async def _execute(client: Client, app_id: str, name: str, arg, *, request_key: Optional[str] = None,
+                   unsigned=None) -> DecisionRecord:
     h = handle(client, app_id)
-    name = getattr(method, "__name__", str(method))
     try:
         # the update id is made from the request without its credential (which is new each time)
-        return await h.execute_update(method, arg, id=update_id(app_id, name, unsigned or arg, request_key))
+        return await h.execute_update(name, arg, id=update_id(app_id, name, unsigned or arg, request_key),
+                                      result_type=DecisionRecord)
     except WorkflowUpdateFailedError as e:
         raise RequestRefused(_message(e)) from None
     except RPCError as e:
@@ -194,7 +203,7 @@ async def tranches(client: Client, app_id: str):
 async def approve(client: Client, app_id: str, *, reviewer: str, comment: str = "",
                   amount: Optional[Decimal] = None, reason: Optional[str] = None,
                   request_key: Optional[str] = None, actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.approve,
+    return await _update(client, app_id, "approve",
                          Decision(reviewer=reviewer, comment=comment or "",
                                   amount=str(amount) if amount is not None else None, reason=reason),
                          request_key=request_key, actor=actor)
@@ -202,52 +211,52 @@ async def approve(client: Client, app_id: str, *, reviewer: str, comment: str = 
 
 async def reject(client: Client, app_id: str, *, reviewer: str, comment: str,
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.reject, Decision(reviewer=reviewer, comment=comment),
+    return await _update(client, app_id, "reject", Decision(reviewer=reviewer, comment=comment),
                          actor=actor)
 
 
 async def request_info(client: Client, app_id: str, *, reviewer: str, comment: str,
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.request_info,
+    return await _update(client, app_id, "request_info",
                          Decision(reviewer=reviewer, comment=comment), actor=actor)
 
 
 async def provide_info(client: Client, app_id: str, data: dict, *, operator: str,
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
     facts, comment = _facts_of(data)
-    return await _update(client, app_id, ApplicationWorkflow.provide_info,
+    return await _update(client, app_id, "provide_info",
                          OperatorAction(operator=operator, facts=facts, comment=comment), actor=actor)
 
 
 async def submit_evidence(client: Client, app_id: str, data: dict, *, operator: str = "",
                           actor: Optional[creds.Actor] = None) -> DecisionRecord:
     facts, comment = _facts_of(data)
-    return await _update(client, app_id, ApplicationWorkflow.submit_evidence,
+    return await _update(client, app_id, "submit_evidence",
                          OperatorAction(operator=operator or "", facts=facts, comment=comment), actor=actor)
 
 
 async def confirm_year(client: Client, app_id: str, *, reviewer: str, comment: str = "",
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.confirm_year,
+    return await _update(client, app_id, "confirm_year",
                          YearConfirmation(reviewer=reviewer, comment=comment), actor=actor)
 
 
 async def withdraw(client: Client, app_id: str, *, operator: str, comment: str = "",
                    actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.withdraw,
+    return await _update(client, app_id, "withdraw",
                          OperatorAction(operator=operator, comment=comment), actor=actor)
 
 
 async def revoke(client: Client, app_id: str, *, reviewer: str, reason: str,
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.revoke, Revocation(reviewer=reviewer, reason=reason),
+    return await _update(client, app_id, "revoke", Revocation(reviewer=reviewer, reason=reason),
                          actor=actor)
 
 
 async def resume(client: Client, app_id: str, *, who: str, comment: str = "",
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
     """Resume an application waiting in `attention` once its cause is fixed."""
-    return await _update(client, app_id, ApplicationWorkflow.resume, Resumption(who=who, comment=comment),
+    return await _update(client, app_id, "resume", Resumption(who=who, comment=comment),
                          actor=actor)
 
 
