@@ -252,10 +252,14 @@ def status(
     trace: bool = typer.Option(False, "--trace", help="also show the calculation, step by step"),
 ) -> None:
     """Where an application stands: status, decisions, tranches (and the calculation trace)."""
-    async def fetch(client):           # one connection for both queries
-        return (await backend.status(client, app_id),
-                await backend.calculation(client, app_id) if trace else None)
-    st, calculation = (backend.to_plain(x) for x in run(fetch))
+    import asyncio
+    st, calculation = None if trace else asyncio.run(backend.quick_status(app_id)), None
+    if st is None:                     # --trace, an encrypted answer: through the full client
+
+        async def fetch(client):       # one connection for both queries
+            return (await backend.status(client, app_id),
+                    await backend.calculation(client, app_id) if trace else None)
+        st, calculation = (backend.to_plain(x) for x in run(fetch))
     if as_json:
         _print_json({**st, "trace": calculation} if trace else st)
         return

@@ -1,4 +1,8 @@
-"""Client API the CLI (cli/backend.py) and tests use: connect, submit, updates, queries, listing."""
+"""Client API the CLI (cli/backend.py) and tests use: connect, submit, updates, queries, listing.
+
+Light to import: the SDK's high-level client (temporalio.client, ~0.15 s of imports on its own) is
+imported by the calls that use it, so `quick_status` — what `disburse status` runs — needs only
+the service layer (temporalio.service)."""
 from __future__ import annotations
 
 import asyncio
@@ -7,22 +11,25 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Optional
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.common import SearchAttributePair as P, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from models import credentials as creds
 from models import search_attributes as sa
-from models.payloads import Decision, DecisionRecord, OperatorAction, Resumption, Revocation, YearConfirmation
 
 if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from models import credentials as creds
     from models.application import ApplicationInput
+    from models.payloads import DecisionRecord
 
 # The client side never imports the workflow (workflows/application.py, and with it the activities,
 # the database, the calculation core): it names the workflow type, its updates and queries by their
 # registered names and sends the pydantic payloads. The worker registers them under these names
-# (tests/test_cli_imports.py checks the names against the workflow class).
+# (tests/test_cli_imports.py checks the names against the workflow class). The payload models
+# (models/payloads.py), the credentials and the claim model are imported by the calls that send
+# them: `disburse status` builds no pydantic model class at all.
 WORKFLOW_TYPE = "Application"               # @workflow.defn(name="Application")
 UPDATES = ("opened", "approve", "reject", "request_info", "provide_info", "submit_evidence", "confirm_year",
            "withdraw", "revoke", "resume")
@@ -48,6 +55,8 @@ async def connect(address: Optional[str] = None, namespace: Optional[str] = None
     """A client with the project's data converter (workflows/codec.py: payloads encrypted when
     DISBURSE_PAYLOAD_KEYS is set); address, namespace, TLS, API key from the environment or profile
     (workflows/connection.py) unless given here."""
+    from temporalio.client import Client
+
     from workflows.codec import data_converter
     from workflows.connection import connect_config
     config = connect_config(address, namespace)
@@ -60,6 +69,7 @@ def sign(user: str, application_id: str, action: str, *, actor: Optional[creds.A
     """The service's credential for `user` doing `action` on the application. The console and the
     CLI authenticate the person first (session, token) and pass their actor; without one, the
     registry says who `user` is (models/users.py)."""
+    from models import credentials as creds
     if actor is None:
         from models.users import actor as registered
         actor = registered(user)
@@ -71,6 +81,8 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     """Start the application's workflow (id app-{enterprise}-{clause}-{year}) and wait until the
     worker has opened it: a claim the worker refuses raises RequestRefused, and its id stays free
     (a failed start may be submitted again; an application that was opened may not)."""
+    from temporalio.client import WorkflowUpdateFailedError
+
     from models.application import ApplicationRun
     from models.clauses import check_application, clause_info
     check_application(inp)
@@ -155,6 +167,9 @@ async def _update(client: Client, app_id: str, name: str, arg, *, request_key: O
 
 async def _execute(client: Client, app_id: str, name: str, arg, *, request_key: Optional[str] = None,
                    unsigned=None) -> DecisionRecord:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from models.payloads import DecisionRecord
     h = handle(client, app_id)
     try:
         # the update id is made from the request without its credential (which is new each time)
@@ -171,6 +186,7 @@ async def _execute(client: Client, app_id: str, name: str, arg, *, request_key: 
 
 async def _closed_status(client: Client, app_id: str) -> Optional[str]:
     """The final status of a closed application, or None if it is still running / unknown."""
+    from temporalio.client import WorkflowExecutionStatus
     try:
         desc = await client.get_workflow_handle(app_id).describe()
     except RPCError:
@@ -187,12 +203,51 @@ async def status(client: Client, app_id: str) -> dict:
     return await handle(client, app_id).query("status", result_type=dict)
 
 
+async def quick_status(app_id: str, address: Optional[str] = None, namespace: Optional[str] = None) -> Optional[dict]:
+    """`status()` for `disburse status`, on the SDK's service layer alone (temporalio.service: no
+    high-level client, no data converter, no pydantic): one connection with the settings `connect`
+    uses (workflows/connection.py), the same QueryWorkflow request the high-level client sends, the
+    same errors (server unreachable, unknown id, a failed query), and the answer read as the JSON
+    it is. None when that is not enough and the caller must ask through `connect()` and `status()`:
+    an answer that is not plain JSON (encrypted payloads, DISBURSE_PAYLOAD_KEYS), a rejected
+    query, connection settings a plain service connection does not take."""
+    import dataclasses
+
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.query.v1 import WorkflowQuery
+    from temporalio.api.workflowservice.v1 import QueryWorkflowRequest
+    from temporalio.service import ConnectConfig, RPCStatusCode, ServiceClient
+
+    from workflows.connection import connect_config
+    config = connect_config(address, namespace)
+    ns = config.pop("namespace")
+    if not set(config) <= {f.name for f in dataclasses.fields(ConnectConfig)}:
+        return None
+    service = await ServiceClient.connect(ConnectConfig(**config))       # Client.connect's own first step
+    request = QueryWorkflowRequest(namespace=ns, execution=WorkflowExecution(workflow_id=app_id),
+                                   query=WorkflowQuery(query_type="status"))
+    try:
+        response = await service.workflow_service.query_workflow(request, retry=True)
+    except RPCError as e:
+        if e.status == RPCStatusCode.INVALID_ARGUMENT:     # what the high-level client makes of it
+            from temporalio.client import WorkflowQueryFailedError
+            raise WorkflowQueryFailedError(e.message) from None
+        raise
+    payloads = response.query_result.payloads
+    if response.HasField("query_rejected") or len(payloads) != 1 \
+            or payloads[0].metadata.get("encoding") != b"json/plain":
+        return None
+    answer = json.loads(payloads[0].data)
+    return answer if isinstance(answer, dict) else None
+
+
 async def calculation(client: Client, app_id: str):
     from calc.model import CalcResult
     return await handle(client, app_id).query("calculation", result_type=CalcResult)
 
 
 async def decisions(client: Client, app_id: str) -> list[DecisionRecord]:
+    from models.payloads import DecisionRecord
     return await handle(client, app_id).query("decisions", result_type=list[DecisionRecord])
 
 
@@ -203,6 +258,7 @@ async def tranches(client: Client, app_id: str):
 async def approve(client: Client, app_id: str, *, reviewer: str, comment: str = "",
                   amount: Optional[Decimal] = None, reason: Optional[str] = None,
                   request_key: Optional[str] = None, actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import Decision
     return await _update(client, app_id, "approve",
                          Decision(reviewer=reviewer, comment=comment or "",
                                   amount=str(amount) if amount is not None else None, reason=reason),
@@ -211,18 +267,21 @@ async def approve(client: Client, app_id: str, *, reviewer: str, comment: str = 
 
 async def reject(client: Client, app_id: str, *, reviewer: str, comment: str,
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import Decision
     return await _update(client, app_id, "reject", Decision(reviewer=reviewer, comment=comment),
                          actor=actor)
 
 
 async def request_info(client: Client, app_id: str, *, reviewer: str, comment: str,
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import Decision
     return await _update(client, app_id, "request_info",
                          Decision(reviewer=reviewer, comment=comment), actor=actor)
 
 
 async def provide_info(client: Client, app_id: str, data: dict, *, operator: str,
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import OperatorAction
     facts, comment = _facts_of(data)
     return await _update(client, app_id, "provide_info",
                          OperatorAction(operator=operator, facts=facts, comment=comment), actor=actor)
@@ -230,6 +289,7 @@ async def provide_info(client: Client, app_id: str, data: dict, *, operator: str
 
 async def submit_evidence(client: Client, app_id: str, data: dict, *, operator: str = "",
                           actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import OperatorAction
     facts, comment = _facts_of(data)
     return await _update(client, app_id, "submit_evidence",
                          OperatorAction(operator=operator or "", facts=facts, comment=comment), actor=actor)
@@ -237,18 +297,21 @@ async def submit_evidence(client: Client, app_id: str, data: dict, *, operator: 
 
 async def confirm_year(client: Client, app_id: str, *, reviewer: str, comment: str = "",
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import YearConfirmation
     return await _update(client, app_id, "confirm_year",
                          YearConfirmation(reviewer=reviewer, comment=comment), actor=actor)
 
 
 async def withdraw(client: Client, app_id: str, *, operator: str, comment: str = "",
                    actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import OperatorAction
     return await _update(client, app_id, "withdraw",
                          OperatorAction(operator=operator, comment=comment), actor=actor)
 
 
 async def revoke(client: Client, app_id: str, *, reviewer: str, reason: str,
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import Revocation
     return await _update(client, app_id, "revoke", Revocation(reviewer=reviewer, reason=reason),
                          actor=actor)
 
@@ -256,6 +319,7 @@ async def revoke(client: Client, app_id: str, *, reviewer: str, reason: str,
 async def resume(client: Client, app_id: str, *, who: str, comment: str = "",
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
     """Resume an application waiting in `attention` once its cause is fixed."""
+    from models.payloads import Resumption
     return await _update(client, app_id, "resume", Resumption(who=who, comment=comment),
                          actor=actor)
 
