@@ -18,7 +18,6 @@ DISBURSE_DB_URL (default sqlite:///var/disburse.db).
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -80,12 +79,20 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 
 
-@functools.cache
-def console() -> Console:
-    """The commands' rich console, made on first use. Piped or captured output gets wide tables
-    instead of columns squeezed to nothing."""
-    from rich.console import Console
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+class _Console:
+    """The commands' rich Console, made when something is first asked of it: rich is not imported
+    for `--help`, nor for a command that fails before it prints. Piped or captured output gets wide
+    tables instead of columns squeezed to nothing."""
+    _real: Optional[Console] = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _Console._real is None:
+            from rich.console import Console
+            _Console._real = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+        return getattr(_Console._real, name)
+
+
+console = _Console()
 
 
 def money(v: Any) -> str:
@@ -145,7 +152,7 @@ def up(
 ) -> None:
     """Start everything: SQLite DB, Temporal dev server (with Web UI) and a worker; Ctrl-C stops."""
     from cli.up import run_up
-    run_up(demo=demo, port=port, ui_port=ui_port, db_file=db_file, console=console())
+    run_up(demo=demo, port=port, ui_port=ui_port, db_file=db_file, console=console)
 
 
 @app.command("console")
@@ -168,7 +175,7 @@ def console_cmd(
 def worker() -> None:
     """Run just the worker against TEMPORAL_ADDRESS (the server must be running)."""
     from cli.up import run_worker_only
-    run_worker_only(console=console())
+    run_worker_only(console=console)
 
 
 @app.command("register-attributes")
@@ -181,9 +188,9 @@ def register_attributes(
     import asyncio
     rows = asyncio.run(backend.register_attributes(wait, log=lambda m: typer.echo(f"disburse: {m}", err=True)))
     for name, typ, state in rows:
-        console().print(inert(f"{name:<18} {typ:<12} {state}"))
+        console.print(inert(f"{name:<18} {typ:<12} {state}"))
     added = sum(1 for r in rows if r[2] == "added")
-    console().print(inert(f"search attributes: {added} added, {len(rows) - added} already there "
+    console.print(inert(f"search attributes: {added} added, {len(rows) - added} already there "
                         f"(namespace {backend.namespace()} at {backend.address()})"))
 
 
@@ -207,8 +214,8 @@ def submit(
     acting(inp.operator)                     # logged in as the submitting operator, before connecting
     app_id = run(backend.submit, inp)
     from rich.text import Text
-    console().print(Text.assemble("submitted ", inert(app_id, style="bold")))
-    console().print(inert(f"  follow it: disburse status {app_id}"))
+    console.print(Text.assemble("submitted ", inert(app_id, style="bold")))
+    console.print(inert(f"  follow it: disburse status {app_id}"))
 
 
 @app.command("submit-batch")
@@ -234,12 +241,12 @@ def submit_batch(
 
     def shown_row(o) -> None:
         reason = f": {o.reason}" if o.reason else ""
-        console().print(inert(f"line {o.line}: {o.application_id}: {o.outcome}{reason}"))
+        console.print(inert(f"line {o.line}: {o.application_id}: {o.outcome}{reason}"))
 
     async def go(client):
         return await batch.submit_rows(client, rows, actor=me, on_row=shown_row)
     outcomes = run(go)
-    console().print(inert(f"{file}: {batch.summary(outcomes)}"))
+    console.print(inert(f"{file}: {batch.summary(outcomes)}"))
     if any(o.outcome in (batch.FAILED, batch.NOT_SUBMITTED) for o in outcomes):
         fail("the batch stopped before its end; run the same file again to submit the rest")
 
@@ -264,7 +271,7 @@ def status(
         _print_json({**st, "trace": calculation} if trace else st)
         return
     from cli import show
-    show.application(console(), st, calculation)
+    show.application(console, st, calculation)
 
 
 @app.command("list")
@@ -283,7 +290,7 @@ def list_(
         typer.echo(visible(query) or "(all applications)", err=True)
     rows = run(backend.list_applications, query, limit)
     from cli import show
-    show.applications(console(), rows, query)
+    show.applications(console, rows, query)
 
 
 @app.command()
@@ -298,7 +305,7 @@ def approve(
     """Approve as your bureau; optionally lower the award with a reason."""
     _require_reason(amount, reason)
     run(backend.approve, app_id, reviewer=reviewer, comment=comment, amount=amount, reason=reason)
-    console().print(inert(f"approved {app_id} as {reviewer}" + (f", lowered to {money(amount)}" if amount is not None else "")))
+    console.print(inert(f"approved {app_id} as {reviewer}" + (f", lowered to {money(amount)}" if amount is not None else "")))
 
 
 @app.command()
@@ -312,7 +319,7 @@ def reject(
     if not comment.strip():
         fail("--comment: a rejection needs a reason", BAD_INPUT)
     run(backend.reject, app_id, reviewer=reviewer, comment=comment)
-    console().print(inert(f"rejected {app_id} as {reviewer}"))
+    console.print(inert(f"rejected {app_id} as {reviewer}"))
 
 
 @app.command("request-info")
@@ -326,7 +333,7 @@ def request_info(
     if not comment.strip():
         fail("--comment: say what information is needed", BAD_INPUT)
     run(backend.request_info, app_id, reviewer=reviewer, comment=comment)
-    console().print(inert(f"asked for information on {app_id}"))
+    console.print(inert(f"asked for information on {app_id}"))
 
 
 @app.command("provide-info")
@@ -339,7 +346,7 @@ def provide_info(
     """Answer a request for information with corrected or added facts."""
     data = read_json(file)
     run(backend.provide_info, app_id, data, operator=operator, source=str(file))
-    console().print(inert(f"information provided for {app_id}"))
+    console.print(inert(f"information provided for {app_id}"))
 
 
 @app.command()
@@ -352,7 +359,7 @@ def evidence(
     """Submit the next programme year's evidence (interest subsidies, first-set insurance): status awaiting_evidence."""
     data = read_json(file)
     run(backend.submit_evidence, app_id, data, operator=operator, source=str(file))
-    console().print(inert(f"evidence recorded for {app_id}"))
+    console.print(inert(f"evidence recorded for {app_id}"))
 
 
 @app.command("confirm-year")
@@ -364,7 +371,7 @@ def confirm_year(
 ) -> None:
     """Confirm the next programme year of a multi-year application."""
     run(backend.confirm_year, app_id, reviewer=reviewer, comment=comment)
-    console().print(inert(f"year confirmed for {app_id}"))
+    console.print(inert(f"year confirmed for {app_id}"))
 
 
 @app.command()
@@ -376,7 +383,7 @@ def withdraw(
 ) -> None:
     """Withdraw an application before it is paid."""
     run(backend.withdraw, app_id, operator=operator, comment=comment)
-    console().print(inert(f"withdrawn {app_id}"))
+    console.print(inert(f"withdrawn {app_id}"))
 
 
 @app.command()
@@ -390,7 +397,7 @@ def revoke(
     if not reason.strip():
         fail("--reason: a revocation needs a reason", BAD_INPUT)
     run(backend.revoke, app_id, reviewer=reviewer, reason=reason)
-    console().print(inert(f"revoked {app_id}"))
+    console.print(inert(f"revoked {app_id}"))
 
 
 @app.command()
@@ -402,17 +409,17 @@ def resume(
 ) -> None:
     """Resume an application waiting in `attention` (a step failed; its note says why) once the cause is fixed."""
     run(backend.resume, app_id, who=who, comment=comment)
-    console().print(inert(f"resumed {app_id}"))
+    console.print(inert(f"resumed {app_id}"))
 
 
 # ------------------------------------------------------------------------------------ registries
 
 def _imported(what: str, n: int, file: Path, units: tuple[str, str] | None = None) -> None:
     if n == 0:
-        console().print(inert(f"{what}: no rows in {file} (only the header); nothing imported"))
+        console.print(inert(f"{what}: no rows in {file} (only the header); nothing imported"))
         return
     unit = f" {units[n != 1]}" if units else ""
-    console().print(inert(f"{what}: {n}{unit} imported from {file}"))
+    console.print(inert(f"{what}: {n}{unit} imported from {file}"))
 
 
 @blacklist_app.command("import")
@@ -472,7 +479,7 @@ def users_add(
                          password=_password(password_stdin, f"password for {user_id}"))
     except UserError as e:
         fail(str(e), BAD_INPUT)
-    console().print(inert(f"user {user_id} ({role}{', ' + bureau if bureau else ''}) registered; CLI token:"))
+    console.print(inert(f"user {user_id} ({role}{', ' + bureau if bureau else ''}) registered; CLI token:"))
     print(token)
 
 
@@ -499,7 +506,7 @@ def login(
     except UserError as e:
         fail(str(e), 1)
     save_token(user_id, token)
-    console().print(inert(f"logged in as {user_id}"))
+    console.print(inert(f"logged in as {user_id}"))
 
 
 @app.command()
@@ -508,7 +515,7 @@ def logout(user_id: Optional[str] = typer.Argument(None, metavar="[USER]")) -> N
     """Forget USER's token on this machine (default: the current user)."""
     from cli.identity import forget
     who = forget(user_id)
-    console().print(inert(f"logged out {who}" if who else "nobody was logged in"))
+    console.print(inert(f"logged out {who}" if who else "nobody was logged in"))
 
 
 @app.command()
@@ -517,7 +524,7 @@ def whoami() -> None:
     """The user commands act as, their role and bureau."""
     from cli.identity import acting
     a = acting()
-    console().print(inert(f"{a.user} ({a.role}{', ' + a.bureau if a.bureau else ''})"))
+    console.print(inert(f"{a.user} ({a.role}{', ' + a.bureau if a.bureau else ''})"))
 
 
 @keys_app.command("create")
@@ -533,7 +540,7 @@ def keys_create(
     existing = sorted(where.glob("*.pub.pem")) if where.exists() else []
     kid = key_id or f"k{len(existing) + 1}"
     path = creds.Signer.generate(kid).save(where)
-    console().print(inert(f"signing key {kid}: {path} (private) and {path.with_name(kid + '.pub.pem')} (public)"))
+    console.print(inert(f"signing key {kid}: {path} (private) and {path.with_name(kid + '.pub.pem')} (public)"))
 
 
 @reviewers_app.command("add")
@@ -545,7 +552,7 @@ def reviewers_add(
 ) -> None:
     """Register a reviewer for a bureau (re-adding updates it)."""
     backend.add_reviewer(reviewer_id, bureau=bureau, name=name)
-    console().print(inert(f"reviewer {reviewer_id} reviews for {bureau}"))
+    console.print(inert(f"reviewer {reviewer_id} reviews for {bureau}"))
 
 
 @reviewers_app.command("import")
@@ -580,7 +587,7 @@ def ledger(
     _rows_table("ledger (paid tranches)", shown, money_cols=("amount",))
     if rows:
         total = sum((Decimal(str(r.get("amount") or 0)) for r in rows), Decimal(0))
-        console().print(inert(f"total paid: {money(total)}"))
+        console.print(inert(f"total paid: {money(total)}"))
 
 
 @app.command()
@@ -599,7 +606,7 @@ def audit(
         _print_json(rec)
         return
     from cli import show
-    show.audit(console(), rec)
+    show.audit(console, rec)
 
 
 @app.command()
@@ -621,12 +628,12 @@ def book(
     _rows_table("award book", shown, money_cols=("amount",))
     if rows:
         counting = sum((r["amount"] for r in rows if r["state"] in ("committed", "paid")), Decimal(0))
-        console().print(inert(f"committed or paid: {money(counting)}"))
+        console.print(inert(f"committed or paid: {money(counting)}"))
 
 
 def _rows_table(title: str, rows: list[dict], money_cols: tuple[str, ...] = ()) -> None:
     from cli import show
-    show.rows_table(console(), title, rows, money_cols)
+    show.rows_table(console, title, rows, money_cols)
 
 
 # ------------------------------------------------------------------------------------ calc core
