@@ -82,14 +82,24 @@ app.add_typer(keys_app, name="keys")
 class _Console:
     """The commands' rich Console, made when something is first asked of it: rich is not imported
     for `--help`, nor for a command that fails before it prints. Piped or captured output gets wide
-    tables instead of columns squeezed to nothing."""
+    tables instead of columns squeezed to nothing. Stands in for the Console everywhere, also where
+    rich takes one (`Progress(console=console)` enters it as a context manager)."""
     _real: Optional[Console] = None
 
-    def __getattr__(self, name: str) -> Any:
+    def _made(self) -> Console:
         if _Console._real is None:
             from rich.console import Console
             _Console._real = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-        return getattr(_Console._real, name)
+        return _Console._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._made(), name)
+
+    def __enter__(self) -> Console:
+        return self._made().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._made().__exit__(*exc)
 
 
 console = _Console()

@@ -95,3 +95,16 @@ def test_the_light_payloads_are_the_ones_the_workflow_uses():
         assert getattr(application, name) is getattr(payloads, name), name
     assert sorted(models.__all__) == sorted(application.__all__)
     assert models.ApplicationInput is application.ApplicationInput
+
+
+def test_the_console_made_on_first_use_stands_in_for_a_rich_console(capsys):
+    """cli.main.console is created when first used (rich is not loaded for --help) and serves
+    wherever a rich Console does: printing, and inside rich's own Progress / Live."""
+    from rich.progress import Progress
+
+    import cli.main as main
+    with Progress(console=main.console, transient=True) as progress:
+        progress.console.print("while it runs")
+    main.console.print("[b]after[/b]")
+    out = capsys.readouterr().out
+    assert "while it runs" in out and "after" in out and "[b]" not in out
