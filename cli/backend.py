@@ -278,6 +278,11 @@ async def status(client, app_id: str):
     return await _wc().status(client, app_id)
 
 
+async def quick_status(app_id: str):
+    """The status query without the high-level client (fast start-up); None: ask with `status`."""
+    return await _wc().quick_status(app_id)
+
+
 async def calculation(client, app_id: str):
     return await _wc().calculation(client, app_id)
 

@@ -1,5 +1,6 @@
 """`disburse calc`, `disburse policies`, `disburse check`: the calculation core from the shell,
-without Temporal."""
+without Temporal. The core (and rich) are imported when one of these commands runs, not when the
+command line starts (`disburse --help`, `disburse status` do not load it)."""
 from __future__ import annotations
 
 import json
@@ -8,13 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
-from calc import InputError, calculate, catalogue, parse_request
-from calc.errors import shown
-from calc.limits import check_limits
-from calc.model import parse_number
-from calc.parameters import ParameterError
 from cli.backend import load_json
 from cli.errors import BAD_INPUT, CliError, friendly
 
@@ -22,6 +17,7 @@ MAX_LINE = 500   # an error is one line of at most this many characters
 
 
 def _fail(message: str, code: int = BAD_INPUT) -> None:
+    from calc.errors import shown
     typer.echo(f"error: {shown(message, MAX_LINE)}", err=True)
     raise typer.Exit(code)
 
@@ -47,6 +43,8 @@ def _emit(data: Any) -> None:
 def calc(file: Path = typer.Argument(..., help="a calculation request (JSON)")) -> None:
     """Run the calculation core on FILE.json and print the result as JSON
     (amount as a decimal string, schedule, trace, refusal)."""
+    from calc import InputError, calculate, parse_request
+    from calc.parameters import ParameterError
     data = _read_json(file)
     request = data.get("calc", data)
     if not isinstance(request, dict):
@@ -66,6 +64,10 @@ def policies(
 ) -> None:
     """List the payable clauses with Chinese and English names, bureaus and validity, and the
     items that are not payable by rule."""
+    from rich.console import Console
+
+    from calc import catalogue
+    from calc.parameters import ParameterError
     try:
         cat = catalogue()
     except ParameterError as e:
@@ -97,6 +99,9 @@ def policies(
 
 def check(file: Path = typer.Argument(..., help="facts of a loan or guarantee (JSON)")) -> None:
     """Evaluate the limits that constrain loans and guarantees (they pay nothing themselves)."""
+    from calc import InputError
+    from calc.limits import check_limits
+    from calc.model import parse_number
     data = _read_json(file)
     facts = data.get("facts", data)
     doc = data.get("doc")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from typing import Any, Callable
 
 import typer
@@ -64,27 +65,29 @@ def describe(e: BaseException) -> tuple[str, int]:
     return one_line(message), code
 
 
-def _describe(e: BaseException) -> tuple[str, int]:
-    from pydantic import ValidationError
+def _loaded(module: str, name: str) -> Any:
+    """Class `name` of `module` if that module is loaded, else None. An exception of that class (or
+    of a subclass) can only exist once its module is loaded, so the error path never imports the
+    database, the calculation core or pydantic just to find out it has nothing to do with them:
+    `disburse status NO-SUCH-ID` says so at once."""
+    mod = sys.modules.get(module)
+    return getattr(mod, name, None) if mod is not None else None
 
+
+def _describe(e: BaseException) -> tuple[str, int]:
     if isinstance(e, CliError):
         return str(e), e.code
-    if isinstance(e, ValidationError):
+    validation_error = _loaded("pydantic_core", "ValidationError")     # pydantic.ValidationError
+    if validation_error is not None and isinstance(e, validation_error):
         return describe_validation(e), BAD_INPUT
     name = type(e).__name__
-    try:
-        from models.registry import RegistryError
-        if isinstance(e, RegistryError):          # FILE: line N: FIELD: RULE
-            return str(e), BAD_INPUT
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from calc.errors import InputError
-        if isinstance(e, InputError):
-            return f"{e.field}: {e.rule}", BAD_INPUT
-    except ImportError:  # pragma: no cover
-        pass
-    try:
+    registry_error = _loaded("models.registry", "RegistryError")
+    if registry_error is not None and isinstance(e, registry_error):   # FILE: line N: FIELD: RULE
+        return str(e), BAD_INPUT
+    input_error = _loaded("calc.errors", "InputError")
+    if input_error is not None and isinstance(e, input_error):
+        return f"{e.field}: {e.rule}", BAD_INPUT
+    if _loaded("temporalio.service", "RPCError") is not None:
         from temporalio.exceptions import WorkflowAlreadyStartedError
         from temporalio.service import RPCError, RPCStatusCode
         if isinstance(e, WorkflowAlreadyStartedError):
@@ -97,8 +100,6 @@ def _describe(e: BaseException) -> tuple[str, int]:
             if e.status == RPCStatusCode.INVALID_ARGUMENT:
                 return f"rejected by the Temporal server: {e.message}", BAD_INPUT
             return f"Temporal: {e.message}", FAILED
-    except ImportError:  # pragma: no cover
-        pass
     if isinstance(e, (ConnectionError, OSError)) and _is_connection_failure(e):
         return _unreachable(), UNREACHABLE
     if isinstance(e, RuntimeError) and _is_connection_failure(e):

@@ -7,16 +7,21 @@ programme length, the reviewer registry, prior awards, tranches) it resolves its
 """
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from calc.credit_code import validate as validate_credit_code
 from calc.model import CalcResult, Facts, Tranche
 from models.credentials import Credential
+# the update payloads and DecisionRecord live in models/payloads.py (light: the client imports them
+# without the calculation core); re-exported here, the same classes
+from models.payloads import (  # noqa: F401
+    ActorId, Decision, DecisionRecord, Fen, OperatorAction, Resumption, Revocation, YearConfirmation,
+    _actor, _In, _text,
+)
 
 FINANCE_BUREAU = "市财政局"
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")   # the policies' days; no DST since 1991
@@ -28,9 +33,6 @@ Status = Literal[
 ]
 TERMINAL: frozenset[str] = frozenset({"completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked",
                                       "recovered", "barred"})
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
 def china_today(now: datetime) -> date:
@@ -59,31 +61,6 @@ def qualify(issuer: str, bureau: str) -> str:
 def workflow_id_for(enterprise_code: str, clause_id: str, year: int) -> str:
     """The one id an application can have: one application per enterprise, clause and year."""
     return f"app-{enterprise_code}-{clause_id}-{year}"
-
-
-def _text(v: str, field: str, limit: int) -> str:
-    if _CONTROL.search(v):
-        raise ValueError(f"{field} must not contain control characters")
-    if len(v) > limit:
-        raise ValueError(f"{field} is longer than {limit} characters")
-    return v
-
-
-class _In(BaseModel):
-    """An input from outside: unknown fields are refused, not ignored."""
-    model_config = ConfigDict(extra="forbid")
-
-
-ActorId = Annotated[str, Field(min_length=1, max_length=64, description="operator or reviewer id")]
-
-
-def _actor(v: str, field: str) -> str:
-    v = v.strip()
-    if not v:
-        raise ValueError(f"{field} must say who acts (not blank)")
-    if not _ID.match(v):
-        raise ValueError(f"{field} {v[:64]!r}: letters, digits and . _ @ - only, at most 64 characters")
-    return v
 
 
 class ApplicationInput(_In):
@@ -198,89 +175,8 @@ class ApplicationState(BaseModel):
     amendments: list["Amendment"] = []        # corrections of the award, proposed / approved / applied
 
 
-# --------------------------------------------------------------------------------- updates
-
-Fen = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000000"), allow_inf_nan=False, max_digits=15,
-                               decimal_places=2)]
-
-
-class Decision(_In):
-    reviewer: ActorId
-    comment: str = Field(default="", max_length=2000)
-    amount: Optional[Fen] = None             # approve: lower the award to this (yuan, to the fen)
-    reason: Optional[str] = Field(default=None, max_length=2000)   # approve: reason for lowering
-    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
-
-    @field_validator("reviewer")
-    @classmethod
-    def _reviewer(cls, v: str) -> str:
-        return _actor(v, "reviewer")
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _amount(cls, v: Any) -> Any:
-        """An amount in yuan: a plain decimal (no sign, no exponent, at most two places)."""
-        if v is None:
-            return v
-        text = str(v).strip()
-        if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", text):
-            raise ValueError("amount must be a plain number of yuan with at most two decimals, e.g. 350000 "
-                             "or 350000.50 (no sign, no exponent)")
-        return Decimal(text)
-
-    @field_validator("comment", "reason")
-    @classmethod
-    def _plain_text(cls, v: Optional[str], info) -> Optional[str]:
-        return None if v is None else _text(v, info.field_name, 2000)
-
-
-class OperatorAction(_In):
-    operator: str = Field(default="", max_length=64)
-    comment: str = Field(default="", max_length=2000)
-    facts: dict[str, Any] = {}
-    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
-
-    @field_validator("comment")
-    @classmethod
-    def _plain_text(cls, v: str) -> str:
-        return _text(v, "comment", 2000)
-
-
-class YearConfirmation(_In):
-    reviewer: ActorId
-    comment: str = Field(default="", max_length=2000)
-    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
-
-
-class Revocation(_In):
-    reviewer: ActorId
-    reason: str = Field(min_length=1, max_length=2000)
-    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("a revocation needs a reason")
-        return _text(v, "reason", 2000)
-
-
-class Resumption(_In):
-    """Ops (or finance) resume an application that stopped in `attention` after the cause was fixed."""
-    who: ActorId
-    comment: str = Field(default="", max_length=2000)
-    credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
-
-
-class DecisionRecord(BaseModel):
-    kind: str                                # approve, reject, request_info, provide_info, ...
-    who: str
-    bureau: Optional[str] = None
-    when: datetime
-    comment: str = ""
-    year: int = 0
-    amount: Optional[Decimal] = None
-
+# --------------------------------------------------------------------------------- status
+# (the update payloads, Decision ... Resumption, and DecisionRecord: models/payloads.py)
 
 class TrancheState(BaseModel):
     year: int

@@ -174,3 +174,8 @@ class AmendResult(BaseModel):
     tranches: list[dict[str, Any]] = []      # seq -> the tranche's new amount, state (committed / paid)
     settled: Decimal = Decimal("0")
     entries: list[dict[str, Any]] = []
+
+
+def recovery_id(application_id: str) -> str:
+    """The Recovery workflow's id for an application that has ended (workflows/recovery.py)."""
+    return f"recovery-{application_id}"

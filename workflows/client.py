@@ -1,28 +1,43 @@
-"""Client API the CLI (cli/backend.py) and tests use: connect, submit, updates, queries, listing."""
+"""Client API the CLI (cli/backend.py) and tests use: connect, submit, updates, queries, listing.
+
+Light to import: the SDK's high-level client (temporalio.client, ~0.15 s of imports on its own) is
+imported by the calls that use it, so `quick_status` — what `disburse status` runs — needs only
+the service layer (temporalio.service)."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
 from decimal import Decimal
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.common import SearchAttributePair as P, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models import search_attributes as sa
-from models.application import (
-    ApplicationInput, ApplicationRun, Decision, DecisionRecord, OperatorAction, Resumption, Revocation,
-    YearConfirmation,
-)
-from models import credentials as creds
-from models.clauses import check_application, clause_info
-from workflows.application import ApplicationWorkflow
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from models import credentials as creds
+    from models.application import ApplicationInput
+    from models.payloads import DecisionRecord
+
+# The client side never imports the workflow (workflows/application.py, and with it the activities,
+# the database, the calculation core): it names the workflow type, its updates and queries by their
+# registered names and sends the pydantic payloads. The worker registers them under these names
+# (tests/test_cli_imports.py checks the names against the workflow class). The payload models
+# (models/payloads.py), the credentials and the claim model are imported by the calls that send
+# them: `disburse status` builds no pydantic model class at all.
+WORKFLOW_TYPE = "Application"               # @workflow.defn(name="Application")
+UPDATES = ("opened", "approve", "reject", "request_info", "provide_info", "submit_evidence", "confirm_year",
+           "withdraw", "revoke", "resume", "retry_budget", "reject_for_budget", "clawback", "propose_amendment",
+           "approve_amendment", "refuse_amendment")
+QUERIES = ("status", "calculation", "decisions", "tranches")
 
 TASK_QUEUE = "disburse"
-WORKFLOW_TYPES = ("Application", "ApplicationWorkflow")     # the current type, and the first version's
+WORKFLOW_TYPES = (WORKFLOW_TYPE, "ApplicationWorkflow")     # the current type, and the first version's
 
 
 class DuplicateApplication(WorkflowAlreadyStartedError):
@@ -41,6 +56,8 @@ async def connect(address: Optional[str] = None, namespace: Optional[str] = None
     """A client with the project's data converter (workflows/codec.py: payloads encrypted when
     DISBURSE_PAYLOAD_KEYS is set); address, namespace, TLS, API key from the environment or profile
     (workflows/connection.py) unless given here."""
+    from temporalio.client import Client
+
     from workflows.codec import data_converter
     from workflows.connection import connect_config
     config = connect_config(address, namespace)
@@ -53,6 +70,7 @@ def sign(user: str, application_id: str, action: str, *, actor: Optional[creds.A
     """The service's credential for `user` doing `action` on the application. The console and the
     CLI authenticate the person first (session, token) and pass their actor; without one, the
     registry says who `user` is (models/users.py)."""
+    from models import credentials as creds
     if actor is None:
         from models.users import actor as registered
         actor = registered(user)
@@ -64,6 +82,10 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     """Start the application's workflow (id app-{enterprise}-{clause}-{year}) and wait until the
     worker has opened it: a claim the worker refuses raises RequestRefused, and its id stays free
     (a failed start may be submitted again; an application that was opened may not)."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from models.application import ApplicationRun
+    from models.clauses import check_application, clause_info
     check_application(inp)
     info = clause_info(inp.clause_id)
     wid = inp.application_id
@@ -74,7 +96,7 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     ])
     try:
         handle = await client.start_workflow(
-            ApplicationWorkflow.run,
+            WORKFLOW_TYPE,
             ApplicationRun(claim=inp, credential=sign(inp.operator, wid, "submit", actor=actor)), id=wid,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY, search_attributes=attrs,
@@ -82,7 +104,7 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     except WorkflowAlreadyStartedError as e:
         raise DuplicateApplication(wid, getattr(e, "run_id", None)) from None
     try:
-        await handle.execute_update(ApplicationWorkflow.opened, id="opened")
+        await handle.execute_update("opened", id="opened", result_type=dict)
     except (WorkflowUpdateFailedError, RPCError) as e:
         raise RequestRefused(await _start_failure(handle) or _message(e)) from None
     return wid
@@ -136,21 +158,26 @@ def _message(e: BaseException) -> str:
     return getattr(cause, "message", None) or str(cause or e)
 
 
-async def _update(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None,
-                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    """Send a signed request: the credential is made for the person the request names."""
-    name = method.__name__
+async def _update(client: Client, app_id: str, name: str, arg, *, request_key: Optional[str] = None,
+                  actor: Optional[creds.Actor] = None, result_type: Optional[type] = None) -> DecisionRecord:
+    """Send a signed request (update `name`): the credential is made for the person the request names."""
     who = getattr(arg, "reviewer", None) or getattr(arg, "operator", None) or getattr(arg, "who", None) or ""
     signed = arg.model_copy(update={"credential": sign(who, app_id, name, actor=actor)})
-    return await _execute(client, app_id, method, signed, request_key=request_key, unsigned=arg)
+    return await _execute(client, app_id, name, signed, request_key=request_key, unsigned=arg,
+                          result_type=result_type)
 
 
-async def _execute(client: Client, app_id: str, method, arg, *, request_key: Optional[str] = None, unsigned=None):
+async def _execute(client: Client, app_id: str, name: str, arg, *, request_key: Optional[str] = None,
+                   unsigned=None, result_type: Optional[type] = None) -> DecisionRecord:
+    """The update `name` (a DecisionRecord back, unless `result_type` says otherwise)."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from models.payloads import DecisionRecord
     h = handle(client, app_id)
-    name = getattr(method, "__name__", str(method))
     try:
         # the update id is made from the request without its credential (which is new each time)
-        return await h.execute_update(method, arg, id=update_id(app_id, name, unsigned or arg, request_key))
+        return await h.execute_update(name, arg, id=update_id(app_id, name, unsigned or arg, request_key),
+                                      result_type=result_type or DecisionRecord)
     except WorkflowUpdateFailedError as e:
         raise RequestRefused(_message(e)) from None
     except RPCError as e:
@@ -162,6 +189,7 @@ async def _execute(client: Client, app_id: str, method, arg, *, request_key: Opt
 
 async def _closed_status(client: Client, app_id: str) -> Optional[str]:
     """The final status of a closed application, or None if it is still running / unknown."""
+    from temporalio.client import WorkflowExecutionStatus
     try:
         desc = await client.get_workflow_handle(app_id).describe()
     except RPCError:
@@ -178,12 +206,51 @@ async def status(client: Client, app_id: str) -> dict:
     return await handle(client, app_id).query("status", result_type=dict)
 
 
+async def quick_status(app_id: str, address: Optional[str] = None, namespace: Optional[str] = None) -> Optional[dict]:
+    """`status()` for `disburse status`, on the SDK's service layer alone (temporalio.service: no
+    high-level client, no data converter, no pydantic): one connection with the settings `connect`
+    uses (workflows/connection.py), the same QueryWorkflow request the high-level client sends, the
+    same errors (server unreachable, unknown id, a failed query), and the answer read as the JSON
+    it is. None when that is not enough and the caller must ask through `connect()` and `status()`:
+    an answer that is not plain JSON (encrypted payloads, DISBURSE_PAYLOAD_KEYS), a rejected
+    query, connection settings a plain service connection does not take."""
+    import dataclasses
+
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.query.v1 import WorkflowQuery
+    from temporalio.api.workflowservice.v1 import QueryWorkflowRequest
+    from temporalio.service import ConnectConfig, RPCStatusCode, ServiceClient
+
+    from workflows.connection import connect_config
+    config = connect_config(address, namespace)
+    ns = config.pop("namespace")
+    if not set(config) <= {f.name for f in dataclasses.fields(ConnectConfig)}:
+        return None
+    service = await ServiceClient.connect(ConnectConfig(**config))       # Client.connect's own first step
+    request = QueryWorkflowRequest(namespace=ns, execution=WorkflowExecution(workflow_id=app_id),
+                                   query=WorkflowQuery(query_type="status"))
+    try:
+        response = await service.workflow_service.query_workflow(request, retry=True)
+    except RPCError as e:
+        if e.status == RPCStatusCode.INVALID_ARGUMENT:     # what the high-level client makes of it
+            from temporalio.client import WorkflowQueryFailedError
+            raise WorkflowQueryFailedError(e.message) from None
+        raise
+    payloads = response.query_result.payloads
+    if response.HasField("query_rejected") or len(payloads) != 1 \
+            or payloads[0].metadata.get("encoding") != b"json/plain":
+        return None
+    answer = json.loads(payloads[0].data)
+    return answer if isinstance(answer, dict) else None
+
+
 async def calculation(client: Client, app_id: str):
     from calc.model import CalcResult
     return await handle(client, app_id).query("calculation", result_type=CalcResult)
 
 
 async def decisions(client: Client, app_id: str) -> list[DecisionRecord]:
+    from models.payloads import DecisionRecord
     return await handle(client, app_id).query("decisions", result_type=list[DecisionRecord])
 
 
@@ -194,7 +261,8 @@ async def tranches(client: Client, app_id: str):
 async def approve(client: Client, app_id: str, *, reviewer: str, comment: str = "",
                   amount: Optional[Decimal] = None, reason: Optional[str] = None,
                   request_key: Optional[str] = None, actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.approve,
+    from models.payloads import Decision
+    return await _update(client, app_id, "approve",
                          Decision(reviewer=reviewer, comment=comment or "",
                                   amount=str(amount) if amount is not None else None, reason=reason),
                          request_key=request_key, actor=actor)
@@ -202,52 +270,60 @@ async def approve(client: Client, app_id: str, *, reviewer: str, comment: str = 
 
 async def reject(client: Client, app_id: str, *, reviewer: str, comment: str,
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.reject, Decision(reviewer=reviewer, comment=comment),
+    from models.payloads import Decision
+    return await _update(client, app_id, "reject", Decision(reviewer=reviewer, comment=comment),
                          actor=actor)
 
 
 async def request_info(client: Client, app_id: str, *, reviewer: str, comment: str,
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.request_info,
+    from models.payloads import Decision
+    return await _update(client, app_id, "request_info",
                          Decision(reviewer=reviewer, comment=comment), actor=actor)
 
 
 async def provide_info(client: Client, app_id: str, data: dict, *, operator: str,
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import OperatorAction
     facts, comment = _facts_of(data)
-    return await _update(client, app_id, ApplicationWorkflow.provide_info,
+    return await _update(client, app_id, "provide_info",
                          OperatorAction(operator=operator, facts=facts, comment=comment), actor=actor)
 
 
 async def submit_evidence(client: Client, app_id: str, data: dict, *, operator: str = "",
                           actor: Optional[creds.Actor] = None) -> DecisionRecord:
+    from models.payloads import OperatorAction
     facts, comment = _facts_of(data)
-    return await _update(client, app_id, ApplicationWorkflow.submit_evidence,
+    return await _update(client, app_id, "submit_evidence",
                          OperatorAction(operator=operator or "", facts=facts, comment=comment), actor=actor)
 
 
 async def confirm_year(client: Client, app_id: str, *, reviewer: str, comment: str = "",
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.confirm_year,
+    from models.payloads import YearConfirmation
+    return await _update(client, app_id, "confirm_year",
                          YearConfirmation(reviewer=reviewer, comment=comment), actor=actor)
 
 
 async def withdraw(client: Client, app_id: str, *, operator: str, comment: str = "",
                    actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.withdraw,
+    from models.payloads import OperatorAction
+    return await _update(client, app_id, "withdraw",
                          OperatorAction(operator=operator, comment=comment), actor=actor)
 
 
 async def revoke(client: Client, app_id: str, *, reviewer: str, reason: str,
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
-    return await _update(client, app_id, ApplicationWorkflow.revoke, Revocation(reviewer=reviewer, reason=reason),
+    from models.payloads import Revocation
+    return await _update(client, app_id, "revoke", Revocation(reviewer=reviewer, reason=reason),
                          actor=actor)
 
 
 async def resume(client: Client, app_id: str, *, who: str, comment: str = "",
                  actor: Optional[creds.Actor] = None) -> DecisionRecord:
     """Resume an application waiting in `attention` once its cause is fixed."""
-    return await _update(client, app_id, ApplicationWorkflow.resume, Resumption(who=who, comment=comment),
+    from models.payloads import Resumption
+    return await _update(client, app_id, "resume", Resumption(who=who, comment=comment),
                          actor=actor)
 
 
@@ -255,15 +331,17 @@ async def retry_budget(client: Client, app_id: str, *, who: str, comment: str = 
                        actor: Optional[creds.Actor] = None) -> DecisionRecord:
     """Finance: try an application waiting in `awaiting_budget` against its budget line again (after
     a top-up; `request_key` names the top-up, so each top-up is a new request)."""
-    return await _update(client, app_id, ApplicationWorkflow.retry_budget, Resumption(who=who, comment=comment),
+    from models.payloads import Resumption
+    return await _update(client, app_id, "retry_budget", Resumption(who=who, comment=comment),
                          request_key=request_key, actor=actor)
 
 
 async def reject_for_budget(client: Client, app_id: str, *, reviewer: str, reason: str,
                             actor: Optional[creds.Actor] = None) -> DecisionRecord:
     """Finance: refuse an application waiting in `awaiting_budget` (nothing was committed)."""
-    return await _update(client, app_id, ApplicationWorkflow.reject_for_budget,
-                         Revocation(reviewer=reviewer, reason=reason), actor=actor)
+    from models.payloads import Revocation
+    return await _update(client, app_id, "reject_for_budget", Revocation(reviewer=reviewer, reason=reason),
+                         actor=actor)
 
 # ------------------------------------------------------------------ recoveries (追回) and amendments
 
@@ -274,17 +352,18 @@ async def clawback(client: Client, app_id: str, *, reviewer: str, basis: str, re
     the order as its `clawback` update (its unpaid tranches are cancelled, it ends `recovered`);
     one that has ended gets a Recovery workflow (workflows/recovery.py). Returns the result
     (RecoveryResult as a dict, with `application`: running / ended); a refusal raises RequestRefused."""
-    from models.clawback import ClawbackOrder
-    from workflows.recovery import RecoveryWorkflow, recovery_id
+    from temporalio.client import WorkflowExecutionStatus
+
+    from models.clawback import ClawbackOrder, recovery_id
     order = ClawbackOrder(reviewer=reviewer, amount=str(amount) if amount is not None else None, all=everything,
                           basis=basis, reason=reason)
     if await _closed_status(client, app_id) is None:
         try:
-            await _update(client, app_id, ApplicationWorkflow.clawback, order, actor=actor)
-        except RequestRefused as e:
+            await _update(client, app_id, "clawback", order, actor=actor)
+        except RequestRefused:
             if await _closed_status(client, app_id) is None:
                 raise
-            del e                     # it ended meanwhile: the Recovery workflow takes the order
+            # it ended meanwhile: the Recovery workflow takes the order
         else:
             st = await _wait_for(client, app_id, lambda s: (s.get("recovery") or {}).get("result"), wait)
             res = dict(st["recovery"]["result"])
@@ -294,8 +373,8 @@ async def clawback(client: Client, app_id: str, *, reviewer: str, basis: str, re
     signed = order.model_copy(update={"credential": sign(reviewer, app_id, "clawback", actor=actor)})
     from models.clawback import RecoveryRun
     try:
-        h = await client.start_workflow(RecoveryWorkflow.run, RecoveryRun(application_id=app_id, order=signed),
-                                        id=recovery_id(app_id), task_queue=TASK_QUEUE)
+        h = await client.start_workflow("Recovery", RecoveryRun(application_id=app_id, order=signed),
+                                        id=recovery_id(app_id), task_queue=TASK_QUEUE, result_type=dict)
     except WorkflowAlreadyStartedError:
         raise RequestRefused(f"a recovery of {app_id} is under way; try again in a moment") from None
     loop = asyncio.get_running_loop()
@@ -324,12 +403,12 @@ async def _wait_for(client: Client, app_id: str, done, wait: float) -> dict:
 
 async def propose_amendment(client: Client, app_id: str, *, reviewer: str, amount: Decimal, reason: str,
                             actor: Optional[creds.Actor] = None):
-    from models.clawback import AmendmentProposal
+    from models.clawback import Amendment, AmendmentProposal
     p = AmendmentProposal(reviewer=reviewer, amount=str(amount), reason=reason)
     # the update id names the amendment's number: the same correction proposed again after a refusal
     # is a new request, a retry of this one is not
     n = len((await status(client, app_id)).get("amendments") or []) + 1
-    return await _update(client, app_id, ApplicationWorkflow.propose_amendment, p,
+    return await _update(client, app_id, "propose_amendment", p, result_type=Amendment,
                          request_key=f"{n}-" + update_id(app_id, "p", p).rsplit(":", 1)[-1], actor=actor)
 
 
@@ -346,10 +425,11 @@ async def approve_amendment(client: Client, app_id: str, *, reviewer: str, comme
                             wait: float = 30) -> dict:
     """Finance approves the open amendment; waits until the award book applied it (or refused it:
     RequestRefused naming the cap) and returns the amendment."""
-    from models.clawback import AmendmentDecision
+    from models.clawback import Amendment, AmendmentDecision
     number = await _open_amendment(client, app_id, number)
-    a = await _update(client, app_id, ApplicationWorkflow.approve_amendment,
-                      AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor)
+    a = await _update(client, app_id, "approve_amendment",
+                      AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor,
+                      result_type=Amendment)
     n = a.number if hasattr(a, "number") else a["number"]
     st = await _wait_for(client, app_id, lambda s: any(x["number"] == n and x["state"] in ("applied", "rejected")
                                                        for x in s.get("amendments") or []), wait)
@@ -361,10 +441,11 @@ async def approve_amendment(client: Client, app_id: str, *, reviewer: str, comme
 
 async def refuse_amendment(client: Client, app_id: str, *, reviewer: str, comment: str,
                            number: Optional[int] = None, actor: Optional[creds.Actor] = None):
-    from models.clawback import AmendmentDecision
+    from models.clawback import Amendment, AmendmentDecision
     number = await _open_amendment(client, app_id, number)
-    return await _update(client, app_id, ApplicationWorkflow.refuse_amendment,
-                         AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor)
+    return await _update(client, app_id, "refuse_amendment",
+                         AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor,
+                         result_type=Amendment)
 
 
 def _facts_of(data: dict) -> tuple[dict, str]:

@@ -17,14 +17,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models.application import china_today
-    from models.clawback import RecoverRequest, RecoveryCheck, RecoveryClearance, RecoveryResult, RecoveryRun
+    from models.clawback import (RecoverRequest, RecoveryCheck, RecoveryClearance, RecoveryResult, RecoveryRun,
+                                 recovery_id)
     from workflows.application import RETRY
 
 TIMEOUT = timedelta(seconds=60)
-
-
-def recovery_id(application_id: str) -> str:
-    return f"recovery-{application_id}"
 
 
 @workflow.defn(name="Recovery")

@@ -1,0 +1,110 @@
+"""The command line's start-up cost is its imports: the client side (cli.main, workflows.client and
+what `disburse status` runs) never loads the worker side — the workflow, the activities, the
+database, the calculation core, the policy catalogue, structlog — and `disburse --help` loads not
+even the Temporal SDK. Checked on the modules a fresh interpreter holds afterwards, never with a
+stopwatch (bench/cli.py measures the time)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# what only the worker (or a command that needs it: submit, calc, the registries) may load
+WORKER_SIDE = (
+    "workflows.application", "workflows.legacy", "activities", "worker", "calc", "models.application",
+    "models.clauses", "models.tables", "models.db", "models.registry", "models.users", "sqlalchemy", "sqlmodel",
+    "alembic", "structlog", "yaml", "openpyxl",
+)
+# nor what `status` has no use for: the SDK's high-level client and data converter (it asks on the
+# service layer: tests/test_quick_status.py), the request payloads and credentials, the payload
+# cipher (no DISBURSE_PAYLOAD_KEYS here)
+NOT_FOR_STATUS = WORKER_SIDE + ("temporalio.client", "temporalio.contrib", "temporalio.converter", "temporalio.worker",
+                                "models.payloads", "models.credentials", "cryptography")
+# and what `--help` has no use for (pydantic it may load: typer coerces parameters with it)
+NOT_FOR_HELP = WORKER_SIDE + ("temporalio", "rich", "cryptography", "asyncio")
+
+
+def _loaded_after(code: str, forbidden: tuple[str, ...], **env: str) -> list[str]:
+    """Run `code` in a fresh interpreter; the forbidden modules (or their submodules) it loaded."""
+    probe = (f"import sys, json\n{code}\n"
+             f"bad = {forbidden!r}\n"
+             "print(json.dumps(sorted(m for m in sys.modules if any(m == b or m.startswith(b + '.') for b in bad))))")
+    import os
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _top(modules: list[str]) -> list[str]:
+    return sorted({m.split(".")[0] if not m.startswith(("models.", "workflows.")) else m for m in modules})
+
+
+def test_the_client_side_imports_no_worker_side_module():
+    loaded = _loaded_after("import cli.main, cli.backend, cli.show, cli.errors, cli.identity, workflows.client, "
+                           "workflows.codec, workflows.connection, models.credentials, models.search_attributes",
+                           WORKER_SIDE)
+    assert loaded == [], _top(loaded)
+
+
+def test_status_runs_without_the_worker_side():
+    """`disburse status ID` all the way to its (connection) error: connect, query, show."""
+    code = ("from typer.testing import CliRunner\n"
+            "from cli.main import app\n"
+            "r = CliRunner().invoke(app, ['status', 'app-x'])\n"
+            "assert r.exit_code == 3 and 'cannot reach the Temporal server' in r.stderr, (r.exit_code, r.output)\n")
+    loaded = _loaded_after(code, NOT_FOR_STATUS, TEMPORAL_ADDRESS="127.0.0.1:1", DISBURSE_PAYLOAD_KEYS="")
+    assert loaded == [], _top(loaded)
+
+
+def test_help_loads_only_the_command_line():
+    code = ("from typer.testing import CliRunner\n"
+            "from cli.main import app\n"
+            "for args in (['--help'], ['status', '--help'], ['users', '--help']):\n"
+            "    r = CliRunner().invoke(app, args)\n"
+            "    assert r.exit_code == 0 and 'Usage' in r.stdout, r.output\n")
+    loaded = _loaded_after(code, NOT_FOR_HELP)
+    assert loaded == [], _top(loaded)
+
+
+def test_the_client_names_what_the_workflow_registers():
+    """The client sends the workflow type, updates and queries by name (so it need not import the
+    workflow): the names are the ones the worker's workflow class registers."""
+    from temporalio.workflow import _Definition
+
+    from models.payloads import DecisionRecord
+    from workflows import client as wc
+    from workflows.application import ApplicationWorkflow
+    defn = _Definition.must_from_class(ApplicationWorkflow)
+    assert wc.WORKFLOW_TYPE == defn.name == "Application"
+    assert set(wc.UPDATES) <= set(defn.updates), set(wc.UPDATES) - set(defn.updates)
+    assert set(wc.QUERIES) <= set(defn.queries), set(wc.QUERIES) - set(defn.queries)
+    for name in wc.UPDATES[1:]:                      # every decision returns a DecisionRecord
+        assert defn.updates[name].ret_type is DecisionRecord, name
+
+
+def test_the_light_payloads_are_the_ones_the_workflow_uses():
+    """models.payloads holds the update payloads; models.application (and `models`) re-export the
+    same classes, so the worker, the console and the client agree."""
+    import models
+    from models import application, payloads
+    for name in payloads.__all__:
+        assert getattr(application, name) is getattr(payloads, name), name
+    assert sorted(models.__all__) == sorted(application.__all__)
+    assert models.ApplicationInput is application.ApplicationInput
+
+
+def test_the_console_made_on_first_use_stands_in_for_a_rich_console(capsys):
+    """cli.main.console is created when first used (rich is not loaded for --help) and serves
+    wherever a rich Console does: printing, and inside rich's own Progress / Live."""
+    from rich.progress import Progress
+
+    import cli.main as main
+    with Progress(console=main.console, transient=True) as progress:
+        progress.console.print("while it runs")
+    main.console.print("[b]after[/b]")
+    out = capsys.readouterr().out
+    assert "while it runs" in out and "after" in out and "[b]" not in out
