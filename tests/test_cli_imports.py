@@ -82,8 +82,10 @@ def test_the_client_names_what_the_workflow_registers():
     assert wc.WORKFLOW_TYPE == defn.name == "Application"
     assert set(wc.UPDATES) <= set(defn.updates), set(wc.UPDATES) - set(defn.updates)
     assert set(wc.QUERIES) <= set(defn.queries), set(wc.QUERIES) - set(defn.queries)
-    for name in wc.UPDATES[1:]:                      # every decision returns a DecisionRecord
-        assert defn.updates[name].ret_type is DecisionRecord, name
+    from models.clawback import Amendment
+    for name in wc.UPDATES[1:]:       # every decision returns a DecisionRecord, an amendment's the Amendment
+        expected = Amendment if name.endswith("_amendment") else DecisionRecord
+        assert defn.updates[name].ret_type is expected, name
 
 
 def test_the_light_payloads_are_the_ones_the_workflow_uses():
