@@ -22,7 +22,7 @@ FINANCE_BUREAU = "市财政局"
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")   # the policies' days; no DST since 1991
 
 Status = Literal[
-    "review", "info_requested", "credit_check", "calculating", "payout", "awaiting_evidence",
+    "review", "info_requested", "credit_check", "calculating", "publicity", "payout", "awaiting_evidence",
     "confirming", "attention", "completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked",
 ]
 TERMINAL: frozenset[str] = frozenset({"completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked"})
@@ -154,6 +154,7 @@ class Pinned(BaseModel):
     clause: ClauseInfo
     enterprise_name: str = ""
     reviewers: dict[str, str] = {}           # reviewer id -> qualified bureau
+    publicity_day_seconds: Optional[int] = None   # DEMO/TEST: a 公示 notice day lasts this many seconds
 
 
 class ApplicationRun(BaseModel):
@@ -192,6 +193,8 @@ class ApplicationState(BaseModel):
     note: Optional[str] = None
     overdue: bool = False
     outbox: list["Notification"] = []         # notifications not yet handed to the notify activity
+    provisional: Optional["Provisional"] = None      # the core on the claim during review (models/publicity.py)
+    publicity: Optional["PublicityState"] = None     # 公示 (models/publicity.py)
 
 
 # --------------------------------------------------------------------------------- updates
@@ -306,6 +309,8 @@ class ApplicationStatus(BaseModel):
     calculation: Optional[dict[str, Any]] = None   # summary: amount, refusal
     note: Optional[str] = None
     closed: Optional[Closure] = None
+    provisional: Optional["Provisional"] = None
+    publicity: Optional["PublicityState"] = None
 
 
 # --------------------------------------------------------------------------------- activity payloads
@@ -379,13 +384,20 @@ class StatusUpdate(BaseModel):
     awarded: Decimal = Decimal("0")
     bureaus: list[str] = []
     overdue: bool = False
+    amount: Optional[Decimal] = None         # the binding calculation's award (None before it)
+    provisional: Optional[Decimal] = None    # the provisional amount during review
+    publicity_from: Optional[date] = None    # 公示: first and last notice day
+    publicity_until: Optional[date] = None
     decision: Optional[DecisionRecord] = None     # (first version only)
     decisions: list[tuple[int, DecisionRecord]] = []   # (index, decision) not yet mirrored
     version: int = 0                         # increases with every mirror of one application
 
 
+from models.publicity import Provisional, PublicityState  # noqa: E402 - they import nothing of this module
+
 ApplicationRun.model_rebuild()
 ApplicationState.model_rebuild()
+ApplicationStatus.model_rebuild()
 
 __all__ = [
     "Adjustment", "ApplicationInput", "OpenRequest", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",
