@@ -319,6 +319,16 @@ async def resume(client, app_id: str, *, who: str, comment: str = ""):
     return await _wc().resume(client, app_id, who=who, comment=comment, actor=_acting(who))
 
 
+async def object_to(client, app_id: str, *, who: str, objector_name: str, objector_contact: str, reason: str):
+    return await _wc().object_to(client, app_id, who=who, objector_name=objector_name,
+                                 objector_contact=objector_contact, reason=reason, actor=_acting(who))
+
+
+async def rule_objection(client, app_id: str, *, reviewer: str, objection: int, reason: str, uphold: bool):
+    return await _wc().rule_objection(client, app_id, reviewer=reviewer, objection=objection, reason=reason,
+                                      uphold=uphold, actor=_acting(reviewer))
+
+
 # ------------------------------------------------------------------------------------ visibility
 
 def _quote(value: str) -> str:

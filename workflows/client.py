@@ -251,6 +251,25 @@ async def resume(client: Client, app_id: str, *, who: str, comment: str = "",
                          actor=actor)
 
 
+async def object_to(client: Client, app_id: str, *, who: str, objector_name: str, objector_contact: str,
+                    reason: str, actor: Optional[creds.Actor] = None):
+    """Record a written, real-name objection within the 公示 period, on the objector's behalf
+    (`who` is the staff member recording it: models/publicity.py)."""
+    from models.publicity import Objection
+    return await _update(client, app_id, ApplicationWorkflow.object,
+                         Objection(who=who, objector_name=objector_name, objector_contact=objector_contact,
+                                   reason=reason), actor=actor)
+
+
+async def rule_objection(client: Client, app_id: str, *, reviewer: str, objection: int, reason: str, uphold: bool,
+                         actor: Optional[creds.Actor] = None):
+    """The lead bureau's decision on an objection: uphold (the application ends rejected) or dismiss."""
+    from models.publicity import ObjectionRuling
+    method = ApplicationWorkflow.uphold_objection if uphold else ApplicationWorkflow.dismiss_objection
+    return await _update(client, app_id, method, ObjectionRuling(reviewer=reviewer, objection=objection, reason=reason),
+                         actor=actor)
+
+
 def _facts_of(data: dict) -> tuple[dict, str]:
     """A JSON file may hold the facts themselves or {"facts": {...}, "comment": "..."}."""
     data = dict(data or {})
