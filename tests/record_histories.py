@@ -31,6 +31,33 @@ async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
         app_id = await wc.submit(h.client, app_input(code, **kw), task_queue=task_queue)
         return app_id, (await h.client.get_workflow_handle(app_id).describe()).run_id
 
+    # 公示 (patch "provisional-and-publicity"): an objection upheld (rejected, commitment released), and
+    # one dismissed after the period ended (paid then)
+    from tests.backend_helpers import past_publicity
+    app_id, run = await start()
+    await approve_both(h, app_id)
+    await wait_status(h, app_id, "publicity")
+    await wc.object_to(h.client, app_id, who="op-desk", objector_name="张三", objector_contact="13800000000",
+                       reason="保单系伪造")
+    await wc.rule_objection(h.client, app_id, reviewer="hz-kjj", objection=1, reason="核实属实", uphold=True)
+    await result(h, app_id)
+    out["publicity_objection_upheld"] = (app_id, [run])
+
+    app_id, run = await start()
+    await approve_both(h, app_id)
+    await wait_status(h, app_id, "publicity")
+    await wc.object_to(h.client, app_id, who="op-desk", objector_name="李四", objector_contact="hz@example.cn",
+                       reason="金额有误")
+    await past_publicity(h, app_id)
+    await wc.rule_objection(h.client, app_id, reviewer="hz-kjj", objection=1, reason="核实无误", uphold=False)
+    await result(h, app_id)
+    out["publicity_objection_dismissed"] = (app_id, [run])
+
+    # The scenarios below move the clock weeks ahead (one harness for all): past the last year the
+    # installed calendar knows, a real 公示 period cannot be computed. They record with the
+    # demo/test setting (a notice day lasts an hour), pinned when each application opens.
+    os.environ["DISBURSE_PUBLICITY_DAY_SECONDS"] = "3600"
+
     # review with a request for information, an SLA escalation, approval, payout
     app_id, run = await start()
     await wc.request_info(h.client, app_id, reviewer="hz-kjj", comment="send the policy scan")
@@ -93,15 +120,18 @@ async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
     await wc.withdraw(h.client, app_id, operator="op-demo", comment="cannot be calculated")
     await result(h, app_id)
     out["attention_withdrawn"] = (app_id, [run])
+
     return out
 
 
 async def _first_tranche_paid(h, app_id: str) -> None:
     import asyncio
+    from tests.backend_helpers import through_publicity
     for _ in range(400):
         st = await wc_status(h, app_id)
         if [t["state"] for t in st["tranches"]] == ["paid", "pending"]:
             return
+        await through_publicity(h, st)
         await asyncio.sleep(0.05)
     raise AssertionError(f"{app_id}: first tranche never paid")
 
@@ -122,8 +152,9 @@ async def histories(h, db) -> dict[str, object]:
 
 
 def main() -> int:
-    if len(sys.argv) != 2 or not sys.argv[1].isidentifier():
-        print("usage: python -m tests.record_histories TAG   (e.g. v2)", file=sys.stderr)
+    import re
+    if len(sys.argv) != 2 or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,39}", sys.argv[1]):
+        print("usage: python -m tests.record_histories TAG   (e.g. v2, v3-publicity)", file=sys.stderr)
         return 2
     tag = sys.argv[1]
     taken = sorted(p.name for p in HISTORIES.glob(f"*-{tag}.json"))
@@ -133,6 +164,11 @@ def main() -> int:
     from models import registry
     from models.db import init_db
     from tests.temporal_env import REVIEWERS, Harness
+    from datetime import timedelta
+    from models import credentials as creds
+    signer = creds.Signer.generate("record-k1")     # as tests/conftest.py: the clock runs days ahead
+    creds.use_signer(signer)
+    creds.use_verifier(creds.Verifier.of(signer, max_age=timedelta(days=36500)))
     os.environ["DISBURSE_DB_URL"] = f"sqlite:///{tempfile.mkdtemp()}/record.db"
     init_db()
     for rid, bureau in REVIEWERS.items():

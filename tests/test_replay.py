@@ -48,6 +48,9 @@ def test_histories_are_kept():
     assert {"lifecycle_info_sla-v2", "programme_two_years-run1-v2", "programme_two_years-run2-v2", "rejected-v2",
             "withdrawn_awaiting_evidence-v2", "revoked_during_payout-v2", "blacklisted_during_payout-v2",
             "attention_withdrawn-v2"} <= names
+    # provisional calculation and 公示 (patch "provisional-and-publicity")
+    assert {"publicity_objection_upheld-v3-publicity", "publicity_objection_dismissed-v3-publicity",
+            "lifecycle_info_sla-v3-publicity", "programme_two_years-run1-v3-publicity"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
