@@ -72,6 +72,8 @@ def check_worker_settings() -> None:
     except ImportError as e:
         raise CliError(f"the worker cannot be loaded (worker.py: {e})") from None
     Concurrency.from_env()
+    from models.publicity import day_seconds_setting
+    day_seconds_setting()                    # DISBURSE_PUBLICITY_DAY_SECONDS (demos and tests only)
 
 
 async def run_worker(client) -> None:

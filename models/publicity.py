@@ -43,7 +43,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 
 class PublicitySettingError(ValueError):
-    """DISBURSE_PUBLICITY_DAY_SECONDS is set but unusable."""
+    """DISBURSE_PUBLICITY_DAY_SECONDS is set but unusable (the worker stops before it polls)."""
+    exit_code = 78      # EX_CONFIG, as worker.ConcurrencyError: no restart helps
 
 
 def day_seconds_setting(environ=None) -> Optional[int]:
