@@ -237,3 +237,58 @@ def test_the_publication_day_is_taken_in_china_time():
     # 2026-09-29 17:00 UTC is already 09-30 01:00 in China: day 0 is 09-30, the notice starts 10-08
     p = period("hz2025-04-tech-insurance-premium", datetime.fromisoformat("2026-09-29T17:00:00+00:00"))
     assert p.published_on == date(2026, 9, 30) and p.first_day == date(2026, 10, 8)
+
+
+# --------------------------------------------------------------------------------- the publishable list
+
+def _mirror_rows(db):
+    from datetime import timezone
+    now = datetime.now(timezone.utc)
+    rows = [("app-1", "91330106MA2H00001E", "=HYPERLINK(\"http://x\",\"点我\")", "hz2025-04-tech-insurance-premium",
+             Decimal("400000.00"), "publicity"),
+            ("app-2", "91330106MA2H00002C", "杭州＋科技有限公司", "hz2025-01-tech-loan-interest", Decimal("12345.67"),
+             "publicity"),
+            ("app-3", "91330106MA2H00003A", "@SUM(1)", "hz2025-04-tech-insurance-premium", Decimal("1.00"), "completed"),
+            ("app-4", "91330106MA2H00004X", "不在公示", "hz2025-04-tech-insurance-premium", None, "review")]
+    with session() as s:
+        for app_id, code, name, clause, amount, status in rows:
+            s.add(ApplicationRow(application_id=app_id, clause_id=clause, enterprise_code=code, enterprise_name=name,
+                                 year=2026, status=status, awarded=Decimal("0"), updated_at=now, amount=amount,
+                                 publicity_from=date(2026, 11, 30) if amount else None,
+                                 publicity_until=date(2026, 12, 4) if amount else None))
+        s.commit()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_the_publicity_list_exports_and_reads_back_the_same_rows(db, tmp_path, suffix):
+    from typer.testing import CliRunner
+
+    from cli import publicity
+    from cli.main import app
+    from cli.safe_text import spreadsheet_cell
+    _mirror_rows(db)
+    expected = publicity.rows()
+    assert [r["application_id"] for r in expected] == ["app-1", "app-2"]          # in 公示 now
+    assert [r["application_id"] for r in publicity.rows(include_past=True)] == ["app-1", "app-2", "app-3"]
+    assert [r["application_id"] for r in publicity.rows("hz2025-01-tech-loan-interest")] == ["app-2"]
+    out = tmp_path / f"公示{suffix}"
+    r = CliRunner().invoke(app, ["publicity", "list", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"{out}: 2 awards" in r.output
+    back = publicity.read_back(out)
+    assert back == [{k: spreadsheet_cell(v) for k, v in row.items()} for row in expected]
+    assert back[0]["enterprise"].startswith("'=HYPERLINK") and back[1]["amount"] == "12345.67"
+    assert back[0]["clause"] == "科技保险保费补助"                                   # the clause's name
+    if suffix == ".xlsx":                                                           # no cell is a formula
+        from openpyxl import load_workbook
+        ws = load_workbook(out).worksheets[0]
+        assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+
+
+def test_the_publicity_list_refuses_an_unknown_format_in_one_line(db, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    r = CliRunner().invoke(app, ["publicity", "list", "--out", str(tmp_path / "list.pdf")])
+    assert r.exit_code == 2 and "written as .csv or .xlsx" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "list.pdf").exists()
