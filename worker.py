@@ -133,7 +133,7 @@ async def run_worker(client: Client, *, task_queue: str = TASK_QUEUE) -> None:
         if day_seconds:
             logging.getLogger("disburse.worker").warning("publicity_demo_setting", extra={
                 "setting": f"{DAY_SECONDS_ENV}={day_seconds}",
-                "message": f"DEMO/TEST ONLY: 公示 notice days of applications opened by this worker last {day_seconds} s, "
+                "note": f"DEMO/TEST ONLY: 公示 notice days of applications opened by this worker last {day_seconds} s, "
                            "not working days on the official calendar; never set it in production"})
         with ThreadPoolExecutor(max_workers=concurrency.activity_threads) as executor:
             await build_worker(client, task_queue=task_queue, executor=executor, concurrency=concurrency).run()

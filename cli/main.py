@@ -228,7 +228,7 @@ def status(
 @app.command("list")
 @friendly
 def list_(
-    status_: Optional[str] = typer.Option(None, "--status", help="review, info_requested, payout, awaiting_evidence, confirming, completed, rejected, refused, blacklisted, withdrawn, revoked"),
+    status_: Optional[str] = typer.Option(None, "--status", help="review, info_requested, publicity, payout, awaiting_evidence, confirming, completed, rejected, refused, blacklisted, withdrawn, revoked"),
     clause: Optional[str] = typer.Option(None, "--clause", help="clause id, e.g. hz2025-04-tech-insurance-premium"),
     bureau: Optional[str] = typer.Option(None, "--bureau", help="a bureau reviewing it, e.g. 杭州市科技局"),
     enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise credit code"),
