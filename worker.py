@@ -17,6 +17,10 @@ Concurrency comes from the environment (README "Production": sizing), read when 
 
 A value that is not a whole number in range, or fewer threads than activity slots, stops the worker
 with ConcurrencyError before it polls (`disburse worker` exits 78, EX_CONFIG: no restart helps).
+
+    DISBURSE_PUBLICITY_DAY_SECONDS   DEMOS AND TESTS ONLY: a 公示 notice day lasts N seconds (1-86400)
+                                     instead of a working day on the official calendar; pinned into
+                                     each application when it opens (models/publicity.py)
 """
 from __future__ import annotations
 
@@ -114,6 +118,8 @@ def load_keys() -> None:
 async def run_worker(client: Client, *, task_queue: str = TASK_QUEUE) -> None:
     """Run until cancelled."""
     concurrency = Concurrency.from_env()     # a bad setting stops us before anything else
+    from models.publicity import DAY_SECONDS_ENV, day_seconds_setting
+    day_seconds = day_seconds_setting()      # likewise (PublicitySettingError, exit 78)
     configure_logging()
     init_db()
     load_keys()
@@ -126,6 +132,11 @@ async def run_worker(client: Client, *, task_queue: str = TASK_QUEUE) -> None:
     try:
         logging.getLogger("disburse.worker").info("worker_started", extra={
             "task_queue": task_queue, "pid": os.getpid(), **vars(concurrency)})
+        if day_seconds:
+            logging.getLogger("disburse.worker").warning("publicity_demo_setting", extra={
+                "setting": f"{DAY_SECONDS_ENV}={day_seconds}",
+                "note": f"DEMO/TEST ONLY: 公示 notice days of applications opened by this worker last {day_seconds} s, "
+                           "not working days on the official calendar; never set it in production"})
         with ThreadPoolExecutor(max_workers=concurrency.activity_threads) as executor:
             await build_worker(client, task_queue=task_queue, executor=executor, concurrency=concurrency).run()
     finally:

@@ -67,7 +67,17 @@ def open_application(req: OpenRequest) -> Pinned:
     bar = active_bar(claim.enterprise_code, registry.today_cn())      # barred after a recovery (追回)
     if bar is not None:
         raise _refuse(f"enterprise_code: {bar_line(bar)}")
-    pinned = Pinned(clause=info, enterprise_name=ent.name, reviewers=registry.reviewer_snapshot())
+    from models.publicity import DAY_SECONDS_ENV, PublicitySettingError, day_seconds_setting
+    try:
+        day_seconds = day_seconds_setting()
+    except PublicitySettingError as e:
+        raise ApplicationError(str(e), type="ValueError", non_retryable=True) from None
+    if day_seconds:
+        log.warning("publicity_demo_setting", day_seconds=day_seconds,
+                    message=f"{DAY_SECONDS_ENV} is set: this application's 公示 notice days last {day_seconds} s "
+                            "(demos and tests only)")
+    pinned = Pinned(clause=info, enterprise_name=ent.name, reviewers=registry.reviewer_snapshot(),
+                    publicity_day_seconds=day_seconds)
     with session() as s:                  # the claim, for the audit record (outlives the history)
         add_once(s, ClaimRow(application_id=claim.application_id, claim_json=claim.model_dump_json(),
                              pinned_json=pinned.model_dump_json(), opened_at=_now()), key=("application_id",))
@@ -134,7 +144,9 @@ def _upsert(s, u: StatusUpdate) -> None:
     version never overwrites a newer one (mirrors of one application may arrive out of order)."""
     values = dict(application_id=u.application_id, clause_id=u.clause_id, enterprise_code=u.enterprise_code,
                   enterprise_name=u.enterprise_name, year=u.year, status=u.status, awarded=u.awarded,
-                  bureaus=";".join(u.bureaus), overdue=u.overdue, version=u.version, updated_at=_now())
+                  bureaus=";".join(u.bureaus), overdue=u.overdue, version=u.version, updated_at=_now(),
+                  amount=u.amount, provisional=u.provisional, publicity_from=u.publicity_from,
+                  publicity_until=u.publicity_until)
     if engine().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:

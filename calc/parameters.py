@@ -174,6 +174,21 @@ class LimitCheck(_M):
     rule: str
 
 
+class Publicity(_M):
+    """公示: the notice period before the first tranche, in working days on the official calendar
+    (calc/workdays.py), dated like every parameter; a text that is silent says so in `reading`."""
+    working_days: tuple[Dated, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _days(self) -> "Publicity":
+        for v in self.working_days:
+            if isinstance(v.value, bool) or not isinstance(v.value, int) or not 1 <= v.value <= 30:
+                raise ValueError(f"working_days must be a whole number of days from 1 to 30, got {v.value!r}")
+        if [v.since for v in self.working_days] != sorted(v.since for v in self.working_days):
+            raise ValueError("working_days values must be in date order")
+        return self
+
+
 class Document(_M):
     id: str = Field(pattern=r"^[a-z]{2}\d{4}$")
     title: str
@@ -187,6 +202,8 @@ class Document(_M):
     clauses: tuple[Clause, ...] = ()
     non_computable: tuple[NonComputable, ...] = ()
     limits: tuple[LimitCheck, ...] = ()
+    publicity: Publicity | None = Field(
+        default=None, description="公示 before the first tranche; required of a document with clauses")
 
 
 class RateTables(_M):
@@ -234,6 +251,9 @@ def load_document(path: Path) -> Document:
         _raise_validation(path, e)
     if not (SOURCES_DIR / doc.seed).is_file():
         raise ParameterError(path.name, "seed", f"no source text {doc.seed!r} in policies/sources/")
+    if doc.clauses and doc.publicity is None:
+        raise ParameterError(path.name, "publicity", "a document whose clauses pay money needs its 公示 period "
+                                                     "(publicity.working_days, with its citation or reading)")
     for i, clause in enumerate(doc.clauses):
         for name in FORMULA_PARAMS[clause.formula]:
             if name not in clause.params:

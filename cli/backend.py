@@ -72,6 +72,8 @@ def check_worker_settings() -> None:
     except ImportError as e:
         raise CliError(f"the worker cannot be loaded (worker.py: {e})") from None
     Concurrency.from_env()
+    from models.publicity import day_seconds_setting
+    day_seconds_setting()                    # DISBURSE_PUBLICITY_DAY_SECONDS (demos and tests only)
 
 
 async def run_worker(client) -> None:
@@ -346,6 +348,16 @@ async def refuse_amendment(client, app_id: str, *, reviewer: str, comment: str):
 def bars(enterprise: str | None = None) -> list[dict]:
     from models.recovery import bars as rows
     return rows(enterprise)
+
+
+async def object_to(client, app_id: str, *, who: str, objector_name: str, objector_contact: str, reason: str):
+    return await _wc().object_to(client, app_id, who=who, objector_name=objector_name,
+                                 objector_contact=objector_contact, reason=reason, actor=_acting(who))
+
+
+async def rule_objection(client, app_id: str, *, reviewer: str, objection: int, reason: str, uphold: bool):
+    return await _wc().rule_objection(client, app_id, reviewer=reviewer, objection=objection, reason=reason,
+                                      uphold=uphold, actor=_acting(reviewer))
 
 
 # ------------------------------------------------------------------------------------ visibility

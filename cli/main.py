@@ -10,6 +10,8 @@
     disburse status APP_ID        where an application stands
     disburse list [--status ...]  applications, from the Temporal visibility API
     disburse approve|reject|request-info|provide-info|evidence|confirm-year|withdraw|revoke
+    disburse object|uphold-objection|dismiss-objection   objections during 公示
+    disburse publicity list [--out FILE.xlsx|FILE.csv]    the publishable 公示 list
     disburse blacklist|enterprises|reviewers ...   the local registries (SQLite)
     disburse ledger               paid tranches, and what settled them (recoveries, amendments)
     disburse clawback|bars        recover a paid award (追回); enterprises barred after one
@@ -84,6 +86,8 @@ users_app = _typer(help="People: operators, reviewers, finance, ops (passwords, 
 keys_app = _typer(help="The signing keys of the console / CLI service.")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+publicity_app = typer.Typer(no_args_is_help=True, help="公示: the publishable list of awards in their notice period.")
+app.add_typer(publicity_app, name="publicity")
 
 XLSX_HELP = "also write the rows to this .xlsx file (or .csv); text that looks like a formula stays text"
 
@@ -412,7 +416,7 @@ def status(
 @app.command("list")
 @friendly
 def list_(
-    status_: Optional[str] = typer.Option(None, "--status", help="review, info_requested, awaiting_budget, payout, awaiting_evidence, confirming, completed, rejected, refused, blacklisted, withdrawn, revoked"),
+    status_: Optional[str] = typer.Option(None, "--status", help="review, info_requested, awaiting_budget, publicity, payout, awaiting_evidence, confirming, completed, rejected, refused, blacklisted, withdrawn, revoked"),
     clause: Optional[str] = typer.Option(None, "--clause", help="clause id, e.g. hz2025-04-tech-insurance-premium"),
     bureau: Optional[str] = typer.Option(None, "--bureau", help="a bureau reviewing it, e.g. 杭州市科技局"),
     enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise credit code"),
@@ -653,6 +657,77 @@ def refuse_amendment(
     """Refuse the amendment waiting for finance (with a comment)."""
     a = backend.to_plain(run(backend.refuse_amendment, app_id, reviewer=reviewer, comment=comment))
     console.print(inert(f"amendment #{a['number']} of {app_id} refused"))
+
+
+# ------------------------------------------------------------------------------------ 公示
+
+@app.command("object")
+@friendly
+def object_(
+    app_id: str = typer.Argument(...),
+    who: str = typer.Option(..., "--who", help="you: the staff member recording the objection (logged in)"),
+    name: str = typer.Option(..., "--name", help="the objector's real name (实名)"),
+    contact: str = typer.Option(..., "--contact", help="the objector's phone, address or e-mail"),
+    reason: str = typer.Option(..., "--reason", help="the objection, as written"),
+) -> None:
+    """Record a written, real-name objection received during the 公示 period (payout waits until the lead bureau decides)."""
+    for flag, value in (("--name", name), ("--contact", contact), ("--reason", reason)):
+        if not value.strip():
+            fail(f"{flag}: must not be empty (an objection is real-name and written)", BAD_INPUT)
+    rec = run(backend.object_to, app_id, who=who, objector_name=name, objector_contact=contact, reason=reason)
+    console.print(inert(f"objection #{rec.number} recorded on {app_id}; the lead bureau decides "
+                        f"(uphold-objection / dismiss-objection {app_id} {rec.number})"))
+
+
+def _ruling(app_id: str, number: int, reviewer: str, reason: str, uphold: bool) -> None:
+    if not reason.strip():
+        fail("--reason: a decision on an objection needs a reason", BAD_INPUT)
+    run(backend.rule_objection, app_id, reviewer=reviewer, objection=number, reason=reason, uphold=uphold)
+    console.print(inert(f"objection #{number} on {app_id} {'upheld: the application is rejected' if uphold else 'dismissed'}"))
+
+
+@app.command("uphold-objection")
+@friendly
+def uphold_objection(
+    app_id: str = typer.Argument(...),
+    number: int = typer.Argument(..., min=1, help="the objection's number (disburse status)"),
+    reviewer: str = typer.Option(..., "--reviewer", help="a reviewer of the clause's lead bureau"),
+    reason: str = typer.Option(..., "--reason"),
+) -> None:
+    """Uphold an objection as the lead bureau: the application ends `rejected` and nothing is paid."""
+    _ruling(app_id, number, reviewer, reason, True)
+
+
+@app.command("dismiss-objection")
+@friendly
+def dismiss_objection(
+    app_id: str = typer.Argument(...),
+    number: int = typer.Argument(..., min=1, help="the objection's number (disburse status)"),
+    reviewer: str = typer.Option(..., "--reviewer", help="a reviewer of the clause's lead bureau"),
+    reason: str = typer.Option(..., "--reason"),
+) -> None:
+    """Dismiss an objection as the lead bureau: the application goes on to payout after the period."""
+    _ruling(app_id, number, reviewer, reason, False)
+
+
+@publicity_app.command("list")
+@friendly
+def publicity_list(
+    clause: Optional[str] = typer.Option(None, "--clause", help="only this clause"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write FILE.xlsx or FILE.csv instead of a table"),
+    include_past: bool = typer.Option(False, "--all", help="also the awards whose 公示 is over"),
+) -> None:
+    """The publishable 公示 list: enterprise, credit code, clause, amount, notice period (from the database)."""
+    from cli import publicity, show
+    data = publicity.rows(clause, include_past=include_past)
+    if out is None:
+        show.rows_table(console, "公示", [{k: r[k] for k in publicity.COLUMNS} for r in data], money_cols=("amount",))
+        return
+    try:
+        publicity.write(out, data)
+    except publicity.ExportError as e:
+        fail(str(e), BAD_INPUT)
+    console.print(inert(f"{out}: {len(data)} awards"))
 
 
 # ------------------------------------------------------------------------------------ registries

@@ -51,11 +51,30 @@ def application(console: Console, st: dict, calculation: dict | None = None) -> 
     if calc:
         rows.append(("calculated", money(calc.get("amount"))
                      + (f"  refused: {calc['refusal'].get('code')}" if calc.get("refusal") else "")))
+    prov = st.get("provisional") or {}
+    if prov:
+        rows.append(("provisional", prov.get("error") or (f"refused: {prov['refusal']}" if prov.get("refusal")
+                                                          else f"{money(prov.get('amount'))} (not binding)")))
+    pub = st.get("publicity") or {}
+    if pub:
+        rows.append(("公示", _period(pub.get("period") or {})))
     if st.get("note"):
         rows.append(("note", inert(st.get("note"), multiline=True)))
     for k, v in rows:
         summary.add_row(k, v if isinstance(v, Text) else inert(v))
     console.print(summary)
+    if prov:
+        _provisional(console, prov)
+    if pub.get("objections"):
+        t = Table(title="objections (公示)", title_justify="left")
+        for col in ("#", "filed (UTC)", "objector", "contact", "reason", "recorded by", "state", "decided by", "why"):
+            t.add_column(col, overflow="fold")
+        for o in pub["objections"]:
+            t.add_row(inert(o.get("number")), inert(_when(o.get("filed_at"))), inert(o.get("objector_name")),
+                      inert(o.get("objector_contact")), inert(o.get("reason"), multiline=True),
+                      inert(o.get("recorded_by")), inert(o.get("state")), inert(o.get("decided_by")),
+                      inert(o.get("decision_reason"), multiline=True))
+        console.print(t)
 
     decisions = st.get("decisions") or []
     if decisions:
@@ -111,6 +130,34 @@ def application(console: Console, st: dict, calculation: dict | None = None) -> 
         if calculation.get("refusal"):
             r = calculation["refusal"]
             console.print(Text.assemble("refused: ", inert(r.get("code")), ": ", inert(r.get("reason"))))
+
+
+def _period(p: dict) -> str:
+    if p.get("day_seconds"):
+        return (f"{p.get('working_days')} notice days of {p.get('day_seconds')} s — DEMO/TEST setting "
+                f"DISBURSE_PUBLICITY_DAY_SECONDS — until {_when(p.get('ends_at'))}")
+    return (f"{p.get('working_days')} working days, {p.get('first_day')} – {p.get('last_day')}; payout from "
+            f"{str(p.get('ends_at') or '').replace('T', ' ')[:16]} China time")
+
+
+def _provisional(console: Console, prov: dict) -> None:
+    """The claim's facts and the provisional calculation's trace (what reviewers decide on)."""
+    facts = Table(title="claim facts (as reviewed)", title_justify="left")
+    facts.add_column("fact")
+    facts.add_column("value", overflow="fold")
+    for k, v in (prov.get("facts") or {}).items():
+        if v is not None:
+            facts.add_row(inert(k), inert(v if isinstance(v, str) else _compact(v)))
+    console.print(facts)
+    if prov.get("trace"):
+        t = Table(title=inert(f"provisional calculation (as of {prov.get('as_of')}; the binding one follows "
+                              "the credit check)"), title_justify="left")
+        for col in ("step", "formula", "result", "rule / cap", "cited"):
+            t.add_column(col, overflow="fold")
+        for x in prov["trace"]:
+            t.add_row(inert(x.get("step", "")), inert(x.get("formula")), inert(x.get("result", "")),
+                      inert(x.get("rule")), inert((x.get("cite") or "")[:60]))
+        console.print(t)
 
 
 def applications(console: Console, rows: list[dict], query: str) -> None:

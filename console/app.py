@@ -52,7 +52,8 @@ HERE = Path(__file__).resolve().parent
 SESSION_MAX_AGE = 8 * 3600
 STATUS_ZH = {
     "opening": "受理中", "review": "审核中", "info_requested": "待补充材料", "credit_check": "信用核查",
-    "calculating": "核算中", "awaiting_budget": "待预算", "payout": "拨付中", "awaiting_evidence": "待提交年度材料", "confirming": "待财政确认",
+    "calculating": "核算中", "awaiting_budget": "待预算", "publicity": "公示中", "payout": "拨付中",
+    "awaiting_evidence": "待提交年度材料", "confirming": "待财政确认",
     "attention": "需人工处理", "completed": "已完成", "rejected": "未通过", "refused": "不予支持",
     "blacklisted": "严重失信", "withdrawn": "已撤回", "revoked": "已撤销",
 }
@@ -222,10 +223,26 @@ def create_app(*, temporal_client=None) -> FastAPI:
             live = await status(await client(), app_id)
         except Exception:  # noqa: BLE001 - Temporal unreachable or history deleted: the database's record
             live = None
-        prov = queries.provisional(app_id)
-        required = ((rec.get("pinned") or {}).get("clause") or {}).get("required_bureaus", [])
-        return page(request, "application.html", rec=rec, live=live, claim=claim, provisional=prov,
-                    required=required, app_id=app_id, actions=_actions(me, live, claim, required), message=None)
+        # the provisional calculation the workflow made (at submission, after provide-info); applications
+        # opened before it did: computed here from the claim as submitted
+        prov = _provisional_of(live) or queries.provisional(app_id)
+        facts = ((live or {}).get("provisional") or {}).get("facts") or claim.get("facts") or {}
+        pinned = rec.get("pinned") or {}
+        required = (pinned.get("clause") or {}).get("required_bureaus", [])
+        lead = (pinned.get("clause") or {}).get("lead_bureau")
+        return page(request, "application.html", rec=rec, live=live, claim=claim, provisional=prov, facts=facts,
+                    required=required, app_id=app_id, actions=_actions(me, live, claim, required, lead), message=None)
+
+    def _provisional_of(live: Optional[dict]) -> Optional[dict]:
+        """The workflow's provisional calculation in the page's shape (refusal as code and reason)."""
+        p = (live or {}).get("provisional")
+        if not p:
+            return None
+        out = {"amount": p.get("amount"), "trace": p.get("trace") or [], "error": p.get("error")}
+        if p.get("refusal"):
+            code, _, reason = str(p["refusal"]).partition(": ")
+            out["refusal"] = {"code": code, "reason": reason}
+        return out
 
     def may_see(me: Actor, rec: dict) -> None:
         """Who may see an application (its page and its documents): its own operator, reviewers and
@@ -298,11 +315,19 @@ def create_app(*, temporal_client=None) -> FastAPI:
             "Content-Disposition": content_disposition(doc["filename"]), "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store", "Content-Security-Policy": "default-src 'none'; sandbox"})
 
-    def _actions(me: Actor, live: Optional[dict], claim: dict, required: list[str]) -> set[str]:
+    def _actions(me: Actor, live: Optional[dict], claim: dict, required: list[str],
+                 lead: Optional[str] = None) -> set[str]:
         """What the page offers this user; the workflow's validators decide again."""
         if not live:
             return set()
         st, out = live.get("status"), set()
+        if st == "publicity" and live.get("publicity"):
+            # 公示: staff record a written objection for the objector; the lead bureau decides it
+            if claim.get("operator") != me.user:
+                out.add("object")
+            if me.role in ("reviewer", "finance") and lead and me.bureau == lead \
+                    and any(o.get("state") == "open" for o in live["publicity"].get("objections") or []):
+                out.add("rule_objection")
         decided = {d.get("bureau") for d in live.get("decisions", []) if d.get("kind") in ("approve", "reject")}
         if me.role in ("reviewer", "finance") and me.bureau in required and st in ("review", "info_requested") \
                 and me.bureau not in decided and live.get("programme_year", 1) == 1:
@@ -371,6 +396,17 @@ def create_app(*, temporal_client=None) -> FastAPI:
                 await wc.revoke(c, app_id, reviewer=me.user, reason=str(form.get("reason", "")), actor=me)
             elif action == "resume":
                 await wc.resume(c, app_id, who=me.user, comment=comment, actor=me)
+            elif action == "object":
+                await wc.object_to(c, app_id, who=me.user, objector_name=str(form.get("objector_name", "")),
+                                   objector_contact=str(form.get("objector_contact", "")),
+                                   reason=str(form.get("reason", "")), actor=me)
+            elif action in ("uphold_objection", "dismiss_objection"):
+                number = str(form.get("objection", "")).strip()
+                if not (number.isascii() and number.isdigit()):
+                    raise ValueError("异议编号须为数字")
+                await wc.rule_objection(c, app_id, reviewer=me.user, objection=int(number),
+                                        reason=str(form.get("reason", "")), uphold=action == "uphold_objection",
+                                        actor=me)
             else:
                 raise HTTPException(404, "unknown action")
         except HTTPException:

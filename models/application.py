@@ -27,7 +27,8 @@ FINANCE_BUREAU = "市财政局"
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")   # the policies' days; no DST since 1991
 
 Status = Literal[
-    "review", "info_requested", "credit_check", "calculating", "awaiting_budget", "payout", "awaiting_evidence",
+    "review", "info_requested", "credit_check", "calculating", "awaiting_budget", "publicity", "payout",
+    "awaiting_evidence",
     "confirming", "attention", "completed", "rejected", "refused", "blacklisted", "withdrawn", "revoked",
     "recovered", "barred",
 ]
@@ -133,6 +134,7 @@ class Pinned(BaseModel):
     clause: ClauseInfo
     enterprise_name: str = ""
     reviewers: dict[str, str] = {}           # reviewer id -> qualified bureau
+    publicity_day_seconds: Optional[int] = None   # DEMO/TEST: a 公示 notice day lasts this many seconds
 
 
 class ApplicationRun(BaseModel):
@@ -173,6 +175,8 @@ class ApplicationState(BaseModel):
     outbox: list["Notification"] = []         # notifications not yet handed to the notify activity
     clawback: Optional["Clawback"] = None     # a recovery (追回) ordered while it ran (models/clawback.py)
     amendments: list["Amendment"] = []        # corrections of the award, proposed / approved / applied
+    provisional: Optional["Provisional"] = None      # the core on the claim during review (models/publicity.py)
+    publicity: Optional["PublicityState"] = None     # 公示 (models/publicity.py)
 
 
 # --------------------------------------------------------------------------------- status
@@ -208,6 +212,8 @@ class ApplicationStatus(BaseModel):
     closed: Optional[Closure] = None
     recovery: Optional["Clawback"] = None
     amendments: list["Amendment"] = []
+    provisional: Optional["Provisional"] = None
+    publicity: Optional["PublicityState"] = None
 
 
 # --------------------------------------------------------------------------------- activity payloads
@@ -283,12 +289,17 @@ class StatusUpdate(BaseModel):
     awarded: Decimal = Decimal("0")
     bureaus: list[str] = []
     overdue: bool = False
+    amount: Optional[Decimal] = None         # the binding calculation's award (None before it)
+    provisional: Optional[Decimal] = None    # the provisional amount during review
+    publicity_from: Optional[date] = None    # 公示: first and last notice day
+    publicity_until: Optional[date] = None
     decision: Optional[DecisionRecord] = None     # (first version only)
     decisions: list[tuple[int, DecisionRecord]] = []   # (index, decision) not yet mirrored
     version: int = 0                         # increases with every mirror of one application
 
 
 from models.clawback import Amendment, Clawback  # noqa: E402 - they build on this module's types
+from models.publicity import Provisional, PublicityState  # noqa: E402 - they import nothing of this module
 
 ApplicationRun.model_rebuild()
 ApplicationState.model_rebuild()

@@ -13,8 +13,10 @@ AWARDED_FEN = SearchAttributeKey.for_int("AwardedFen")              # paid so fa
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
 # every responsible (qualified) bureau, so `disburse list --bureau` (`Bureau = "..."`) works
 BUREAU = SearchAttributeKey.for_keyword_list("Bureau")
+# 公示: when the notice period ends (00:00 China after its last working day); set when it starts
+PUBLICITY_END = SearchAttributeKey.for_datetime("PublicityEnd")
 
-ALL = (STATUS, CLAUSE_ID, LEAD_BUREAU, ENTERPRISE_CODE, AWARDED_AMOUNT, AWARDED_FEN, OVERDUE, BUREAU)
+ALL = (STATUS, CLAUSE_ID, LEAD_BUREAU, ENTERPRISE_CODE, AWARDED_AMOUNT, AWARDED_FEN, OVERDUE, BUREAU, PUBLICITY_END)
 
 _TYPE_NAMES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "BOOL": "Bool", "TEXT": "Text",
                "INT": "Int", "DATETIME": "Datetime", "KEYWORD_LIST": "KeywordList"}

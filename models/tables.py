@@ -216,6 +216,11 @@ class ApplicationRow(SQLModel, table=True):
     overdue: bool = False
     version: int = 0                          # of the workflow state mirrored here (newest wins)
     updated_at: datetime
+    # provisional calculation and 公示 (migration 0010): the publishable list (`disburse publicity list`)
+    amount: Optional[Decimal] = Field(default=None, sa_column=Column(Fen(), nullable=True))       # binding award
+    provisional: Optional[Decimal] = Field(default=None, sa_column=Column(Fen(), nullable=True))  # during review
+    publicity_from: Optional[date] = None     # first notice day (China)
+    publicity_until: Optional[date] = None    # last notice day
 
 
 class DecisionRow(SQLModel, table=True):

@@ -5,4 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/env.sh
+# The demo cannot wait a week of working days for 公示: with --demo, a notice day lasts a minute
+# (DISBURSE_PUBLICITY_DAY_SECONDS, read by the worker only; demos and tests only, never in deploy/).
+for arg in "$@"; do
+    if [ "$arg" = "--demo" ] && [ -z "${DISBURSE_PUBLICITY_DAY_SECONDS:-}" ]; then
+        export DISBURSE_PUBLICITY_DAY_SECONDS=60
+        echo "demo: 公示 notice days last ${DISBURSE_PUBLICITY_DAY_SECONDS} s (DISBURSE_PUBLICITY_DAY_SECONDS; demos only)" >&2
+    fi
+done
 exec .venv/bin/disburse up "$@"

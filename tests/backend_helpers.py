@@ -83,8 +83,41 @@ async def wait_status(h, app_id: str, wanted, *, skip=None, tries: int = 400) ->
             st = None
         if st and st["status"] in wanted:
             return st
+        if st and await through_publicity(h, st):
+            continue
         if skip is not None:
             await h.env.sleep(skip)
         else:
             await asyncio.sleep(0.05)
     raise AssertionError(f"{app_id}: status never reached {wanted}; last {st and st['status']}")
+
+
+async def through_publicity(h, st: dict | None) -> bool:
+    """An application in its 公示 period with no open objection: move the time-skipping server's
+    clock to the period's end (the tests that are not about 公示 go through it this way). True if
+    it moved the clock."""
+    from datetime import datetime, timedelta
+    pub = (st or {}).get("publicity") or {}
+    if (st or {}).get("status") != "publicity" or not pub or any(o["state"] == "open" for o in pub["objections"]):
+        return False
+    ends = datetime.fromisoformat(pub["period"]["ends_at"])
+    now = await h.env.get_current_time()
+    if ends <= now:
+        return False
+    await h.env.sleep(ends - now + timedelta(seconds=1))
+    return True
+
+
+async def past_publicity(h, app_id: str) -> dict:
+    """Wait for the application's 公示 (models/publicity.py), then move the time-skipping server's
+    clock past its end (00:00 China after the last notice day): returns the status seen during it."""
+    import asyncio
+    from datetime import datetime, timedelta
+    st = await wait_status(h, app_id, "publicity")
+    ends = datetime.fromisoformat(st["publicity"]["period"]["ends_at"])
+    now = await h.env.get_current_time()
+    if ends > now:
+        await h.env.sleep(ends - now + timedelta(seconds=1))
+    await asyncio.sleep(0)
+    return st
+

@@ -19,7 +19,9 @@ def service_env(tmp: Path) -> dict[str, str]:
     private = signer.save(keys)
     return {"DISBURSE_SIGNING_KEY": str(private), "DISBURSE_VERIFY_KEYS": str(keys),
             "DISBURSE_CONFIG_DIR": str(tmp / "config"), "DISBURSE_CONSOLE_PORT": "0",
-            "DISBURSE_CONSOLE_SECRET": "test-console-secret"}
+            "DISBURSE_CONSOLE_SECRET": "test-console-secret",
+            # 公示 notice days of one second on these real servers (models/publicity.py): demos and tests only
+            "DISBURSE_PUBLICITY_DAY_SECONDS": "1"}
 
 
 def people(env: dict, cwd, *users: tuple[str, str, str | None]) -> None:

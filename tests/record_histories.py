@@ -32,6 +32,33 @@ async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
         app_id = await wc.submit(h.client, app_input(code, **kw), task_queue=task_queue)
         return app_id, (await h.client.get_workflow_handle(app_id).describe()).run_id
 
+    # 公示 (patch "provisional-and-publicity"): an objection upheld (rejected, commitment released), and
+    # one dismissed after the period ended (paid then)
+    from tests.backend_helpers import past_publicity
+    app_id, run = await start()
+    await approve_both(h, app_id)
+    await wait_status(h, app_id, "publicity")
+    await wc.object_to(h.client, app_id, who="op-desk", objector_name="张三", objector_contact="13800000000",
+                       reason="保单系伪造")
+    await wc.rule_objection(h.client, app_id, reviewer="hz-kjj", objection=1, reason="核实属实", uphold=True)
+    await result(h, app_id)
+    out["publicity_objection_upheld"] = (app_id, [run])
+
+    app_id, run = await start()
+    await approve_both(h, app_id)
+    await wait_status(h, app_id, "publicity")
+    await wc.object_to(h.client, app_id, who="op-desk", objector_name="李四", objector_contact="hz@example.cn",
+                       reason="金额有误")
+    await past_publicity(h, app_id)
+    await wc.rule_objection(h.client, app_id, reviewer="hz-kjj", objection=1, reason="核实无误", uphold=False)
+    await result(h, app_id)
+    out["publicity_objection_dismissed"] = (app_id, [run])
+
+    # The scenarios below move the clock weeks ahead (one harness for all): past the last year the
+    # installed calendar knows, a real 公示 period cannot be computed. They record with the
+    # demo/test setting (a notice day lasts an hour), pinned when each application opens.
+    os.environ["DISBURSE_PUBLICITY_DAY_SECONDS"] = "3600"
+
     # review with a request for information, an SLA escalation, approval, payout
     app_id, run = await start()
     await wc.request_info(h.client, app_id, reviewer="hz-kjj", comment="send the policy scan")
@@ -126,10 +153,12 @@ async def scenarios(h, db) -> dict[str, tuple[str, list[str]]]:
 
 async def _first_tranche_paid(h, app_id: str) -> None:
     import asyncio
+    from tests.backend_helpers import through_publicity
     for _ in range(400):
         st = await wc_status(h, app_id)
         if [t["state"] for t in st["tranches"]] == ["paid", "pending"]:
             return
+        await through_publicity(h, st)
         await asyncio.sleep(0.05)
     raise AssertionError(f"{app_id}: first tranche never paid")
 

@@ -359,6 +359,22 @@ class Simulation:
     # ------------------------------------------------------------------ the run
 
     async def run(self) -> Report:
+        """The run, with 公示 notice days of 24 hours (DISBURSE_PUBLICITY_DAY_SECONDS=86400, read by the
+        in-process worker when each application opens): the clock runs years ahead here, past the
+        last year the installed official calendar knows (the calendar itself: tests/test_publicity.py)."""
+        import os
+        from models.publicity import DAY_SECONDS_ENV
+        previous = os.environ.get(DAY_SECONDS_ENV)
+        os.environ[DAY_SECONDS_ENV] = "86400"
+        try:
+            return await self._run()
+        finally:
+            if previous is None:
+                os.environ.pop(DAY_SECONDS_ENV, None)
+            else:
+                os.environ[DAY_SECONDS_ENV] = previous
+
+    async def _run(self) -> Report:
         started = time.monotonic()
         self.setup()
         if self.cfg.restarts:            # the main worker is replaced by one without a workflow cache
@@ -524,7 +540,7 @@ class Simulation:
         later = ("confirming", "awaiting_evidence", "attention")
         if self.rng.random() < 0.5 and any(a.status in later for a in self.apps.values()):
             return later
-        return ("review", "info_requested", "awaiting_evidence", "confirming", "payout", "attention")
+        return ("review", "info_requested", "awaiting_evidence", "confirming", "publicity", "payout", "attention")
 
     def undecided(self, app: App) -> list[str]:
         st = app.st or {}
@@ -801,7 +817,7 @@ class Simulation:
             return None
 
     @staticmethod
-    def resting(st: dict, today: date) -> bool:
+    def resting(st: dict, today: date, now: Optional[datetime] = None) -> bool:
         """Has the application ended, or does it wait for someone (or a date in the future)?"""
         s, year = st["status"], st["year"]
         decisions = st.get("decisions", [])
@@ -817,6 +833,11 @@ class Simulation:
             return not any(d["kind"] == "submit_evidence" and d["year"] == year for d in decisions)
         if s == "confirming":
             return not any(d["kind"] == "confirm_year" and d["year"] == year for d in decisions)
+        if s == "publicity":                              # until its end, or an objection's decision
+            pub = st.get("publicity") or {}
+            ends = datetime.fromisoformat(pub["period"]["ends_at"]) if pub else None
+            return bool(pub) and (any(o["state"] == "open" for o in pub["objections"])
+                                  or (now is not None and ends > now))
         if s == "payout":
             pending = [t for t in st.get("tranches", []) if t["state"] == "pending"]
             paying = [t for t in st.get("tranches", []) if t["state"] == "paying"]
@@ -827,6 +848,7 @@ class Simulation:
         if not apps:
             return
         today = await self.today()
+        now = await self.h.env.get_current_time()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.settle_timeout
 
@@ -834,7 +856,7 @@ class Simulation:
             st, pause = None, 0.02
             while True:
                 st = await self.status(app) or st
-                if st is not None and self.resting(st, today):
+                if st is not None and self.resting(st, today, now):
                     app.st = st
                     return
                 if loop.time() > deadline:
@@ -893,8 +915,9 @@ class Simulation:
     async def checkpoint(self, *, final: bool) -> None:
         await self.settle(self.open_apps())
         today = await self.today()
+        now = await self.h.env.get_current_time()
         for app in self.apps.values():
-            if app.st is None or not self.resting(app.st, today):
+            if app.st is None or not self.resting(app.st, today, now):
                 raise self.fail(f"invariant 5: {app.id} is in {app.status}, neither ended nor waiting for anyone")
         await self.wait_closed([a for a in self.apps.values() if a.status in TERMINAL])
         problems = check_book(self.apps, final=final)

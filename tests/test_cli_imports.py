@@ -83,8 +83,11 @@ def test_the_client_names_what_the_workflow_registers():
     assert set(wc.UPDATES) <= set(defn.updates), set(wc.UPDATES) - set(defn.updates)
     assert set(wc.QUERIES) <= set(defn.queries), set(wc.QUERIES) - set(defn.queries)
     from models.clawback import Amendment
-    for name in wc.UPDATES[1:]:       # every decision returns a DecisionRecord, an amendment's the Amendment
-        expected = Amendment if name.endswith("_amendment") else DecisionRecord
+    from models.publicity import ObjectionRecord
+    for name in wc.UPDATES[1:]:       # a DecisionRecord; an amendment's the Amendment, an objection's its record
+        expected = (Amendment if name.endswith("_amendment")
+                    else ObjectionRecord if name in ("object", "uphold_objection", "dismiss_objection")
+                    else DecisionRecord)
         assert defn.updates[name].ret_type is expected, name
 
 

@@ -306,7 +306,15 @@ async def _run_application(h, client, db, *, task_queue: str, name: str) -> str:
     app_id = await wc.submit(client, inp, task_queue=task_queue)
     await wc.approve(client, app_id, reviewer="hz-kjj", comment=f"{name} 保单真实")
     await wc.approve(client, app_id, reviewer="hz-czj", comment="ok")
-    result = await asyncio.wait_for(client.get_workflow_handle(app_id).result(), 60)   # no timer to skip
+    from datetime import datetime, timedelta
+    for _ in range(400):                                   # 公示: its timer passed on the test server's clock
+        st = await wc.status(client, app_id)
+        if st["status"] == "publicity":
+            break
+        await asyncio.sleep(0.05)
+    ends = datetime.fromisoformat(st["publicity"]["period"]["ends_at"])
+    await h.env.sleep(ends - await h.env.get_current_time() + timedelta(seconds=1))
+    result = await asyncio.wait_for(client.get_workflow_handle(app_id).result(), 60)   # no timer left to skip
     assert result["status"] == "completed", result
     return app_id
 
@@ -334,7 +342,8 @@ def test_an_application_run_with_the_codec_leaves_no_personal_data_in_the_histor
                 continue
             if path[:3] == ("marker_recorded_event_attributes", "details", "patch-data"):
                 # a workflow.patched marker, written by the SDK core: the patch id and nothing else
-                assert json.loads(p.data)["id"] in {"notify-people", "clawback-amend", "budget-lines"}, (path, p.data)
+                assert json.loads(p.data)["id"] in {"notify-people", "clawback-amend", "budget-lines",
+                                                    "provisional-and-publicity"}, (path, p.data)
                 continue
             assert p.metadata["encoding"] == b"binary/encrypted", path
             assert code.encode() not in p.data and code.encode() not in b"".join(p.metadata.values()), path

@@ -128,3 +128,47 @@ def test_an_operator_submits_through_the_console(harness, people):
             assert r.status_code == 303
         assert (await result(harness, app_id))["status"] == "withdrawn"
     harness.run(go())
+
+
+def test_publicity_on_the_application_page_objection_and_ruling(harness, people):
+    """公示 in the console: the period on the page, an objection recorded for the objector by staff,
+    decided by the lead bureau only; the provisional amount is the workflow's."""
+    from tests.backend_helpers import past_publicity, wait_status
+    async def go():
+        code = register(people, fresh_code())
+        app_id = await wc.submit(harness.client, app_input(code, operator="op-c1"))
+        await wait_status(harness, app_id, "review")
+        for _ in range(100):
+            if (await wc.status(harness.client, app_id)).get("provisional"):
+                break
+        async with _console(harness) as kj, _console(harness) as cz:
+            await _login(kj, "kj-c")
+            page = await kj.get(f"/applications/{app_id}")
+            assert "400,000.00" in page.text and "测算金额" in page.text
+            await wc.approve(harness.client, app_id, reviewer="hz-kjj", comment="ok")
+            await wc.approve(harness.client, app_id, reviewer="hz-czj", comment="ok")
+            st = await wait_status(harness, app_id, "publicity")
+            period = st["publicity"]["period"]
+            await _login(cz, "cz-c")
+            page = await cz.get(f"/applications/{app_id}")
+            assert "公示中" in page.text and f"{period['first_day']} 至 {period['last_day']}" in page.text
+            assert 'id="object"' in page.text and 'id="rule-1"' not in page.text
+            r = await cz.post(f"/applications/{app_id}/object", data={
+                "csrf": _csrf(page.text), "objector_name": "王五", "objector_contact": "0571-0000",
+                "reason": "<script>x</script>实为关联交易"})
+            assert r.status_code == 303
+            page = await cz.get(f"/applications/{app_id}")
+            assert "<script>x</script>" not in page.text and "&lt;script&gt;" in page.text
+            r = await cz.post(f"/applications/{app_id}/uphold_objection",
+                              data={"csrf": _csrf(page.text), "objection": "1", "reason": "成立"})
+            assert r.status_code == 409 and "only the lead bureau" in r.text
+            page = await kj.get(f"/applications/{app_id}")
+            assert 'id="rule-1"' in page.text
+            r = await kj.post(f"/applications/{app_id}/dismiss_objection",
+                              data={"csrf": _csrf(page.text), "objection": "1", "reason": "经核实不属关联交易"})
+            assert r.status_code == 303
+        await past_publicity(harness, app_id)
+        res = await result(harness, app_id)
+        assert res["status"] == "completed"
+        assert res["publicity"]["objections"][0]["recorded_by"] == "cz-c"
+    harness.run(go())

@@ -164,7 +164,8 @@ def test_an_escalation_reaches_two_contacts_by_email(smtp, monkeypatch):
 
 def test_every_kind_has_its_chinese_text_and_the_link_only_when_configured(monkeypatch):
     expected = {"awaiting_review": "待审核", "info_requested": "需补充材料", "escalation": "超期提醒",
-                "tranche_paid": "资金已拨付", "programme_ended": "扶持期结束", "something_new": "通知"}
+                "tranche_paid": "资金已拨付", "programme_ended": "扶持期结束", "publicity": "公示中",
+                "objection": "公示异议", "something_new": "通知"}
     for kind, text in expected.items():
         subject, body = render(Notification(application_id=APP, kind=kind, message="备注"))
         assert text in subject and APP in subject, (kind, subject)

@@ -246,7 +246,7 @@ def test_full_lifecycle_on_postgres(harness, pg_db):
 def test_a_withdrawal_releases_the_committed_tranche_on_postgres(harness, pg_db):
     from models.db import session
     from models.tables import ApplicationRow, DecisionRow
-    from tests.backend_helpers import app_input, approve_both, register, result
+    from tests.backend_helpers import app_input, approve_both, register, result, through_publicity
     from tests.fake_activities import STAGED_QUEUE
     from tests.temporal_env import fresh_code
     from workflows import client as wc
@@ -259,6 +259,7 @@ def test_a_withdrawal_releases_the_committed_tranche_on_postgres(harness, pg_db)
             st = await wc.status(harness.client, app_id)
             if [t["state"] for t in st["tranches"]] == ["paid", "pending"]:
                 break
+            await through_publicity(harness, st)   # 公示 first (models/publicity.py)
             await __import__("asyncio").sleep(0.05)
         assert [ln["state"] for ln in book.lines(app_id)] == ["paid", "committed"]
         await wc.withdraw(harness.client, app_id, operator="op-demo", comment="no longer needed")

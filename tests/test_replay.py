@@ -56,6 +56,9 @@ def test_histories_are_kept():
     assert {"clawback_during_payout-v3-clawback", "barred_before_tranche-v3-clawback",
             "amendments_during_payout-v3-clawback", "amendment_of_paid_award-v3-clawback",
             "recovery_of_completed-v3-clawback"} <= names
+    # provisional calculation and 公示 (patch "provisional-and-publicity")
+    assert {"publicity_objection_upheld-v3-publicity", "publicity_objection_dismissed-v3-publicity",
+            "lifecycle_info_sla-v3-publicity", "programme_two_years-run1-v3-publicity"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

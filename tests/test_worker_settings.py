@@ -76,3 +76,29 @@ def test_disburse_worker_refuses_a_bad_setting_before_connecting(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 78, r
     assert r.stderr.startswith("error: DISBURSE_ACTIVITY_THREADS=4") and len(r.stderr.splitlines()) == 1
+
+
+def test_an_unusable_publicity_day_setting_stops_the_worker_before_connecting(tmp_path):
+    """DISBURSE_PUBLICITY_DAY_SECONDS (demos and tests only, models/publicity.py): exit 78, one line."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "DISBURSE_PUBLICITY_DAY_SECONDS": "-5", "TEMPORAL_ADDRESS": "127.0.0.1:1",
+           "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    r = subprocess.run([str(Path(sys.executable).parent / "disburse"), "worker"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 78, r
+    assert r.stderr.startswith("error: DISBURSE_PUBLICITY_DAY_SECONDS='-5'") and len(r.stderr.splitlines()) == 1
+
+
+def test_the_publicity_day_setting_is_read_as_whole_seconds():
+    import pytest
+
+    from models.publicity import PublicitySettingError, day_seconds_setting
+    assert day_seconds_setting({}) is None and day_seconds_setting({"DISBURSE_PUBLICITY_DAY_SECONDS": " "}) is None
+    assert day_seconds_setting({"DISBURSE_PUBLICITY_DAY_SECONDS": "60"}) == 60
+    for bad in ("0", "1.5", "86401", "６０", "1e3"):
+        with pytest.raises(PublicitySettingError, match="DISBURSE_PUBLICITY_DAY_SECONDS"):
+            day_seconds_setting({"DISBURSE_PUBLICITY_DAY_SECONDS": bad})

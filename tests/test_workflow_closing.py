@@ -4,7 +4,7 @@ application is closed, both are refused."""
 import pytest
 from pydantic import ValidationError
 
-from tests.backend_helpers import app_input, approve_both, register, result, wait_status
+from tests.backend_helpers import app_input, approve_both, register, result, through_publicity, wait_status
 from tests.fake_activities import STAGED_QUEUE
 from tests.temporal_env import LOAN_CLAUSE, fresh_code, loan
 from workflows import client as wc
@@ -26,6 +26,7 @@ async def _at_stage(h, db, stage: str) -> tuple[str, int]:
             st = await wc.status(h.client, app_id)
             if [t["state"] for t in st["tranches"]] == ["paid", "pending"]:
                 return app_id, 1
+            await through_publicity(h, st)
             await __import__("asyncio").sleep(0.05)
         raise AssertionError(st)
     app_id = await wc.submit(h.client, app_input(code, clause=LOAN_CLAUSE, facts={"loans": [loan(2026)]}))

@@ -8,7 +8,9 @@ from sqlmodel import select
 from models import search_attributes as sa
 from models.db import session
 from models.tables import ApplicationRow, DecisionRow, NotificationRow
-from tests.backend_helpers import app_input, approve_both, register, result, submit_new, wait_status
+from tests.backend_helpers import (
+    app_input, approve_both, register, result, submit_new, through_publicity, wait_status,
+)
 from tests.fake_activities import STAGED_QUEUE
 from tests.temporal_env import fresh_code
 from workflows import client as wc
@@ -32,6 +34,7 @@ async def _paid_first_tranche(harness, app_id):
         st = await wc.status(harness.client, app_id)
         if [t["state"] for t in st["tranches"]] == ["paid", "pending"]:
             return st
+        await through_publicity(harness, st)
         await __import__("asyncio").sleep(0.05)
     raise AssertionError(st)
 

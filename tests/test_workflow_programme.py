@@ -89,7 +89,7 @@ def test_no_evidence_by_the_deadline_ends_the_programme_cleanly(harness, db):
         assert len(db.ledger_rows(app_id)) == 1
         with session() as s:
             kinds = [n.kind for n in s.exec(select(NotificationRow).where(NotificationRow.application_id == app_id))]
-        assert kinds == ["awaiting_review", "tranche_paid", "evidence_due", "programme_ended"]
+        assert kinds == ["awaiting_review", "publicity", "tranche_paid", "evidence_due", "programme_ended"]
         with pytest.raises(RequestRefused, match="closed"):
             await wc.submit_evidence(harness.client, app_id, {"loans": [loan(2027)]}, operator="op-demo")
     harness.run(go())

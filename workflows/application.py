@@ -1,7 +1,8 @@
 """The application workflow (workflow type "Application"): one subsidy application, from the
 claim to its last tranche.
 
-    year 1:  open -> review -> credit check -> binding calculation (commit to the award book) -> payout
+    year 1:  open (provisional calculation) -> review -> credit check -> binding calculation (commit to the
+             award book) -> 公示 (notice period, objections) -> credit check -> payout
     year n:  (evidence) -> binding calculation -> finance confirms -> credit check -> payout
     between years: continue-as-new, the whole state carried
 
@@ -43,6 +44,11 @@ with workflow.unsafe.imports_passed_through():
     from models.clawback import (
         AmendRequest, AmendResult, Amendment, AmendmentDecision, AmendmentProposal, Clawback, ClawbackOrder,
         RecoverRequest, RecoveryResult,
+    )
+    from models.publicity import PATCH as PUBLICITY_PATCH
+    from models.publicity import (
+        Objection, ObjectionRecord, ObjectionRuling, Period, PeriodRequest, Provisional, ProvisionalRequest,
+        PublicityState,
     )
 
 # Errors no retry can fix: they end the retries at once and the application waits in `attention`.
@@ -107,6 +113,11 @@ class ApplicationWorkflow:
         self.budget_refusal: Optional[Revocation] = None      # finance rejected the application for budget
 
         self.clawing = False
+        # provisional calculation and 公示 (patch "provisional-and-publicity"; models/publicity.py)
+        self.publicity_on = False
+        self.facts_version = 0                                # the claim's facts as they change in review
+        self.provisional_seen = 0
+        self.publicity_tick = 0                               # objections filed and decided
 
     # ------------------------------------------------------------------------------ run
 
@@ -124,6 +135,9 @@ class ApplicationWorkflow:
         notifier = asyncio.create_task(self._notify_loop()) if self.notifying else None
         self.clawing = workflow.patched(CLAWBACK_PATCH)
         amender = asyncio.create_task(self._amend_loop()) if self.clawing else None
+        self.publicity_on = workflow.patched(PUBLICITY_PATCH)
+        provisional = asyncio.create_task(self._provisional_loop()) \
+            if self.publicity_on and self.s is None else None
         try:
             if self.s is None:
                 await self._open_application()
@@ -140,6 +154,8 @@ class ApplicationWorkflow:
             notifier.cancel()
         if amender is not None:
             amender.cancel()
+        if provisional is not None:
+            provisional.cancel()
         return result
 
     async def _open_application(self) -> None:
@@ -155,6 +171,8 @@ class ApplicationWorkflow:
             raise ApplicationError(f"the application could not be opened: {message}", type=kind,
                                    non_retryable=True) from None
         self.s = ApplicationState(pinned=pinned, year=self.claim.year, facts=self.claim.facts)
+        if self.publicity_on:
+            self.facts_version = 1               # the provisional calculation follows (_provisional_loop)
         self._upsert_attributes()
         self._log("opened", lead_bureau=pinned.clause.lead_bureau)
         self._changed()
@@ -170,6 +188,8 @@ class ApplicationWorkflow:
         if not await self._credit_ok():
             return
         if not await self._calculate():
+            return
+        if self.publicity_on and not await self._publicity():
             return
         await self._pay_and_go_on()
 
@@ -497,6 +517,7 @@ class ApplicationWorkflow:
         self.s.status = status
         self._upsert(sa.STATUS.value_set(status))
         self._changed()
+        self._show_details()
 
     async def _mirror_loop(self) -> None:
         """Writes the state to the database after every change (the CLI's lists and the audit
@@ -510,7 +531,8 @@ class ApplicationWorkflow:
                 clause_id=self.claim.clause_id, enterprise_code=self.claim.enterprise_code,
                 enterprise_name=self.s.pinned.enterprise_name, year=self.s.year, status=self.s.status,
                 awarded=self.s.awarded, bureaus=self.s.pinned.clause.bureaus, overdue=self.s.overdue,
-                decisions=[(i, self.s.decisions[i]) for i in range(self.decisions_mirrored, upto)])
+                decisions=[(i, self.s.decisions[i]) for i in range(self.decisions_mirrored, upto)],
+                **self._publicity_mirror())
             try:
                 await workflow.execute_local_activity("mirror_status", update, start_to_close_timeout=LOCAL_TIMEOUT,
                                                       retry_policy=RETRY)
@@ -673,6 +695,8 @@ class ApplicationWorkflow:
     @workflow.update
     def provide_info(self, a: OperatorAction) -> DecisionRecord:
         self.s.facts = self._merged(a.facts)
+        if self.publicity_on:
+            self.facts_version += 1              # the provisional calculation runs again
         rec = self._record("provide_info", a.operator, None, a.comment)
         self._set_status("review")
         return rec
@@ -920,6 +944,175 @@ class ApplicationWorkflow:
         if not d.comment.strip():
             raise _invalid("refusing an amendment needs a comment")
 
+    # ------------------------------------------------------------------------------ provisional calculation and 公示
+    # (patch "provisional-and-publicity", models/publicity.py; applications opened before it skip both)
+
+    async def _provisional_loop(self) -> None:
+        """The calculation core on the claim when the application opens and after every
+        provide_info (a local activity that commits nothing): reviewers see the amount and its
+        trace. A refusal, or a claim the core cannot calculate, is shown, never fails anything."""
+        while True:
+            await workflow.wait_condition(lambda: self.s is not None and self.facts_version > self.provisional_seen)
+            version, now = self.facts_version, workflow.now()
+            req = ProvisionalRequest(
+                application_id=self.app_id, clause_id=self.claim.clause_id, year=self.s.year,
+                enterprise_code=self.claim.enterprise_code, facts=self.s.facts.model_dump(mode="json", exclude_none=True),
+                as_of=china_today(now).isoformat(), alternatives=self.claim.alternatives, computed_at=now)
+            try:
+                res: Provisional = await workflow.execute_local_activity(
+                    "provisional_calculation", req, result_type=Provisional, start_to_close_timeout=LOCAL_TIMEOUT,
+                    retry_policy=RETRY)
+            except ActivityError as e:
+                kind, message = _cause(e)
+                res = Provisional(error=f"the provisional calculation failed: {kind}: {message[:300]}",
+                                  facts=req.facts, computed_at=now, as_of=req.as_of)
+            self.provisional_seen = version
+            self.s.provisional = res
+            self._log("provisional", amount=res.amount, refusal=res.refusal, error=res.error)
+            self._changed()
+            self._show_details()
+
+    async def _publicity(self) -> bool:
+        """公示: the award is published for its notice period (working days, policy data, counted by
+        an activity on the official calendar); payout waits until 00:00 China after the last notice
+        day and until every objection is decided. An upheld objection rejects the application (the
+        award book releases its commitment in _finish). Then the credit check again. False if it ended."""
+        p: Period = await self._activity("publicity_period", PeriodRequest(
+            application_id=self.app_id, clause_id=self.calc.clause_id or self.claim.clause_id,
+            published=workflow.now(), day_seconds=self.s.pinned.publicity_day_seconds), result_type=Period)
+        self._check_closed()
+        self.s.publicity = PublicityState(period=p)
+        self._upsert(sa.PUBLICITY_END.value_set(p.ends_at))
+        self._set_status("publicity")
+        self._log("publicity", ends_at=p.ends_at.isoformat(), day_seconds=p.day_seconds)
+        self._tell("publicity", f"{self.calc.amount} · {p.describe()}",
+                   [self.s.pinned.clause.lead_bureau, self.claim.operator])
+        while True:
+            pub = self.s.publicity
+            upheld = pub.upheld()
+            if upheld is not None:
+                pub.ended = True
+                self.s.note = (f"objection #{upheld.number} upheld by {upheld.decided_by} "
+                               f"({self.s.pinned.clause.lead_bureau}): {upheld.decision_reason}")
+                self._set_status("rejected")
+                return False
+            now = workflow.now()
+            if now >= p.ends_at and not pub.open_objections():
+                break
+            tick = self.publicity_tick
+            try:
+                await workflow.wait_condition(lambda: self.s.closed is not None or self.publicity_tick != tick,
+                                              timeout=p.ends_at - now if now < p.ends_at else None)
+            except asyncio.TimeoutError:
+                pass
+            self._check_closed()
+        self.s.publicity.ended = True
+        self._changed()
+        return await self._credit_ok()
+
+    def _show_details(self) -> None:
+        """The Web UI's current details (markdown): status, provisional amount, award, 公示."""
+        if not self.publicity_on or self.s is None:
+            return
+        lines = [f"**status** {self.s.status}"]
+        prov = self.s.provisional
+        if prov is not None:
+            shown = prov.error or (f"refused — {prov.refusal}" if prov.refusal else f"{prov.amount} 元")
+            lines.append(f"**provisional amount** {shown}")
+        if self.calc is not None and self.calc.refusal is None:
+            lines.append(f"**award** {self.calc.amount} 元")
+        pub = self.s.publicity
+        if pub is not None and self.s.status == "publicity":
+            lines.append(f"**公示** {pub.period.describe()}")
+            if pub.open_objections():
+                lines.append(f"**objections open** {len(pub.open_objections())} (payout waits for the lead bureau)")
+        if self.s.note:
+            lines.append(f"**note** {self.s.note}")
+        workflow.set_current_details("\n\n".join(lines))
+
+    def _publicity_mirror(self) -> dict:
+        """The status mirror's columns for the publishable list and the provisional amount."""
+        if not self.publicity_on:
+            return {}
+        out: dict[str, Any] = {}
+        if self.s.provisional is not None and self.s.provisional.amount is not None:
+            out["provisional"] = Decimal(self.s.provisional.amount)
+        if self.calc is not None and self.calc.refusal is None and self.s.programme_year == 1:
+            out["amount"] = self.calc.amount
+        if self.s.publicity is not None:
+            out["publicity_from"] = self.s.publicity.period.first_day
+            out["publicity_until"] = self.s.publicity.period.last_day
+        return out
+
+    def _check_publicity(self) -> PublicityState:
+        self._check_open()
+        if self.s.status != "publicity" or self.s.publicity is None:
+            raise _invalid(f"application is not in its 公示 period (status {self.s.status})")
+        return self.s.publicity
+
+    @workflow.update
+    def object(self, o: Objection) -> ObjectionRecord:
+        pub = self.s.publicity
+        rec = ObjectionRecord(number=len(pub.objections) + 1, objector_name=o.objector_name,
+                              objector_contact=o.objector_contact, reason=o.reason, recorded_by=o.who,
+                              filed_at=workflow.now())
+        pub.objections.append(rec)
+        self.publicity_tick += 1
+        self._record("object", o.who, o.credential.bureau if o.credential else None,
+                     f"objection #{rec.number}: {o.reason}")
+        self._tell("objection", f"#{rec.number}: {o.reason}", [self.s.pinned.clause.lead_bureau])
+        self._show_details()
+        return rec
+
+    @object.validator
+    def _v_object(self, o: Objection) -> None:
+        pub = self._check_publicity()
+        if workflow.now() >= pub.period.ends_at:
+            raise _invalid(f"the 公示 period ended at {pub.period.ends_at.isoformat()}; objections are accepted "
+                           "only within it")
+        cred = self._verified(o, "object")
+        if cred.user == self.claim.operator:
+            raise _invalid(f"{cred.user} submitted this application (for the enterprise) and cannot record an "
+                           "objection to it")
+        if cred.role not in ("operator", "reviewer", "finance", "ops"):
+            raise _invalid(f"credential: {cred.user} is {cred.role}; objections are recorded by staff")
+
+    def _rule(self, r: ObjectionRuling, state: str) -> ObjectionRecord:
+        rec = self.s.publicity.objections[r.objection - 1]
+        rec.state, rec.decided_by, rec.decided_at, rec.decision_reason = state, r.reviewer, workflow.now(), r.reason
+        self.publicity_tick += 1
+        self._record(f"{'uphold' if state == 'upheld' else 'dismiss'}_objection", r.reviewer, self._bureau_of(r),
+                     f"objection #{r.objection}: {r.reason}")
+        self._show_details()
+        return rec
+
+    def _check_ruling(self, r: ObjectionRuling, action: str) -> None:
+        pub = self._check_publicity()
+        if r.objection > len(pub.objections):
+            raise _invalid(f"objection: there is no objection #{r.objection} ({len(pub.objections)} filed)")
+        if pub.objections[r.objection - 1].state != "open":
+            raise _invalid(f"objection #{r.objection} is already {pub.objections[r.objection - 1].state}")
+        cred = self._verified(r, action)
+        lead = self.s.pinned.clause.lead_bureau
+        if cred.role not in ("reviewer", "finance") or cred.bureau != lead:
+            raise _invalid(f"only the lead bureau {lead} decides objections; {cred.user} is {cred.bureau or cred.role}")
+
+    @workflow.update
+    def uphold_objection(self, r: ObjectionRuling) -> ObjectionRecord:
+        return self._rule(r, "upheld")
+
+    @uphold_objection.validator
+    def _v_uphold_objection(self, r: ObjectionRuling) -> None:
+        self._check_ruling(r, "uphold_objection")
+
+    @workflow.update
+    def dismiss_objection(self, r: ObjectionRuling) -> ObjectionRecord:
+        return self._rule(r, "dismissed")
+
+    @dismiss_objection.validator
+    def _v_dismiss_objection(self, r: ObjectionRuling) -> None:
+        self._check_ruling(r, "dismiss_objection")
+
     # ------------------------------------------------------------------------------ queries
 
     def _status_model(self) -> ApplicationStatus:
@@ -938,7 +1131,8 @@ class ApplicationWorkflow:
             year=self.s.year, programme_year=self.s.programme_year, programme_years=self._programme_length(),
             required_bureaus=self.s.pinned.clause.required_bureaus, decisions=self.s.decisions,
             overdue=self.s.overdue, awarded=self.s.awarded, tranches=self.s.tranches, calculation=calc,
-            note=self.s.note, closed=self.s.closed, recovery=self.s.clawback, amendments=self.s.amendments)
+            note=self.s.note, closed=self.s.closed, recovery=self.s.clawback, amendments=self.s.amendments,
+            provisional=self.s.provisional, publicity=self.s.publicity)
 
     @workflow.query(name="status")
     def get_status(self) -> dict:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 WORKFLOW_TYPE = "Application"               # @workflow.defn(name="Application")
 UPDATES = ("opened", "approve", "reject", "request_info", "provide_info", "submit_evidence", "confirm_year",
            "withdraw", "revoke", "resume", "retry_budget", "reject_for_budget", "clawback", "propose_amendment",
-           "approve_amendment", "refuse_amendment")
+           "approve_amendment", "refuse_amendment", "object", "uphold_objection", "dismiss_objection")
 QUERIES = ("status", "calculation", "decisions", "tranches")
 
 TASK_QUEUE = "disburse"
@@ -446,6 +446,25 @@ async def refuse_amendment(client: Client, app_id: str, *, reviewer: str, commen
     return await _update(client, app_id, "refuse_amendment",
                          AmendmentDecision(reviewer=reviewer, comment=comment, number=number), actor=actor,
                          result_type=Amendment)
+
+
+async def object_to(client: Client, app_id: str, *, who: str, objector_name: str, objector_contact: str,
+                    reason: str, actor: Optional[creds.Actor] = None):
+    """Record a written, real-name objection within the 公示 period, on the objector's behalf
+    (`who` is the staff member recording it: models/publicity.py)."""
+    from models.publicity import Objection, ObjectionRecord
+    return await _update(client, app_id, "object",
+                         Objection(who=who, objector_name=objector_name, objector_contact=objector_contact,
+                                   reason=reason), actor=actor, result_type=ObjectionRecord)
+
+
+async def rule_objection(client: Client, app_id: str, *, reviewer: str, objection: int, reason: str, uphold: bool,
+                         actor: Optional[creds.Actor] = None):
+    """The lead bureau's decision on an objection: uphold (the application ends rejected) or dismiss."""
+    from models.publicity import ObjectionRecord, ObjectionRuling
+    name = "uphold_objection" if uphold else "dismiss_objection"
+    return await _update(client, app_id, name, ObjectionRuling(reviewer=reviewer, objection=objection, reason=reason),
+                         actor=actor, result_type=ObjectionRecord)
 
 
 def _facts_of(data: dict) -> tuple[dict, str]:
