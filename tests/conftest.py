@@ -50,6 +50,16 @@ def signing_keys():
     creds.use_verifier(None)
 
 
+@pytest.fixture(autouse=True)
+def notice_days(request, monkeypatch):
+    """公示 notice days count as calendar days in the tests (the worker's demo/test setting at 86,400
+    seconds a day), so that no test depends on whether the installed chinesecalendar already knows
+    the next year's holidays on the day it runs. The working-day calendar itself is tested by the
+    tests marked `real_calendar` (tests/test_publicity.py, tests/test_workdays.py)."""
+    if request.node.get_closest_marker("real_calendar") is None:
+        monkeypatch.setenv("DISBURSE_PUBLICITY_DAY_SECONDS", "86400")
+
+
 @pytest.fixture()
 def harness():
     """A time-skipping server and its workers of this test's own (about half a second to start):

@@ -130,7 +130,10 @@ def test_an_operator_submits_through_the_console(harness, people):
     harness.run(go())
 
 
+@pytest.mark.real_calendar
 def test_publicity_on_the_application_page_objection_and_ruling(harness, people):
+    from tests.test_publicity import skip_unless_the_calendar_covers_the_weeks_ahead
+    skip_unless_the_calendar_covers_the_weeks_ahead()
     """公示 in the console: the period on the page, an objection recorded for the objector by staff,
     decided by the lead bureau only; the provisional amount is the workflow's."""
     from tests.backend_helpers import past_publicity, wait_status

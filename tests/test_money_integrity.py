@@ -252,14 +252,17 @@ def test_9_an_approval_is_answered_during_a_database_outage(harness, db, monkeyp
         def down(*a, **k):
             raise OperationalError("SELECT 1", {}, Exception("database is down"))
         import importlib
+        outage = pytest.MonkeyPatch()     # its own: undoing it must not undo the test's database settings
         for name in ("activities.notify", "activities.application"):      # where the status mirror lives
             try:
-                monkeypatch.setattr(importlib.import_module(name), "session", down)
+                outage.setattr(importlib.import_module(name), "session", down)
             except ModuleNotFoundError:
                 pass
-        rec = await asyncio.wait_for(wc.approve(harness.client, app_id, reviewer="hz-kjj", comment="ok"), 10)
+        try:
+            rec = await asyncio.wait_for(wc.approve(harness.client, app_id, reviewer="hz-kjj", comment="ok"), 10)
+        finally:
+            outage.undo()
         assert rec.kind == "approve"
-        monkeypatch.undo()
         await wc.withdraw(harness.client, app_id, operator="op-demo")
         await result(harness, app_id)
     harness.run(go())
