@@ -10,7 +10,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from models.application import ActorId, Fen, _actor, _In, _text
+from models.payloads import ActorId, Fen, _actor, _In, _text   # not models.application: it imports this module
 from models.credentials import Credential
 
 Basis = Literal["false_statement", "serious_dishonesty", "other"]

@@ -113,3 +113,27 @@ def test_the_console_made_on_first_use_stands_in_for_a_rich_console(capsys):
     main.console.print("[b]after[/b]")
     out = capsys.readouterr().out
     assert "while it runs" in out and "after" in out and "[b]" not in out
+
+
+def test_every_module_imports_first():
+    """Each module of the product imports in a fresh interpreter as the first of its package (the
+    lazy package __init__s mean any module may be the first: `disburse bars` once found
+    models.clawback and models.application importing each other half-way)."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    modules = sorted(".".join(p.relative_to(root).with_suffix("").parts)
+                     for pkg in ("models", "cli", "activities", "workflows", "calc", "console", "documents",
+                                 "notifications")
+                     for p in (root / pkg).glob("*.py") if p.name != "__init__.py")
+
+    def first(module: str) -> tuple[str, str]:
+        r = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True, text=True,
+                           timeout=120)
+        return module, (r.stderr.strip().splitlines() or [""])[-1] if r.returncode else ""
+
+    with ThreadPoolExecutor(4) as pool:
+        failed = [f"{m}: {err}" for m, err in pool.map(first, modules) if err]
+    assert len(modules) > 40 and failed == [], failed
