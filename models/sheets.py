@@ -454,13 +454,3 @@ class SheetRefused(ValueError):
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
 
-
-def read_path(path) -> bytes:
-    """The bytes of a file to import, at most the registry's file limit."""
-    from models.registry import MAX_FILE_BYTES
-    return read_bytes(path, MAX_FILE_BYTES)
-
-
-def read_rows(data: bytes, name: str, columns: Sequence[Column], *, max_rows: int) -> tuple[Rows, list[RegistryError]]:
-    """read_table under the name the budget import uses."""
-    return read_table(data, name, columns, max_rows=max_rows)
