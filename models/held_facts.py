@@ -28,7 +28,7 @@ from sqlmodel import select
 from cli.safe_text import shown
 from models import sheets
 from models.db import session
-from models.sheets import Column, RegistryError, refused
+from models.sheets import Column, RegistryError, SheetRefused
 from models.tables import EnterpriseRow, HeldFact
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -116,7 +116,7 @@ def _held(cells: dict[str, str], registered: set[str], source: str, who: str, no
 
 
 def read_facts(path, *, imported_by: str = "") -> list[HeldFact]:
-    """Every row of a facts file, checked; RegistryError (every bad row in `.problems`) otherwise."""
+    """Every row of a facts file, checked; SheetRefused (every bad row in `.problems`) otherwise."""
     path = Path(path)
     rows, problems = sheets.read_table(sheets.read_bytes(path, MAX_FILE_BYTES), path, COLUMNS, max_rows=MAX_ROWS)
     with session() as s:
@@ -137,7 +137,7 @@ def read_facts(path, *, imported_by: str = "") -> list[HeldFact]:
         except RegistryError as e:
             problems.append(e.at(path, line))
     if problems:
-        raise refused(problems)
+        raise SheetRefused(path, problems)
     return out
 
 

@@ -15,7 +15,8 @@ characters, trimmed, NFC, within its limit). `rows` are `(line, {column: cell})`
 the file's line (CSV) or the sheet's row number (.xlsx), so a message points where a person looks;
 `problems` are the rows left out, each a `RegistryError` with line and field. File-level problems
 (unreadable, not UTF-8, not a workbook, bad header, too many rows) raise a RegistryError at once.
-Callers validate the rows' meaning, collect every problem, and write all rows or none.
+Callers validate the rows' meaning, collect every problem, and write all rows or none: a refused
+file raises `SheetRefused(name, problems)` (every import the same way: one line per bad row).
 
 Writing:
 
@@ -92,13 +93,22 @@ class RegistryError(ValueError):
         return [RegistryError(p.rule, path=p.path, line=p.line, field=p.field)._text() for p in self.problems]
 
 
-def refused(problems: list[RegistryError]) -> RegistryError:
-    """The refusal of a whole file: the first problem (in line order), counting the others, and
-    carrying all of them (`.problems`)."""
-    problems = sorted(problems, key=lambda e: e.line or 0)
-    first = problems[0]
-    return RegistryError(first.rule, path=first.path, line=first.line, field=first.field,
+class SheetRefused(RegistryError):
+    """A file refused whole, nothing written: the one refusal of every import (registries, held
+    facts, budget lines, batches). `problems` are RegistryErrors, one per bad row (or the one of
+    the file), in line order. As a RegistryError it is the first problem, counting the others
+    (`str()` is that one line); `headline` is the summary, `FILE: N rows refused; nothing was
+    imported` (`nothing` says what was not done), and `lines()` one line per problem."""
+
+    def __init__(self, name, problems: list[RegistryError], *, nothing: str = "nothing was imported"):
+        problems = sorted(problems, key=lambda p: p.line or 0)
+        first = problems[0]
+        super().__init__(first.rule, path=first.path, line=first.line, field=first.field,
                          more=len(problems) - 1, problems=problems)
+        self.name = str(name)
+        rows = [p for p in problems if p.line is not None]
+        what = f"{len(rows)} row{'s' if len(rows) != 1 else ''} refused" if rows else "the file is refused"
+        self.headline = f"{shown(self.name, PATH_SHOWN)}: {what}; {nothing}"
 
 
 @dataclass(frozen=True)
@@ -435,22 +445,4 @@ def _write(path, data: bytes) -> Path:
     except OSError as e:
         raise RegistryError(f"cannot write it: {e.strerror or e}", path=path) from None
     return path
-
-
-# ------------------------------------------------------------------------------------ whole-file refusals
-
-class SheetRefused(ValueError):
-    """A file refused whole, nothing written: `problems` are RegistryErrors, one per bad row (or
-    one for the file). str() is a summary line, then one line per problem (budget imports)."""
-
-    def __init__(self, name: str, problems: list[RegistryError], *, nothing: str = "nothing was imported"):
-        self.name = name
-        self.problems = sorted(problems, key=lambda p: p.line or 0)
-        rows = [p for p in self.problems if p.line is not None]
-        what = f"{len(rows)} row{'s' if len(rows) != 1 else ''} refused" if rows else "the file is refused"
-        self.headline = f"{shown(str(name), PATH_SHOWN)}: {what}; {nothing}"
-        super().__init__(self.headline + "\n" + "\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        return [str(p) for p in self.problems]
 
