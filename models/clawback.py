@@ -10,7 +10,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from models.payloads import ActorId, Fen, _actor, _In, _text   # not models.application: it imports this module
+from models.payloads import ActorId, Fen, Reason, _actor, _In, _text   # not models.application: it imports this module
 from models.credentials import Credential
 
 Basis = Literal["false_statement", "serious_dishonesty", "other"]
@@ -33,18 +33,11 @@ class ClawbackOrder(_In):
     amount: Optional[Fen] = None
     all: bool = False
     basis: Basis
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Reason("a recovery", 1000)
     credential: Optional[Credential] = None
 
     _reviewer = field_validator("reviewer")(classmethod(lambda cls, v: _actor(v, "reviewer")))
     _amount = field_validator("amount", mode="before")(classmethod(lambda cls, v: _yuan(v)))
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("a recovery needs a reason")
-        return _text(v, "reason", 1000)
 
     @model_validator(mode="after")
     def _one(self) -> "ClawbackOrder":
@@ -109,18 +102,11 @@ class AmendmentProposal(_In):
     """The lead bureau's correction of an approved award: its new amount for the year, and why."""
     reviewer: ActorId
     amount: Fen
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Reason("an amendment", 1000)
     credential: Optional[Credential] = None
 
     _reviewer = field_validator("reviewer")(classmethod(lambda cls, v: _actor(v, "reviewer")))
     _amount = field_validator("amount", mode="before")(classmethod(lambda cls, v: _yuan(v)))
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("an amendment needs a reason")
-        return _text(v, "reason", 1000)
 
 
 class AmendmentDecision(_In):

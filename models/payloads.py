@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from models.credentials import Credential
 
@@ -45,6 +45,19 @@ def _actor(v: str, field: str) -> str:
     if not _ID.match(v):
         raise ValueError(f"{field} {v[:64]!r}: letters, digits and . _ @ - only, at most 64 characters")
     return v
+
+
+def Reason(what: str, limit: int) -> Any:
+    """The type of a reason an update must give: text of 1 to `limit` characters, no control
+    characters, not blank ("{what} needs a reason"), kept as given:
+
+        reason: Reason("a revocation", 2000)
+    """
+    def check(v: str) -> str:
+        if not v.strip():
+            raise ValueError(f"{what} needs a reason")
+        return _text(v, "reason", limit)
+    return Annotated[str, Field(min_length=1, max_length=limit), AfterValidator(check)]
 
 
 # --------------------------------------------------------------------------------- updates
@@ -103,15 +116,8 @@ class YearConfirmation(_In):
 
 class Revocation(_In):
     reviewer: ActorId
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason("a revocation", 2000)
     credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("a revocation needs a reason")
-        return _text(v, "reason", 2000)
 
 
 class Resumption(_In):
@@ -132,6 +138,6 @@ class DecisionRecord(BaseModel):
 
 
 __all__ = [
-    "ActorId", "Decision", "DecisionRecord", "Fen", "OperatorAction", "Resumption", "Revocation",
+    "ActorId", "Decision", "DecisionRecord", "Fen", "OperatorAction", "Reason", "Resumption", "Revocation",
     "YearConfirmation",
 ]
