@@ -138,6 +138,6 @@ class DecisionRecord(BaseModel):
 
 
 __all__ = [
-    "ActorId", "Decision", "DecisionRecord", "Fen", "OperatorAction", "Reason", "Resumption", "Revocation",
+    "ActorId", "Decision", "DecisionRecord", "Fen", "OperatorAction", "Resumption", "Revocation",
     "YearConfirmation",
 ]
