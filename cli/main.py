@@ -581,9 +581,9 @@ def clawback(
     if not reason.strip():
         fail("--reason: a recovery needs a reason", BAD_INPUT)
     if amount is not None:
-        from models.clawback import _yuan
+        from models.payloads import plain_yuan
         try:
-            amount = _yuan(amount)
+            amount = plain_yuan(amount)
         except ValueError as e:
             fail(f"--amount: {e}", BAD_INPUT)
         if amount <= 0:
@@ -625,9 +625,9 @@ def propose_amendment(
     reason: str = typer.Option(..., "--reason"),
 ) -> None:
     """Propose a correction of an approved award (up or down); finance approves it."""
-    from models.clawback import _yuan
+    from models.payloads import plain_yuan
     try:
-        value = _yuan(amount)
+        value = plain_yuan(amount)
     except ValueError as e:
         fail(f"--amount: {e}", BAD_INPUT)
     if not reason.strip():

@@ -47,6 +47,17 @@ def _actor(v: str, field: str) -> str:
     return v
 
 
+def plain_yuan(v: Any) -> Any:
+    """An amount in yuan: a plain decimal (no sign, no exponent, at most two places); None stays None."""
+    if v is None:
+        return v
+    text = str(v).strip()
+    if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", text):
+        raise ValueError("amount must be a plain number of yuan with at most two decimals, e.g. 350000 "
+                         "or 350000.50 (no sign, no exponent)")
+    return Decimal(text)
+
+
 def Reason(what: str, limit: int) -> Any:
     """The type of a reason an update must give: text of 1 to `limit` characters, no control
     characters, not blank ("{what} needs a reason"), kept as given:
@@ -81,14 +92,7 @@ class Decision(_In):
     @field_validator("amount", mode="before")
     @classmethod
     def _amount(cls, v: Any) -> Any:
-        """An amount in yuan: a plain decimal (no sign, no exponent, at most two places)."""
-        if v is None:
-            return v
-        text = str(v).strip()
-        if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", text):
-            raise ValueError("amount must be a plain number of yuan with at most two decimals, e.g. 350000 "
-                             "or 350000.50 (no sign, no exponent)")
-        return Decimal(text)
+        return plain_yuan(v)
 
     @field_validator("comment", "reason")
     @classmethod
