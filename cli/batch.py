@@ -76,21 +76,12 @@ def read_batch(data: bytes, name: str, *, operator: str) -> list[BatchRow]:
             raise RegistryError("no rows: the file has a header and nothing else", path=name)
     except RegistryError as e:
         raise SheetRefused(name, [e], nothing=NOTHING) from None
-    out: list[BatchRow] = []
-    seen: dict[str, int] = {}
-    for line, cells in rows:
-        try:
-            inp = _application(cells, operator)
-            if inp.application_id in seen:
-                raise RegistryError(f"same enterprise, clause and year as line {seen[inp.application_id]}: "
-                                    "a file lists each application once", field="enterprise_code")
-            seen[inp.application_id] = line
-            out.append(BatchRow(line, inp))
-        except RegistryError as e:
-            problems.append(e.at(name, line))
-    if problems:
-        raise SheetRefused(name, problems, nothing=NOTHING)
-    return out
+    return sheets.checked_rows(
+        name, rows, problems, lambda line, cells: BatchRow(line, _application(cells, operator)),
+        lambda row: row.inp.application_id,
+        lambda row, first: RegistryError(f"same enterprise, clause and year as line {first}: a file lists each "
+                                         "application once", field="enterprise_code"),
+        nothing=NOTHING)
 
 
 def _facts(text: str) -> dict:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Hashable, Iterable, Optional, Sequence, TypeVar
 
 from cli.safe_text import FORMULA_TRIGGERS, codepoint, first_unsafe, shown, spreadsheet_cell, visible
 
@@ -120,6 +120,31 @@ class Column:
 
 
 Rows = list[tuple[int, dict[str, str]]]
+T = TypeVar("T")
+
+
+def checked_rows(name, rows: Rows, problems: list[RegistryError], build: Callable[[int, dict[str, str]], T],
+                 key: Callable[[T], Hashable], twice: Callable[[T, int], RegistryError], *,
+                 nothing: str = "nothing was imported") -> list[T]:
+    """What `build(line, cells)` makes of every row (it raises a RegistryError naming the field),
+    each `key` at most once in the file (`twice(made, first_line)` is the problem of a repeat).
+    Every problem is located at its row and collected with `problems` (those read_table found):
+    if there are any, the file is refused whole (SheetRefused(name, problems, nothing=nothing))."""
+    out: list[T] = []
+    seen: dict[Hashable, int] = {}
+    for line, cells in rows:
+        try:
+            made = build(line, cells)
+            k = key(made)
+            if k in seen:
+                raise twice(made, seen[k])
+            seen[k] = line
+            out.append(made)
+        except RegistryError as e:
+            problems.append(e.at(name, line))
+    if problems:
+        raise SheetRefused(name, problems, nothing=nothing)
+    return out
 
 
 def cell(col: Column, raw: Optional[str]) -> str:
