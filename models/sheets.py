@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Hashable, Iterable, Iterator, Optional, Sequence, TypeVar
 
 from cli.safe_text import FORMULA_TRIGGERS, codepoint, first_unsafe, shown, spreadsheet_cell, visible
 
@@ -231,40 +231,58 @@ def _expected(columns: Sequence[Column]) -> str:
 def parse_csv(path, text: str, columns: Sequence[Column], *, max_rows: int) -> tuple[Rows, list[RegistryError]]:
     """The rows of CSV text already read and decoded (`path` names it in messages); at most
     `max_rows` data rows. `line` is the file line a row starts on (the header is line 1)."""
-    expected = _expected(columns)
+    empty = f"empty file: expected a header line naming the columns ({_expected(columns)})"
     if not text.strip():
-        raise RegistryError(f"empty file: expected a header line naming the columns ({expected})", path=path)
-    by_name = {c.name: c for c in columns}
+        raise RegistryError(empty, path=path)
     # no cell can be longer than the text; let the per-column limits speak instead of the csv module's
     csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    header, rows, problems = _table(path, _csv_records(path, text), columns, max_rows=max_rows)
+    if header is None:
+        raise RegistryError(empty, path=path)
+    return rows, problems
+
+
+def _csv_records(path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """The CSV's records but blank lines, each with the file line it starts on."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: Rows = []
-    problems: list[RegistryError] = []
-    header: Optional[list[str]] = None
     line = 1
     while True:
         start = line
         try:
             record = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as e:
             raise RegistryError(f"malformed CSV: {e}", path=path, line=reader.line_num) from None
         line = reader.line_num + 1
-        if not record:                                   # a blank line
-            continue
+        if record:
+            yield start, record
+
+
+def _table(path, records: Iterable[tuple[int, list[str]]], columns: Sequence[Column], *, max_rows: int,
+           pad: bool = False) -> tuple[Optional[list[str]], Rows, list[RegistryError]]:
+    """The header (None when there is no record) and the rows of a file's non-blank records
+    `(line, cells)`: the first names the columns (header_of), each other is a row (record_of) or a
+    problem located at its line; more than `max_rows` rows raise. `pad`: a short record is filled
+    with empty cells (a sheet does not store its empty trailing cells)."""
+    by_name = {c.name: c for c in columns}
+    expected = _expected(columns)
+    header: Optional[list[str]] = None
+    rows: Rows = []
+    problems: list[RegistryError] = []
+    for line, record in records:
         if header is None:
-            header = header_of(path, start, record, by_name, expected)
+            header = header_of(path, line, record, by_name, expected)
             continue
         if len(rows) + len(problems) >= max_rows:
-            raise RegistryError(f"more than {max_rows:,} rows; split the file", path=path, line=start)
+            raise RegistryError(f"more than {max_rows:,} rows; split the file", path=path, line=line)
+        if pad:
+            record = record + [""] * (len(header) - len(record))
         try:
-            rows.append((start, record_of(header, record, by_name)))
+            rows.append((line, record_of(header, record, by_name)))
         except RegistryError as e:
-            problems.append(e.at(path, start))
-    if header is None:
-        raise RegistryError(f"empty file: expected a header line naming the columns ({expected})", path=path)
-    return rows, problems
+            problems.append(e.at(path, line))
+    return header, rows, problems
 
 
 def parse_xlsx(name, data: bytes, columns: Sequence[Column], *, max_rows: int) -> tuple[Rows, list[RegistryError]]:
@@ -284,28 +302,16 @@ def parse_xlsx(name, data: bytes, columns: Sequence[Column], *, max_rows: int) -
         ws = wb.worksheets[0]
     except Exception as e:  # noqa: BLE001 - a damaged or foreign zip
         raise RegistryError(f"not a readable .xlsx workbook ({type(e).__name__})", path=name) from None
-    by_name = {c.name: c for c in columns}
-    expected = _expected(columns)
-    header: Optional[list[str]] = None
-    rows: Rows = []
-    problems: list[RegistryError] = []
-    try:
+
+    def records() -> Iterator[tuple[int, list[str]]]:
         for n, values in enumerate(ws.iter_rows(values_only=True, max_col=XLSX_MAX_COLUMNS), start=1):
             cells = [xlsx_text(v) for v in values]
             while cells and cells[-1] == "":
                 cells.pop()
-            if not cells:
-                continue
-            if header is None:
-                header = header_of(name, n, cells, by_name, expected)
-                continue
-            if len(rows) + len(problems) >= max_rows:
-                raise RegistryError(f"more than {max_rows:,} rows; split the file", path=name, line=n)
-            cells += [""] * (len(header) - len(cells))       # empty trailing cells are not stored
-            try:
-                rows.append((n, record_of(header, cells, by_name)))
-            except RegistryError as e:
-                problems.append(e.at(name, n))
+            if cells:
+                yield n, cells
+    try:
+        header, rows, problems = _table(name, records(), columns, max_rows=max_rows, pad=True)
     except RegistryError:
         raise
     except Exception as e:  # noqa: BLE001 - a damaged sheet part, found while reading it
@@ -313,7 +319,8 @@ def parse_xlsx(name, data: bytes, columns: Sequence[Column], *, max_rows: int) -
     finally:
         wb.close()
     if header is None:
-        raise RegistryError(f"empty sheet: expected a header row naming the columns ({expected})", path=name)
+        raise RegistryError(f"empty sheet: expected a header row naming the columns ({_expected(columns)})",
+                            path=name)
     return rows, problems
 
 
