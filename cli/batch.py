@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from models import sheets
-from models.sheets import Column, RegistryError
+from models.sheets import Column, RegistryError, SheetRefused
 
 MAX_ROWS = 5_000                        # rows per file: split larger batches
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -39,27 +39,10 @@ COLUMNS = (
     Column("review_sla_days", 3),
 )
 
+NOTHING = "nothing was submitted"        # a refused file's headline ends with it
+
 SUBMITTED, ALREADY, REFUSED, FAILED, NOT_SUBMITTED = (
     "submitted", "already submitted", "refused", "failed", "not submitted")
-
-
-class BatchRefused(ValueError):
-    """The file is refused, nothing submitted: `problems` are RegistryErrors, one per bad row (or
-    one for the file). str() is a summary line, then one line per problem."""
-
-    def __init__(self, name: str, problems: list[RegistryError]):
-        self.name = name
-        self.problems = sorted(problems, key=lambda p: p.line or 0)
-        super().__init__(self.headline() + "\n" + "\n".join(self.lines()))
-
-    def headline(self) -> str:
-        from cli.safe_text import shown
-        rows = [p for p in self.problems if p.line is not None]
-        what = f"{len(rows)} row{'s' if len(rows) != 1 else ''} refused" if rows else "the file is refused"
-        return f"{shown(self.name, 200)}: {what}; nothing was submitted"
-
-    def lines(self) -> list[str]:
-        return [str(p) for p in self.problems]
 
 
 @dataclass(frozen=True)
@@ -84,7 +67,7 @@ def read_file(path) -> bytes:
 
 
 def read_batch(data: bytes, name: str, *, operator: str) -> list[BatchRow]:
-    """Every row of the file as an application of `operator`, or BatchRefused listing every bad row."""
+    """Every row of the file as an application of `operator`, or SheetRefused listing every bad row."""
     try:
         if len(data) > MAX_FILE_BYTES:
             raise RegistryError(f"file is larger than {MAX_FILE_BYTES:,} bytes; split it", path=name)
@@ -92,22 +75,13 @@ def read_batch(data: bytes, name: str, *, operator: str) -> list[BatchRow]:
         if not rows and not problems:
             raise RegistryError("no rows: the file has a header and nothing else", path=name)
     except RegistryError as e:
-        raise BatchRefused(name, [e]) from None
-    out: list[BatchRow] = []
-    seen: dict[str, int] = {}
-    for line, cells in rows:
-        try:
-            inp = _application(cells, operator)
-            if inp.application_id in seen:
-                raise RegistryError(f"same enterprise, clause and year as line {seen[inp.application_id]}: "
-                                    "a file lists each application once", field="enterprise_code")
-            seen[inp.application_id] = line
-            out.append(BatchRow(line, inp))
-        except RegistryError as e:
-            problems.append(e.at(name, line))
-    if problems:
-        raise BatchRefused(name, problems)
-    return out
+        raise SheetRefused(name, [e], nothing=NOTHING) from None
+    return sheets.checked_rows(
+        name, rows, problems, lambda line, cells: BatchRow(line, _application(cells, operator)),
+        lambda row: row.inp.application_id,
+        lambda row, first: RegistryError(f"same enterprise, clause and year as line {first}: a file lists each "
+                                         "application once", field="enterprise_code"),
+        nothing=NOTHING)
 
 
 def _facts(text: str) -> dict:

@@ -253,14 +253,15 @@ def submit_batch(
     running a half-finished batch again submits only the rest (cli/batch.py)."""
     from cli import batch
     from cli.identity import acting
+    from models.sheets import SheetRefused
     me = acting(operator)                    # logged in as the submitting operator, before reading
     data = batch.read_file(file)
     try:
         rows = batch.read_batch(data, str(file), operator=me.user)
-    except batch.BatchRefused as e:
+    except SheetRefused as e:
         for line in e.lines():
             typer.echo(one_line(line), err=True)
-        fail(e.headline(), BAD_INPUT)
+        fail(e.headline, BAD_INPUT)
 
     def shown_row(o) -> None:
         reason = f": {o.reason}" if o.reason else ""
@@ -580,9 +581,9 @@ def clawback(
     if not reason.strip():
         fail("--reason: a recovery needs a reason", BAD_INPUT)
     if amount is not None:
-        from models.clawback import _yuan
+        from models.payloads import plain_yuan
         try:
-            amount = _yuan(amount)
+            amount = plain_yuan(amount)
         except ValueError as e:
             fail(f"--amount: {e}", BAD_INPUT)
         if amount <= 0:
@@ -624,9 +625,9 @@ def propose_amendment(
     reason: str = typer.Option(..., "--reason"),
 ) -> None:
     """Propose a correction of an approved award (up or down); finance approves it."""
-    from models.clawback import _yuan
+    from models.payloads import plain_yuan
     try:
-        value = _yuan(amount)
+        value = plain_yuan(amount)
     except ValueError as e:
         fail(f"--amount: {e}", BAD_INPUT)
     if not reason.strip():
@@ -735,14 +736,14 @@ def publicity_list(
 def _import(what: str, fn, file: Path, units: tuple[str, str] | None = None) -> None:
     """Run a registry import (CSV or .xlsx): a refusal of one row is one line; of several rows,
     one line per bad row (line, field, rule), then the count: nothing was imported either way."""
-    from models.sheets import RegistryError
+    from models.sheets import RegistryError, SheetRefused
     try:
         n = fn(file)
     except RegistryError as e:
-        if len(e.problems) > 1:
+        if isinstance(e, SheetRefused) and len(e.problems) > 1:
             for line in e.lines():
                 typer.echo(one_line(line), err=True)
-            fail(f"{clip(str(file), 200)}: {len(e.problems)} rows refused; nothing was imported", BAD_INPUT)
+            fail(e.headline, BAD_INPUT)
         fail(str(e), BAD_INPUT)
     except ValueError as e:
         fail(str(e), BAD_INPUT)

@@ -478,12 +478,13 @@ def create_app(*, temporal_client=None) -> FastAPI:
         check_csrf(request, csrf)
         me = need(request, "operator")
         from cli import batch as batches
+        from models.sheets import SheetRefused
         name = batch.filename or "batch"
         data = await batch.read(batches.MAX_FILE_BYTES + 1)
         try:
             rows = batches.read_batch(data, name, operator=me.user)
-        except batches.BatchRefused as e:
-            return page(request, "batch.html", status_code=400, problems=e.lines(), headline=e.headline(),
+        except SheetRefused as e:
+            return page(request, "batch.html", status_code=400, problems=e.lines(), headline=e.headline,
                         outcomes=None)
         outcomes = await batches.submit_rows(await client(), rows, actor=me)
         status = queries.statuses([o.application_id for o in outcomes])

@@ -203,11 +203,11 @@ def import_file(path, *, who: str, data: Optional[bytes] = None) -> int:
     them is refused: import a new line); its amount is set to the file's, which may not be less
     than what the line has committed and paid."""
     from calc.catalogue import catalogue
-    from models import sheets
+    from models import registry, sheets
     name = str(path)
     try:
-        raw = sheets.read_path(path) if data is None else data
-        rows, problems = sheets.read_rows(raw, name, COLUMNS, max_rows=MAX_ROWS)
+        raw = sheets.read_bytes(path, registry.MAX_FILE_BYTES) if data is None else data
+        rows, problems = sheets.read_table(raw, name, COLUMNS, max_rows=MAX_ROWS)
         if not rows and not problems:
             raise RegistryError("no rows: the file has a header and nothing else", path=name)
     except RegistryError as e:

@@ -3,28 +3,18 @@
 the clawback / amendment updates of workflows/application.py drive it)."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from models.payloads import ActorId, Fen, _actor, _In, _text   # not models.application: it imports this module
+from models.payloads import (   # not models.application: it imports this module
+    ActorId, Fen, Reason, _actor, _In, _text, plain_yuan,
+)
 from models.credentials import Credential
 
 Basis = Literal["false_statement", "serious_dishonesty", "other"]
-
-
-def _yuan(v: Any) -> Any:
-    """An amount in yuan: a plain decimal (no sign, no exponent, at most two places)."""
-    if v is None:
-        return v
-    text = str(v).strip()
-    if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", text):
-        raise ValueError("amount must be a plain number of yuan with at most two decimals, e.g. 350000 "
-                         "or 350000.50 (no sign, no exponent)")
-    return Decimal(text)
 
 
 class ClawbackOrder(_In):
@@ -33,18 +23,11 @@ class ClawbackOrder(_In):
     amount: Optional[Fen] = None
     all: bool = False
     basis: Basis
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Reason("a recovery", 1000)
     credential: Optional[Credential] = None
 
     _reviewer = field_validator("reviewer")(classmethod(lambda cls, v: _actor(v, "reviewer")))
-    _amount = field_validator("amount", mode="before")(classmethod(lambda cls, v: _yuan(v)))
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("a recovery needs a reason")
-        return _text(v, "reason", 1000)
+    _amount = field_validator("amount", mode="before")(classmethod(lambda cls, v: plain_yuan(v)))
 
     @model_validator(mode="after")
     def _one(self) -> "ClawbackOrder":
@@ -109,18 +92,11 @@ class AmendmentProposal(_In):
     """The lead bureau's correction of an approved award: its new amount for the year, and why."""
     reviewer: ActorId
     amount: Fen
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Reason("an amendment", 1000)
     credential: Optional[Credential] = None
 
     _reviewer = field_validator("reviewer")(classmethod(lambda cls, v: _actor(v, "reviewer")))
-    _amount = field_validator("amount", mode="before")(classmethod(lambda cls, v: _yuan(v)))
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("an amendment needs a reason")
-        return _text(v, "reason", 1000)
+    _amount = field_validator("amount", mode="before")(classmethod(lambda cls, v: plain_yuan(v)))
 
 
 class AmendmentDecision(_In):

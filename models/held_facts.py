@@ -28,7 +28,7 @@ from sqlmodel import select
 from cli.safe_text import shown
 from models import sheets
 from models.db import session
-from models.sheets import Column, RegistryError, refused
+from models.sheets import Column, RegistryError
 from models.tables import EnterpriseRow, HeldFact
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -116,29 +116,18 @@ def _held(cells: dict[str, str], registered: set[str], source: str, who: str, no
 
 
 def read_facts(path, *, imported_by: str = "") -> list[HeldFact]:
-    """Every row of a facts file, checked; RegistryError (every bad row in `.problems`) otherwise."""
+    """Every row of a facts file, checked; SheetRefused (every bad row in `.problems`) otherwise."""
     path = Path(path)
     rows, problems = sheets.read_table(sheets.read_bytes(path, MAX_FILE_BYTES), path, COLUMNS, max_rows=MAX_ROWS)
     with session() as s:
         registered = set(s.exec(select(EnterpriseRow.credit_code)))
     now = datetime.now(timezone.utc)
     source = shown(path.name, 200)
-    out: list[HeldFact] = []
-    seen: dict[tuple[str, str, int], int] = {}
-    for line, cells in rows:
-        try:
-            row = _held(cells, registered, source, imported_by, now)
-            key = (row.credit_code, row.clause_id, row.year)
-            if key in seen:
-                raise RegistryError(f"same enterprise, clause and year as line {seen[key]}: a file lists each "
-                                    "once", field="credit_code")
-            seen[key] = line
-            out.append(row)
-        except RegistryError as e:
-            problems.append(e.at(path, line))
-    if problems:
-        raise refused(problems)
-    return out
+    return sheets.checked_rows(
+        path, rows, problems, lambda line, cells: _held(cells, registered, source, imported_by, now),
+        lambda row: (row.credit_code, row.clause_id, row.year),
+        lambda row, first: RegistryError(f"same enterprise, clause and year as line {first}: a file lists each "
+                                         "once", field="credit_code"))
 
 
 def import_facts(path, *, imported_by: str = "") -> int:

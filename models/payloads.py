@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from models.credentials import Credential
 
@@ -47,6 +47,30 @@ def _actor(v: str, field: str) -> str:
     return v
 
 
+def plain_yuan(v: Any) -> Any:
+    """An amount in yuan: a plain decimal (no sign, no exponent, at most two places); None stays None."""
+    if v is None:
+        return v
+    text = str(v).strip()
+    if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", text):
+        raise ValueError("amount must be a plain number of yuan with at most two decimals, e.g. 350000 "
+                         "or 350000.50 (no sign, no exponent)")
+    return Decimal(text)
+
+
+def Reason(what: str, limit: int) -> Any:
+    """The type of a reason an update must give: text of 1 to `limit` characters, no control
+    characters, not blank ("{what} needs a reason"), kept as given:
+
+        reason: Reason("a revocation", 2000)
+    """
+    def check(v: str) -> str:
+        if not v.strip():
+            raise ValueError(f"{what} needs a reason")
+        return _text(v, "reason", limit)
+    return Annotated[str, Field(min_length=1, max_length=limit), AfterValidator(check)]
+
+
 # --------------------------------------------------------------------------------- updates
 
 Fen = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000000"), allow_inf_nan=False, max_digits=15,
@@ -68,14 +92,7 @@ class Decision(_In):
     @field_validator("amount", mode="before")
     @classmethod
     def _amount(cls, v: Any) -> Any:
-        """An amount in yuan: a plain decimal (no sign, no exponent, at most two places)."""
-        if v is None:
-            return v
-        text = str(v).strip()
-        if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", text):
-            raise ValueError("amount must be a plain number of yuan with at most two decimals, e.g. 350000 "
-                             "or 350000.50 (no sign, no exponent)")
-        return Decimal(text)
+        return plain_yuan(v)
 
     @field_validator("comment", "reason")
     @classmethod
@@ -103,15 +120,8 @@ class YearConfirmation(_In):
 
 class Revocation(_In):
     reviewer: ActorId
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason("a revocation", 2000)
     credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("a revocation needs a reason")
-        return _text(v, "reason", 2000)
 
 
 class Resumption(_In):

@@ -16,7 +16,7 @@ from calc.model import QualificationKind
 from cli.safe_text import shown
 from models import sheets
 from models.db import session
-from models.sheets import Column, RegistryError, refused
+from models.sheets import Column, RegistryError
 from models.sheets import cell as _cell, decode as _decode, header_of as _header, record_of as _record  # noqa: F401
 from models.tables import BlacklistEntry, EnterpriseRow, LedgerEntry, Reviewer
 
@@ -57,24 +57,13 @@ def parse_csv(path, text: str, columns: tuple[Column, ...], *, max_rows: Optiona
 
 def _check(path, rows, problems, build, key_field: str, what: str) -> list:
     """Every row through `build` (which raises RegistryError naming the field), and each key
-    (`key_field` of what build made) at most once in the file; all problems are collected, the
-    first one raised (saying how many more there are). Returns what build made."""
-    out = []
-    seen: dict[str, int] = {}
-    for line, cells in rows:
-        try:
-            obj = build(cells)
-            key = getattr(obj, key_field)
-            if key in seen:
-                raise RegistryError(f"'{shown(key)}' is also on line {seen[key]}: a file lists each {what} once",
-                                    field=key_field)
-            seen[key] = line
-            out.append(obj)
-        except RegistryError as e:
-            problems.append(e.at(path, line))
-    if problems:
-        raise refused(problems)
-    return out
+    (`key_field` of what build made) at most once in the file; all problems are collected and
+    raised together (SheetRefused: the first, saying how many more there are). Returns what build made."""
+    def twice(obj, first: int) -> RegistryError:
+        return RegistryError(f"'{shown(getattr(obj, key_field))}' is also on line {first}: a file lists each "
+                             f"{what} once", field=key_field)
+    return sheets.checked_rows(path, rows, problems, lambda line, cells: build(cells),
+                               lambda obj: getattr(obj, key_field), twice)
 
 
 def _write(objs: list) -> None:

@@ -15,7 +15,8 @@ characters, trimmed, NFC, within its limit). `rows` are `(line, {column: cell})`
 the file's line (CSV) or the sheet's row number (.xlsx), so a message points where a person looks;
 `problems` are the rows left out, each a `RegistryError` with line and field. File-level problems
 (unreadable, not UTF-8, not a workbook, bad header, too many rows) raise a RegistryError at once.
-Callers validate the rows' meaning, collect every problem, and write all rows or none.
+Callers validate the rows' meaning, collect every problem, and write all rows or none: a refused
+file raises `SheetRefused(name, problems)` (every import the same way: one line per bad row).
 
 Writing:
 
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Optional, Sequence, TypeVar
 
 from cli.safe_text import FORMULA_TRIGGERS, codepoint, first_unsafe, shown, spreadsheet_cell, visible
 
@@ -92,13 +93,22 @@ class RegistryError(ValueError):
         return [RegistryError(p.rule, path=p.path, line=p.line, field=p.field)._text() for p in self.problems]
 
 
-def refused(problems: list[RegistryError]) -> RegistryError:
-    """The refusal of a whole file: the first problem (in line order), counting the others, and
-    carrying all of them (`.problems`)."""
-    problems = sorted(problems, key=lambda e: e.line or 0)
-    first = problems[0]
-    return RegistryError(first.rule, path=first.path, line=first.line, field=first.field,
+class SheetRefused(RegistryError):
+    """A file refused whole, nothing written: the one refusal of every import (registries, held
+    facts, budget lines, batches). `problems` are RegistryErrors, one per bad row (or the one of
+    the file), in line order. As a RegistryError it is the first problem, counting the others
+    (`str()` is that one line); `headline` is the summary, `FILE: N rows refused; nothing was
+    imported` (`nothing` says what was not done), and `lines()` one line per problem."""
+
+    def __init__(self, name, problems: list[RegistryError], *, nothing: str = "nothing was imported"):
+        problems = sorted(problems, key=lambda p: p.line or 0)
+        first = problems[0]
+        super().__init__(first.rule, path=first.path, line=first.line, field=first.field,
                          more=len(problems) - 1, problems=problems)
+        self.name = str(name)
+        rows = [p for p in problems if p.line is not None]
+        what = f"{len(rows)} row{'s' if len(rows) != 1 else ''} refused" if rows else "the file is refused"
+        self.headline = f"{shown(self.name, PATH_SHOWN)}: {what}; {nothing}"
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,31 @@ class Column:
 
 
 Rows = list[tuple[int, dict[str, str]]]
+T = TypeVar("T")
+
+
+def checked_rows(name, rows: Rows, problems: list[RegistryError], build: Callable[[int, dict[str, str]], T],
+                 key: Callable[[T], Hashable], twice: Callable[[T, int], RegistryError], *,
+                 nothing: str = "nothing was imported") -> list[T]:
+    """What `build(line, cells)` makes of every row (it raises a RegistryError naming the field),
+    each `key` at most once in the file (`twice(made, first_line)` is the problem of a repeat).
+    Every problem is located at its row and collected with `problems` (those read_table found):
+    if there are any, the file is refused whole (SheetRefused(name, problems, nothing=nothing))."""
+    out: list[T] = []
+    seen: dict[Hashable, int] = {}
+    for line, cells in rows:
+        try:
+            made = build(line, cells)
+            k = key(made)
+            if k in seen:
+                raise twice(made, seen[k])
+            seen[k] = line
+            out.append(made)
+        except RegistryError as e:
+            problems.append(e.at(name, line))
+    if problems:
+        raise SheetRefused(name, problems, nothing=nothing)
+    return out
 
 
 def cell(col: Column, raw: Optional[str]) -> str:
@@ -196,40 +231,58 @@ def _expected(columns: Sequence[Column]) -> str:
 def parse_csv(path, text: str, columns: Sequence[Column], *, max_rows: int) -> tuple[Rows, list[RegistryError]]:
     """The rows of CSV text already read and decoded (`path` names it in messages); at most
     `max_rows` data rows. `line` is the file line a row starts on (the header is line 1)."""
-    expected = _expected(columns)
+    empty = f"empty file: expected a header line naming the columns ({_expected(columns)})"
     if not text.strip():
-        raise RegistryError(f"empty file: expected a header line naming the columns ({expected})", path=path)
-    by_name = {c.name: c for c in columns}
+        raise RegistryError(empty, path=path)
     # no cell can be longer than the text; let the per-column limits speak instead of the csv module's
     csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    header, rows, problems = _table(path, _csv_records(path, text), columns, max_rows=max_rows)
+    if header is None:
+        raise RegistryError(empty, path=path)
+    return rows, problems
+
+
+def _csv_records(path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """The CSV's records but blank lines, each with the file line it starts on."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: Rows = []
-    problems: list[RegistryError] = []
-    header: Optional[list[str]] = None
     line = 1
     while True:
         start = line
         try:
             record = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as e:
             raise RegistryError(f"malformed CSV: {e}", path=path, line=reader.line_num) from None
         line = reader.line_num + 1
-        if not record:                                   # a blank line
-            continue
+        if record:
+            yield start, record
+
+
+def _table(path, records: Iterable[tuple[int, list[str]]], columns: Sequence[Column], *, max_rows: int,
+           pad: bool = False) -> tuple[Optional[list[str]], Rows, list[RegistryError]]:
+    """The header (None when there is no record) and the rows of a file's non-blank records
+    `(line, cells)`: the first names the columns (header_of), each other is a row (record_of) or a
+    problem located at its line; more than `max_rows` rows raise. `pad`: a short record is filled
+    with empty cells (a sheet does not store its empty trailing cells)."""
+    by_name = {c.name: c for c in columns}
+    expected = _expected(columns)
+    header: Optional[list[str]] = None
+    rows: Rows = []
+    problems: list[RegistryError] = []
+    for line, record in records:
         if header is None:
-            header = header_of(path, start, record, by_name, expected)
+            header = header_of(path, line, record, by_name, expected)
             continue
         if len(rows) + len(problems) >= max_rows:
-            raise RegistryError(f"more than {max_rows:,} rows; split the file", path=path, line=start)
+            raise RegistryError(f"more than {max_rows:,} rows; split the file", path=path, line=line)
+        if pad:
+            record = record + [""] * (len(header) - len(record))
         try:
-            rows.append((start, record_of(header, record, by_name)))
+            rows.append((line, record_of(header, record, by_name)))
         except RegistryError as e:
-            problems.append(e.at(path, start))
-    if header is None:
-        raise RegistryError(f"empty file: expected a header line naming the columns ({expected})", path=path)
-    return rows, problems
+            problems.append(e.at(path, line))
+    return header, rows, problems
 
 
 def parse_xlsx(name, data: bytes, columns: Sequence[Column], *, max_rows: int) -> tuple[Rows, list[RegistryError]]:
@@ -249,28 +302,16 @@ def parse_xlsx(name, data: bytes, columns: Sequence[Column], *, max_rows: int) -
         ws = wb.worksheets[0]
     except Exception as e:  # noqa: BLE001 - a damaged or foreign zip
         raise RegistryError(f"not a readable .xlsx workbook ({type(e).__name__})", path=name) from None
-    by_name = {c.name: c for c in columns}
-    expected = _expected(columns)
-    header: Optional[list[str]] = None
-    rows: Rows = []
-    problems: list[RegistryError] = []
-    try:
+
+    def records() -> Iterator[tuple[int, list[str]]]:
         for n, values in enumerate(ws.iter_rows(values_only=True, max_col=XLSX_MAX_COLUMNS), start=1):
             cells = [xlsx_text(v) for v in values]
             while cells and cells[-1] == "":
                 cells.pop()
-            if not cells:
-                continue
-            if header is None:
-                header = header_of(name, n, cells, by_name, expected)
-                continue
-            if len(rows) + len(problems) >= max_rows:
-                raise RegistryError(f"more than {max_rows:,} rows; split the file", path=name, line=n)
-            cells += [""] * (len(header) - len(cells))       # empty trailing cells are not stored
-            try:
-                rows.append((n, record_of(header, cells, by_name)))
-            except RegistryError as e:
-                problems.append(e.at(name, n))
+            if cells:
+                yield n, cells
+    try:
+        header, rows, problems = _table(name, records(), columns, max_rows=max_rows, pad=True)
     except RegistryError:
         raise
     except Exception as e:  # noqa: BLE001 - a damaged sheet part, found while reading it
@@ -278,7 +319,8 @@ def parse_xlsx(name, data: bytes, columns: Sequence[Column], *, max_rows: int) -
     finally:
         wb.close()
     if header is None:
-        raise RegistryError(f"empty sheet: expected a header row naming the columns ({expected})", path=name)
+        raise RegistryError(f"empty sheet: expected a header row naming the columns ({_expected(columns)})",
+                            path=name)
     return rows, problems
 
 
@@ -436,31 +478,3 @@ def _write(path, data: bytes) -> Path:
         raise RegistryError(f"cannot write it: {e.strerror or e}", path=path) from None
     return path
 
-
-# ------------------------------------------------------------------------------------ whole-file refusals
-
-class SheetRefused(ValueError):
-    """A file refused whole, nothing written: `problems` are RegistryErrors, one per bad row (or
-    one for the file). str() is a summary line, then one line per problem (budget imports)."""
-
-    def __init__(self, name: str, problems: list[RegistryError], *, nothing: str = "nothing was imported"):
-        self.name = name
-        self.problems = sorted(problems, key=lambda p: p.line or 0)
-        rows = [p for p in self.problems if p.line is not None]
-        what = f"{len(rows)} row{'s' if len(rows) != 1 else ''} refused" if rows else "the file is refused"
-        self.headline = f"{shown(str(name), PATH_SHOWN)}: {what}; {nothing}"
-        super().__init__(self.headline + "\n" + "\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        return [str(p) for p in self.problems]
-
-
-def read_path(path) -> bytes:
-    """The bytes of a file to import, at most the registry's file limit."""
-    from models.registry import MAX_FILE_BYTES
-    return read_bytes(path, MAX_FILE_BYTES)
-
-
-def read_rows(data: bytes, name: str, columns: Sequence[Column], *, max_rows: int) -> tuple[Rows, list[RegistryError]]:
-    """read_table under the name the budget import uses."""
-    return read_table(data, name, columns, max_rows=max_rows)

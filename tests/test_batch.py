@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from models import users
+from models.sheets import SheetRefused
 from tests.backend_helpers import register, wait_status
 from tests.cli_env import PASSWORD
 from tests.temporal_env import PREMIUM_CLAUSE, PREMIUM_FACTS, fresh_code
@@ -67,11 +68,11 @@ def test_a_bad_row_refuses_the_whole_file_naming_each_row(db):
         [PREMIUM_CLAUSE, "2026", dup, FACTS],
         [PREMIUM_CLAUSE, "2026", dup, FACTS],                                   # line 7: same as line 6
     ])
-    with pytest.raises(batch.BatchRefused) as e:
+    with pytest.raises(SheetRefused) as e:
         batch.read_batch(data, "b.csv", operator="op-b")
     problems = e.value.problems
     assert [p.line for p in problems] == [3, 4, 5, 7]
-    text = str(e.value)
+    text = "\n".join([e.value.headline, *e.value.lines()])
     assert "4 rows" in text.splitlines()[0]
     assert "line 3: clause_id: unknown clause" in text
     assert "line 4: enterprise_code" in text
@@ -81,17 +82,17 @@ def test_a_bad_row_refuses_the_whole_file_naming_each_row(db):
 
 def test_limits_and_columns(db, monkeypatch):
     from cli import batch
-    with pytest.raises(batch.BatchRefused, match="operator: unknown column"):
+    with pytest.raises(SheetRefused, match="operator: unknown column"):
         batch.read_batch(_csv([], header=("clause_id", "year", "enterprise_code", "facts", "operator")), "b.csv",
                          operator="op-b")
     monkeypatch.setattr(batch, "MAX_ROWS", 2)
-    with pytest.raises(batch.BatchRefused, match="more than 2 rows"):
+    with pytest.raises(SheetRefused, match="more than 2 rows"):
         batch.read_batch(_csv([[PREMIUM_CLAUSE, "2026", fresh_code(), FACTS] for _ in range(3)]), "b.csv",
                          operator="op-b")
-    with pytest.raises(batch.BatchRefused, match="facts: longer than"):
+    with pytest.raises(SheetRefused, match="facts: longer than"):
         batch.read_batch(_csv([[PREMIUM_CLAUSE, "2026", fresh_code(), json.dumps({**PREMIUM_FACTS, "policy_no": "P" * batch.FACTS_MAX})]]),
                          "b.csv", operator="op-b")
-    with pytest.raises(batch.BatchRefused, match="no rows"):
+    with pytest.raises(SheetRefused, match="no rows"):
         batch.read_batch(_csv([]), "b.csv", operator="op-b")
 
 
@@ -102,7 +103,7 @@ def test_xlsx_reads_like_csv(db):
                                   header=("clause_id", "year", "enterprise_code", "facts", "review_sla_days")),
                             "b.xlsx", operator="op-b")
     assert len(rows) == 1 and rows[0].inp.year == 2026 and rows[0].inp.enterprise_code == code
-    with pytest.raises(batch.BatchRefused, match="line 2: year"):
+    with pytest.raises(SheetRefused, match="line 2: year"):
         batch.read_batch(_xlsx([[PREMIUM_CLAUSE, "soon", code, FACTS]]), "b.xlsx", operator="op-b")
 
 

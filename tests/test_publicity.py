@@ -23,16 +23,18 @@ from workflows.client import RequestRefused
 AMOUNT = "400000.00"          # 50% of the 800,000 premium (tests/temporal_env.PREMIUM_FACTS)
 
 pytestmark = pytest.mark.real_calendar      # notice days on the official calendar (tests/conftest.py)
+NOT_FROM_TODAY = pytest.mark.real_calendar(weeks_ahead=False)     # counts no notice days from today
 
 
 @pytest.fixture(autouse=True)
 def calendar_covers_the_period(request):
     """The lifecycle tests count notice days from today (the time-skipping server's clock starts at
     the machine's date): they need the installed chinesecalendar to know the weeks ahead. Near the
-    end of its last year they are skipped with the reason (the package is published yearly); the
-    test of a period beyond the known years checks what then happens to an application."""
-    if "harness" not in request.fixturenames or request.node.name.startswith(
-            ("test_a_period_beyond", "test_the_demo_setting")):
+    end of its last year they are skipped with the reason (the package is published yearly). A test
+    marked `real_calendar(weeks_ahead=False)` (NOT_FROM_TODAY) is not: the test of a period beyond
+    the known years checks what then happens to an application, the demo setting counts seconds."""
+    marker = request.node.get_closest_marker("real_calendar")
+    if "harness" not in request.fixturenames or not marker.kwargs.get("weeks_ahead", True):
         return
     skip_unless_the_calendar_covers_the_weeks_ahead()
 
@@ -239,6 +241,7 @@ def test_a_provisional_refusal_is_shown_and_the_reviewers_still_decide(harness, 
     harness.run(go())
 
 
+@NOT_FROM_TODAY
 def test_a_period_beyond_the_calendar_s_known_years_waits_in_attention(harness, db):
     async def go():
         last = known_years()[1]
@@ -255,6 +258,7 @@ def test_a_period_beyond_the_calendar_s_known_years_waits_in_attention(harness, 
     harness.run(go())
 
 
+@NOT_FROM_TODAY
 def test_the_demo_setting_is_pinned_when_the_application_opens(harness, db, monkeypatch):
     async def go():
         monkeypatch.setenv("DISBURSE_PUBLICITY_DAY_SECONDS", "2")
