@@ -187,6 +187,11 @@ def main() -> None:
     print(f"  of disburse status ID's {med('disburse status ID'):.3f} s, {med(FLOOR):.3f} s are Python starting and "
           f"importing the Temporal SDK ({FLOOR}), {med('disburse status ID') - med(FLOOR):.3f} s the rest")
     print(f"target ≤ {TARGET} s to first output for --help and status: {'MET' if all(verdicts) else 'NOT MET'}")
+    cpus = os.cpu_count() or 1
+    if max(load_before, load_after) > cpus:
+        print(f"  the machine was busy (load average {max(load_before, load_after):.1f} on {cpus} CPUs): the "
+              "times to first output are inflated by waiting for a CPU; the cpu column much less so. "
+              "Rerun on a quiet machine for the verdict.")
 
 
 if __name__ == "__main__":
