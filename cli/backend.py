@@ -280,9 +280,10 @@ async def status(client, app_id: str):
     return await _wc().status(client, app_id)
 
 
-async def quick_status(app_id: str):
-    """The status query without the high-level client (fast start-up); None: ask with `status`."""
-    return await _wc().quick_status(app_id)
+async def quick_status(app_id: str, meanwhile=None):
+    """The status query without the high-level client (fast start-up); None: ask with `status`.
+    `meanwhile()` runs while the query is on its way."""
+    return await _wc().quick_status(app_id, meanwhile=meanwhile)
 
 
 async def calculation(client, app_id: str):

@@ -14,8 +14,6 @@ import os
 import sys
 from typing import Any, Callable
 
-import typer
-
 from cli.safe_text import one_line
 
 BAD_INPUT, FAILED, UNREACHABLE = 2, 1, 3
@@ -129,10 +127,21 @@ def fail(message: str, code: int = FAILED) -> None:
     raise CliError(message, code)
 
 
+def report(e: BaseException) -> int:
+    """Print `e` as the one `error: ...` line on stderr; the exit code."""
+    message, code = describe(e)
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    return code
+
+
 def friendly(fn: Callable) -> Callable:
-    """Run a command; print any error as one line on stderr and exit non-zero."""
+    """Run a command; print any error as one line on stderr and exit non-zero. (typer is imported
+    when a command runs, by then loaded: the console script's `disburse status` uses this module
+    without it, cli/entry.py.)"""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        import typer
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
@@ -140,7 +149,5 @@ def friendly(fn: Callable) -> Callable:
         except BaseException as e:  # noqa: BLE001 - the whole point: no tracebacks
             if os.environ.get("DISBURSE_DEBUG"):
                 raise
-            message, code = describe(e)
-            typer.echo(f"error: {message}", err=True)
-            raise typer.Exit(code) from None
+            raise typer.Exit(report(e)) from None
     return wrapper

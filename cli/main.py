@@ -25,27 +25,25 @@ DISBURSE_DB_URL (default sqlite:///var/disburse.db).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from cli import backend
 from cli.errors import BAD_INPUT, CliError, fail, friendly
-from cli.safe_text import inert, json_text, one_line, shown as clip, visible
+from cli.safe_text import inert, one_line, shown as clip, visible
+from cli.terminal import console, print_json
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-# Start-up time: `disburse --help` and `disburse status` answer in a fraction of a second because
-# this module imports only typer and the CLI's own light modules. Everything else — rich for
-# output, the Temporal client, the calculation core, the database — is imported inside the command
-# that needs it (tests/test_cli_imports.py; bench/cli.py measures it).
+# Start-up time: `disburse --help` answers in a fraction of a second because this module imports
+# only typer and the CLI's own light modules. Everything else — rich for output, the Temporal
+# client, the calculation core, the database — is imported inside the command that needs it
+# (tests/test_cli_imports.py; bench/cli.py measures it). `disburse status APP_ID` does not even come
+# here: the console script (cli/entry.py) runs it without typer.
 
 
 class _Help(TyperGroup):
@@ -92,30 +90,6 @@ app.add_typer(publicity_app, name="publicity")
 XLSX_HELP = "also write the rows to this .xlsx file (or .csv); text that looks like a formula stays text"
 
 
-class _Console:
-    """The commands' rich Console, made when something is first asked of it: rich is not imported
-    for `--help`, nor for a command that fails before it prints. Piped or captured output gets wide
-    tables instead of columns squeezed to nothing. Stands in for the Console everywhere, also where
-    rich takes one (`Progress(console=console)` enters it as a context manager)."""
-    _real: Optional[Console] = None
-
-    def _made(self) -> Console:
-        if _Console._real is None:
-            from rich.console import Console
-            _Console._real = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-        return _Console._real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._made(), name)
-
-    def __enter__(self) -> Console:
-        return self._made().__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._made().__exit__(*exc)
-
-
-console = _Console()
 
 
 def money(v: Any) -> str:
@@ -149,10 +123,6 @@ def run(coro_fn, *args, **kwargs):
         client = await backend.connect()
         return await coro_fn(client, *args, **kwargs)
     return asyncio.run(_go())
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json_text(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
 
 
 def _require_reason(amount: Optional[Decimal], reason: Optional[str]) -> None:
@@ -399,19 +369,8 @@ def status(
     trace: bool = typer.Option(False, "--trace", help="also show the calculation, step by step"),
 ) -> None:
     """Where an application stands: status, decisions, tranches (and the calculation trace)."""
-    import asyncio
-    st, calculation = None if trace else asyncio.run(backend.quick_status(app_id)), None
-    if st is None:                     # --trace, an encrypted answer: through the full client
-
-        async def fetch(client):       # one connection for both queries
-            return (await backend.status(client, app_id),
-                    await backend.calculation(client, app_id) if trace else None)
-        st, calculation = (backend.to_plain(x) for x in run(fetch))
-    if as_json:
-        _print_json({**st, "trace": calculation} if trace else st)
-        return
-    from cli import show
-    show.application(console, st, calculation)
+    from cli import status as status_cmd      # also what the console script runs (cli/entry.py)
+    status_cmd.show(app_id, as_json=as_json, trace=trace)
 
 
 @app.command("list")
@@ -609,7 +568,7 @@ def bars(
     """Enterprises barred from new applications and further tranches after a recovery."""
     rows = backend.bars(enterprise)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     _rows_table("bars", [{"enterprise": b["enterprise_code"], "from": b["from_day"], "until": b["until_day"],
                           "basis": b["basis"], "application": b["application_id"], "reason": b["reason"],
@@ -923,7 +882,7 @@ def ledger(
     _export(xlsx, "ledger", rows, ("application_id", "clause_id", "enterprise_code", "year", "seq", "item_id",
                                    "amount", "due", "label", "paid_at"))
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     ids = {r["id"]: r for r in rows}
     shown = [{"application": r["application_id"], "year": r["year"], "#": r["seq"], "entry": r.get("kind") or "payment",
@@ -954,7 +913,7 @@ def audit(
     if rec is None:
         fail(f"{clip(app_id)}: the database holds nothing about this application", 1)
     if as_json:
-        _print_json(rec)
+        print_json(rec)
         return
     from cli import show
     show.audit(console, rec)
@@ -971,7 +930,7 @@ def book(
     and 不重复 count what is committed or paid."""
     rows = backend.book_lines(application, enterprise)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     shown = [{"application": r["application_id"], "year": r["year"], "#": r["seq"], "clause": r["clause_id"],
               "item": r["item_id"], "amount": r["amount"], "state": r["state"],
@@ -1020,9 +979,9 @@ _register_budget()
 
 
 def main() -> None:
-    """Console-script entry point. Leaves with os._exit once the output is flushed: temporalio
-    1.35's core runtime can crash the interpreter at exit (about 1 run in 10 here) after the
-    command has done its work, which would turn a success into a segfault."""
+    """The typer application as a program (the console script, cli/entry.py, answers `disburse
+    status` itself and hands everything else here); leaves with os._exit (entry.leave)."""
+    from cli.entry import leave
     code = 0
     try:
         app()
@@ -1038,12 +997,7 @@ def main() -> None:
     except CliError as e:  # raised outside a command (should not happen)
         typer.echo(f"error: {one_line(e)}", err=True)
         code = e.code
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (BrokenPipeError, ValueError):   # output piped into `head`, or closed
-            pass
-    os._exit(code)
+    leave(code)
 
 
 if __name__ == "__main__":

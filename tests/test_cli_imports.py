@@ -25,6 +25,10 @@ NOT_FOR_STATUS = WORKER_SIDE + ("temporalio.client", "temporalio.contrib", "temp
                                 "models.payloads", "models.credentials", "cryptography")
 # and what `--help` has no use for (pydantic it may load: typer coerces parameters with it)
 NOT_FOR_HELP = WORKER_SIDE + ("temporalio", "rich", "cryptography", "asyncio")
+# `disburse status APP_ID [--json]` from the console script (cli/entry.py) parses its three words
+# itself: not even the command-line framework, nor pydantic (typer coerces parameters with it)
+NOT_FOR_THE_STATUS_SCRIPT = NOT_FOR_STATUS + ("cli.main", "typer", "click", "pydantic", "pydantic_core",
+                                               "annotated_types", "rich")
 
 
 def _loaded_after(code: str, forbidden: tuple[str, ...], **env: str) -> list[str]:
@@ -57,6 +61,22 @@ def test_status_runs_without_the_worker_side():
             "r = CliRunner().invoke(app, ['status', 'app-x'])\n"
             "assert r.exit_code == 3 and 'cannot reach the Temporal server' in r.stderr, (r.exit_code, r.output)\n")
     loaded = _loaded_after(code, NOT_FOR_STATUS, TEMPORAL_ADDRESS="127.0.0.1:1", DISBURSE_PAYLOAD_KEYS="")
+    assert loaded == [], _top(loaded)
+
+
+def test_the_status_script_loads_no_command_line_framework():
+    """The console script's `disburse status ID` (and --json) all the way to the (connection)
+    error, as the shell runs it: no typer, click, pydantic, rich (nothing to draw)."""
+    code = ("import contextlib, io\n"
+            "from cli import entry\n"
+            "for args in (['status', 'app-x'], ['status', '--json', 'app-x']):\n"
+            "    err = io.StringIO()\n"
+            "    with contextlib.redirect_stderr(err):\n"
+            "        code = entry.quick(args)\n"
+            "    assert code == 3 and err.getvalue().startswith('error: cannot reach the Temporal server'), "
+            "(code, err.getvalue())\n")
+    loaded = _loaded_after(code, NOT_FOR_THE_STATUS_SCRIPT, TEMPORAL_ADDRESS="127.0.0.1:1", DISBURSE_PAYLOAD_KEYS="",
+                           DISBURSE_DEBUG="")
     assert loaded == [], _top(loaded)
 
 

@@ -29,6 +29,10 @@ def test_the_quick_status_is_the_status_query(harness, db):
         full = await wc.status(harness.client, app_id)
         assert full["status"] == "review" and full["application_id"] == app_id
         assert await wc.quick_status(app_id, **_where(harness)) == (full if plain else None)
+        ran = []                       # what the caller does while the query is on its way
+        assert await wc.quick_status(app_id, **_where(harness), meanwhile=lambda: ran.append(1)) == \
+            (full if plain else None)
+        assert ran == [1]
 
         with pytest.raises(RPCError) as by_client:
             await wc.status(harness.client, "app-no-such-application")
@@ -66,7 +70,7 @@ def test_the_command_shows_the_same_either_way(harness, db, monkeypatch):
     quick = [shown(app_id), shown(app_id, "--json"), shown("app-no-such-application")]
     asked = []
 
-    async def never(app_id):
+    async def never(app_id, meanwhile=None):
         asked.append(app_id)
         return None
     monkeypatch.setattr(backend, "quick_status", never)

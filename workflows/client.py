@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from temporalio.service import RPCError
 from temporalio.common import SearchAttributePair as P, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -206,14 +206,16 @@ async def status(client: Client, app_id: str) -> dict:
     return await handle(client, app_id).query("status", result_type=dict)
 
 
-async def quick_status(app_id: str, address: Optional[str] = None, namespace: Optional[str] = None) -> Optional[dict]:
+async def quick_status(app_id: str, address: Optional[str] = None, namespace: Optional[str] = None, *,
+                       meanwhile: Optional[Callable[[], None]] = None) -> Optional[dict]:
     """`status()` for `disburse status`, on the SDK's service layer alone (temporalio.service: no
     high-level client, no data converter, no pydantic): one connection with the settings `connect`
     uses (workflows/connection.py), the same QueryWorkflow request the high-level client sends, the
     same errors (server unreachable, unknown id, a failed query), and the answer read as the JSON
     it is. None when that is not enough and the caller must ask through `connect()` and `status()`:
     an answer that is not plain JSON (encrypted payloads, DISBURSE_PAYLOAD_KEYS), a rejected
-    query, connection settings a plain service connection does not take."""
+    query, connection settings a plain service connection does not take. `meanwhile` runs while the
+    query is on its way (the SDK's core sends it on threads of its own): the CLI loads its tables then."""
     import dataclasses
 
     from temporalio.api.common.v1 import WorkflowExecution
@@ -229,8 +231,12 @@ async def quick_status(app_id: str, address: Optional[str] = None, namespace: Op
     service = await ServiceClient.connect(ConnectConfig(**config))       # Client.connect's own first step
     request = QueryWorkflowRequest(namespace=ns, execution=WorkflowExecution(workflow_id=app_id),
                                    query=WorkflowQuery(query_type="status"))
+    query = asyncio.ensure_future(service.workflow_service.query_workflow(request, retry=True))
     try:
-        response = await service.workflow_service.query_workflow(request, retry=True)
+        if meanwhile is not None:
+            await asyncio.sleep(0)            # the query's task runs up to the RPC: it is sent
+            meanwhile()
+        response = await query
     except RPCError as e:
         if e.status == RPCStatusCode.INVALID_ARGUMENT:     # what the high-level client makes of it
             from temporalio.client import WorkflowQueryFailedError
