@@ -125,7 +125,7 @@ def notify(n: Notification) -> None:
     with the activity a few times (each (key, person, channel) is sent once), then logged."""
     log = bind(n.application_id, _clause_of(n.application_id))
     log.info("notification", kind=n.kind, message=n.message, recipients=n.recipients)
-    key = activity_key()
+    key = n.key or activity_key()
     with session() as s:
         add_once(s, NotificationRow(application_id=n.application_id, kind=n.kind, message=n.message,
                                     recipients=";".join(n.recipients), created_at=_now(), source=key))

@@ -277,6 +277,7 @@ class Notification(BaseModel):
     kind: str
     message: str
     recipients: list[str] = []
+    key: Optional[str] = None         # recorded and delivered under this key (else the activity's own)
 
 
 class StatusUpdate(BaseModel):
