@@ -88,7 +88,7 @@ NOTIFY_LOCAL_TIMEOUT = timedelta(seconds=10)
 # ... and the main flow's short steps run as local activities, in the workflow task that reaches them
 # (their writes are keyed, so a re-run after a crash writes nothing twice: activities/once.py,
 # models/book.py).
-SAME = {"version", "decisions"}       # a mirror write differing from the last only in these is skipped
+SAME = {"version", "decisions", "notices"}       # a mirror write differing from the last only in these is skipped
 # The payment stays an activity: a workflow task whose completion the server refuses (an update
 # arrived while it ran the last steps and completed the workflow) is run again from its start, and
 # a payment a local activity made in the refused attempt would stand under a workflow that, on the
@@ -403,15 +403,18 @@ class ApplicationWorkflow:
             t.state = "paying"                   # from here a withdrawal can no longer stop this tranche
             self._changed()
             rec: PayoutRecord = await self._activity("pay_tranche", PayRequest(
-                application_id=self.app_id, clause_id=t.clause_id or self.claim.clause_id, year=t.year, seq=t.seq),
-                result_type=PayoutRecord)
+                application_id=self.app_id, clause_id=t.clause_id or self.claim.clause_id, year=t.year, seq=t.seq,
+                notify=[self.claim.operator] if self.lean and self.notifying else []), result_type=PayoutRecord)
             if rec.state == "released":
                 t.state = "cancelled"
             else:
                 t.state = "paid"
                 self.s.awarded += rec.amount
                 self._log("tranche_paid", year=t.year, seq=t.seq, amount=str(rec.amount), first_write=rec.created)
-                self._tell("tranche_paid", f"{t.year} #{t.seq}: {rec.amount}", [self.claim.operator])
+                if not (self.lean and self.notifying):   # LEAN_PATCH: the payment's activity told them
+                    self._tell("tranche_paid", f"{t.year} #{t.seq}: {rec.amount}", [self.claim.operator])
+                elif rec.notice is not None:             # ... but a delivery failed: sent again, same key
+                    self.s.outbox.append(rec.notice)
                 self._upsert(sa.AWARDED_FEN.value_set(int(self.s.awarded * 100)))
             self._changed()
             self._check_closed()                 # a closure accepted while paying: honoured now
@@ -570,7 +573,9 @@ class ApplicationWorkflow:
         """Hands queued notifications to the notify activity, one at a time, in order. A delivery
         that keeps failing is given up (and logged); the application never waits on it."""
         while True:
-            await workflow.wait_condition(lambda: self.s is not None and bool(self.s.outbox))
+            # LEAN_PATCH: a notice that comes with a change of state goes with the mirror's write
+            await workflow.wait_condition(lambda: self.s is not None and bool(self.s.outbox) and (
+                not self.lean or self.ending or (self.version <= self.mirrored and not self.stepping)))
             n = self.s.outbox[0]
             # LEAN_PATCH: a local activity first, except in the task that completes the workflow or
             # continues it as new (the server may refuse that completion; see LOCAL_STEPS)
@@ -616,13 +621,18 @@ class ApplicationWorkflow:
                     and update.model_dump(exclude=SAME) == self.last_mirror.model_dump(exclude=SAME):
                 self.mirrored = version                   # nothing the database keeps has changed
                 continue
+            if self.lean and self.notifying and not self.ending:
+                update.notices = [n for n in self.s.outbox if n.key is not None]
             try:
-                await workflow.execute_local_activity("mirror_status", update, start_to_close_timeout=LOCAL_TIMEOUT,
-                                                      retry_policy=RETRY)
+                undelivered = await workflow.execute_local_activity(
+                    "mirror_status", update, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=RETRY)
             except ActivityError as e:
                 self._log("mirror_failed", error=_cause(e)[0])
                 await workflow.sleep(MIRROR_PAUSE)
                 continue
+            sent = {n.key for n in update.notices} - set(undelivered or [])
+            if sent:                             # those with a failed delivery stay for the notifier
+                self.s.outbox = [n for n in self.s.outbox if n.key not in sent]
             self.mirrored, self.decisions_mirrored = version, upto
             if self.lean:
                 self.last_mirror = update
