@@ -62,7 +62,7 @@ class Plan:
     and the fixed texts of the trace. `memo` holds what a formula derives from its parameters."""
     __slots__ = ("cat", "doc", "clause", "cid", "year", "start", "end", "year_end", "params", "caps",
                  "thresholds", "regions", "fact_kind", "max_years", "max_years_cite", "window_cite",
-                 "tranche_label", "needs", "memo")
+                 "tranche_label", "needs", "memo", "counted")
 
     def __init__(self, cat: Any, doc: Document, clause: Clause, year: int):
         self.cat, self.doc, self.clause, self.cid, self.year = cat, doc, clause, clause.id, year
@@ -102,6 +102,7 @@ class Plan:
         self.window_cite = cite_text(w.cite)
         self.tranche_label = f"{clause.id} {year}"
         self.needs = needs(clause)
+        self.counted = (self.start, self.end)   # the days counted, as the eligibility step shows them
         self.memo: dict[str, Any] = {}
 
     def derived(self, key: str, make: Callable[[], Any]) -> Any:

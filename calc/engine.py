@@ -14,7 +14,7 @@ from calc.context import Ctx, Plan, Refused, cite_text, needs
 from calc.errors import InputError
 from calc.formulas import FORMULAS
 from calc.history import AwardHistory
-from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche, trace_step, tranche
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche, result_of, tranche
 from calc.money import FEN, ZERO, fmt, to_fen
 
 CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
@@ -80,10 +80,14 @@ def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
     return tuple(tranches)
 
 
+_ROUND = "quantize to 0.01, ROUND_HALF_UP"
+_FEN_ZERO = Decimal("0.00")
+
+
 def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Plan | None = None) -> CalcResult:
     if plan is None:
         plan = cat.plans.get((req.clause_id, req.year)) or cat.plan(req.clause_id, req.year)
-    clause = plan.clause
+    cid = plan.cid
     ctx = Ctx(req, plan, history, req.as_of or plan.year_end)
     trace = ctx.trace
     shares: dict[str, Decimal] = {}
@@ -91,7 +95,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         rules.eligibility(ctx)
         if plan.thresholds:
             rules.thresholds(ctx)
-        raw = FORMULAS[clause.formula](ctx)
+        raw = FORMULAS[plan.clause.formula](ctx)
         values = _item_values(raw)
         shares = values
         if values:
@@ -99,7 +103,8 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
             amount = sum(shares.values(), ZERO)
         else:
             amount = raw.amount
-        amount = apply_caps(ctx, cat, amount, shares)
+        if plan.caps:
+            amount = apply_caps(ctx, cat, amount, shares)
         adj = req.adjustment
         if adj is not None and adj.max_amount < amount:
             amount = adj.max_amount
@@ -107,21 +112,25 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
                      inputs={"max_amount": adj.max_amount, "reviewer": adj.reviewer or "-"},
                      result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
         final = amount.quantize(FEN, rounding=ROUND_HALF_UP)     # to_fen
-        trace.append(trace_step(plan.cid, "round", "quantize to 0.01, ROUND_HALF_UP", {"amount": amount}, final,
-                                None, None))
+        trace.append(_step(TraceStep, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
         if final <= 0:
             raise _nothing_payable(ctx, amount)
-        shares = distribute(final, shares)
+        if len(shares) == 1:             # the usual claim: one item takes the whole award (distribute)
+            for label in shares:
+                shares = {label: final - ZERO}
+        else:
+            shares = distribute(final, shares)
+            label = _item_label(shares)
+        parts = raw.parts
+        schedule = _schedule(ctx, final, parts) if parts else \
+            (_step(Tranche, (1, ctx.as_of, final, plan.tranche_label)),)
         # built without re-validation: every value here was produced by this module
-        return CalcResult.built(
-            clause_id=plan.cid, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
-            trace=tuple(trace), refusal=None, chosen_clause=plan.cid, alternatives={},
-            item_id=_item_label(shares), items=shares, item_values=values)
+        return result_of(cid, req.year, final, schedule, tuple(trace), None, cid, label, shares, values)
     except Refused as r:
-        return CalcResult.built(
-            clause_id=plan.cid, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(trace),
-            refusal=r.refusal, chosen_clause=None, alternatives={}, item_id=_item_label(shares), items={},
-            item_values={})
+        return result_of(cid, req.year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
+
+
+_step = tuple.__new__       # a TraceStep or a Tranche from its fields in order (calc.model.trace_step)
 
 
 def _item_values(raw) -> dict[str, Decimal]:
