@@ -13,6 +13,9 @@ from calc.model import CalcRequest, Refusal, TraceStep, trace_step
 from calc.parameters import Citation, Clause, Document, value_on
 
 
+_tnew = tuple.__new__
+
+
 class Refused(Exception):
     """Raised inside an evaluation to end it with a refusal (caught by the engine, never escapes)."""
 
@@ -128,9 +131,9 @@ class Ctx:
 
     def step(self, step: str, formula: str = "", inputs: dict[str, Any] | None = None,
              result: Any = "", rule: str | None = None, cite: Citation | str | None = None) -> None:
-        self.trace.append(trace_step(
+        self.trace.append(_tnew(TraceStep, (       # trace_step, inline
             self.cid, step, formula, inputs or {}, result, rule,
-            cite if cite is None or isinstance(cite, str) else cite_text(cite)))
+            cite if cite is None or isinstance(cite, str) else cite_text(cite))))
 
     def refuse(self, code: str, reason: str, rule: str | None = None,
                cite: Citation | str | None = None) -> Refused:

@@ -96,13 +96,24 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         if plan.thresholds:
             rules.thresholds(ctx)
         raw = FORMULAS[plan.clause.formula](ctx)
-        values = _item_values(raw)
-        shares = values
-        if values:
-            shares = not_twice(ctx, cat, values)
+        amount, parts, values = raw
+        if len(values) == 1:
+            for key, value in values.items():
+                if value is amount:       # the formula's one item is the whole amount (_item_values)
+                    values = {key: value}
+                else:
+                    values = _item_values(raw)
+            shares = values              # (as labelled if not_twice refuses)
+            # not_twice, when the history holds awards for some item (else: all payable)
+            shares = not_twice(ctx, cat, values) if history.has_item_awards else dict(values)
+            amount = sum(shares.values(), ZERO)
+        elif values:
+            shares = values = _item_values(raw)
+            shares = not_twice(ctx, cat, values) if history.has_item_awards else dict(values)
             amount = sum(shares.values(), ZERO)
         else:
-            amount = raw.amount
+            values = {}
+            shares = values
         if plan.caps:
             amount = apply_caps(ctx, cat, amount, shares)
         adj = req.adjustment
@@ -111,7 +122,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
             ctx.step("reviewer_lowering", formula="min(award, amount set by the reviewer)",
                      inputs={"max_amount": adj.max_amount, "reviewer": adj.reviewer or "-"},
                      result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
-        final = amount.quantize(FEN, rounding=ROUND_HALF_UP)     # to_fen
+        final = amount.quantize(FEN, ROUND_HALF_UP)     # to_fen (rounding given by position: half the cost)
         trace.append(_step(TraceStep, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
         if final <= 0:
             raise _nothing_payable(ctx, amount)
@@ -121,7 +132,6 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         else:
             shares = distribute(final, shares)
             label = _item_label(shares)
-        parts = raw.parts
         schedule = _schedule(ctx, final, parts) if parts else \
             (_step(Tranche, (1, ctx.as_of, final, plan.tranche_label)),)
         # built without re-validation: every value here was produced by this module
@@ -180,7 +190,13 @@ def calculate(req: CalcRequest, history: AwardHistory | None = None,
     if not req.alternatives:
         plan = cat.plans.get((req.clause_id, req.year))
         if plan is not None:             # the clause is known (its plan is made): check its facts alone
-            _check_facts(plan.cid, plan.needs, req.facts)
+            needs = plan.needs           # _check_facts, inline where every needed fact is given
+            if needs[2] is not None:
+                for value in needs[2](req.facts):
+                    if value is None:    # `is`, not `in`: Decimal == None goes through an ABC check
+                        _check_facts(plan.cid, needs, req.facts)
+            if needs[1]:
+                _check_facts(plan.cid, needs, req.facts)
             return _evaluate(req, cat, history if history is not None else AwardHistory.of(req.prior_awards), plan)
     check_request(req, cat)
     history = history if history is not None else AwardHistory.of(req.prior_awards)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import calendar
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Callable
 
 from calc import items, rates
 from calc.context import Ctx
-from calc.model import trace_step
+from calc.model import TraceStep, trace_step
 from calc.money import ZERO, pct
 from calc.parameters import Citation, value_on
 
@@ -20,15 +21,26 @@ Part = tuple[str, date, Decimal]   # label, due date, amount
 Nothing = tuple[str, str, "Citation | str | None", str]
 
 
-class Raw:
+class Raw(tuple):
     """What a formula computed: the raw award, the parts it is paid in (empty: one tranche of the
-    whole award) and each item's share (item key, calc/items.py)."""
-    __slots__ = ("amount", "parts", "items")
+    whole award) and each item's share (item key, calc/items.py). A tuple (amount, parts, items),
+    built by `raw(...)` in one C call."""
+    __slots__ = ()
+    amount: Decimal = property(itemgetter(0))                 # type: ignore[assignment]
+    parts: list[Part] = property(itemgetter(1))               # type: ignore[assignment]
+    items: dict[str, Decimal] = property(itemgetter(2))       # type: ignore[assignment]
 
-    def __init__(self, amount: Decimal, parts: list[Part] | None = None, items: dict[str, Decimal] | None = None):
-        self.amount = amount
-        self.parts = [] if parts is None else parts
-        self.items = {} if items is None else items
+    def __new__(cls, amount: Decimal, parts: list[Part] | None = None,
+                items: dict[str, Decimal] | None = None) -> "Raw":
+        return tuple.__new__(cls, (amount, [] if parts is None else parts, {} if items is None else items))
+
+
+_tnew = tuple.__new__
+
+
+def raw(amount: Decimal, parts: list[Part], items: dict[str, Decimal]) -> Raw:
+    """Raw(amount, parts, items), every field given."""
+    return _tnew(Raw, (amount, parts, items))
 
 
 def _fact_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
@@ -163,28 +175,31 @@ def loan_interest(ctx: Ctx) -> Raw:
                 raise ctx.refuse("cap_exhausted", f"the award is at most {share}% of the interest actually paid, "
                                  f"and {ctx.req.facts.interest_paid} was paid", rule="interest_paid_share",
                                  cite=share_cite)
-    return Raw(total, items=per_loan)
+    return _tnew(Raw, (total, [], per_loan))
 
 
 # ---------------------------------------------------------------- rate × base
 
 def rate_of_base(ctx: Ctx) -> Raw:
     """按不超过实际保险费X%的标准 / 按…余额X%的比例: rate × base fact, then any second limit."""
-    rate_pct, cite = ctx.param("rate_pct")
-    base_name = ctx.clause.base
-    base = getattr(ctx.req.facts, base_name)
-    derived = ctx.plan.memo.get("rate_of_base")
+    plan = ctx.plan
+    derived = plan.memo.get("rate_of_base")
     if derived is None:
-        derived = ctx.plan.memo["rate_of_base"] = (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}")
-    fraction, formula = derived
+        rate_pct, cite = ctx.param("rate_pct")
+        base_name = ctx.clause.base
+        derived = plan.memo["rate_of_base"] = (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}", rate_pct,
+                                               cite, base_name, ctx.clause.overlap_item == "insurance_policy")
+    fraction, formula, rate_pct, cite, base_name, by_policy = derived
+    facts = ctx.req.facts
+    base = getattr(facts, base_name)
     amount = fraction * base
-    ctx.trace.append(trace_step(ctx.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct}, amount,
-                                None, cite))
+    ctx.trace.append(_tnew(TraceStep, (plan.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct},
+                                       amount, None, cite)))
     if amount <= 0:
         raise ctx.refuse("ineligible", f"{base_name} is {base}: {rate_pct}% of it is nothing",
                          rule=f"base:{base_name}", cite=cite)
     if ctx.clause.second_limit:
-        limit = getattr(ctx.req.facts, ctx.clause.second_limit)
+        limit = getattr(facts, ctx.clause.second_limit)
         if amount > limit:
             amount = limit
             ctx.step("second_limit", formula=f"≤ {ctx.clause.second_limit}",
@@ -192,7 +207,10 @@ def rate_of_base(ctx: Ctx) -> Raw:
             if amount <= 0:
                 raise ctx.refuse("cap_exhausted", f"the award may not exceed {ctx.clause.second_limit}, "
                                  f"which is {limit}", rule=ctx.clause.second_limit, cite=cite)
-    return Raw(amount, items=_policy_items(ctx, amount) or _fact_items(ctx, amount))
+    # _policy_items, else _fact_items
+    if by_policy and facts.policy_no:
+        return _tnew(Raw, (amount, [], {items.policy(facts.policy_no, facts.period_start): amount}))
+    return _tnew(Raw, (amount, [], {items.named(facts.item_id): amount} if facts.item_id else {}))
 
 
 # ---------------------------------------------------------------- first set / first batch insurance
@@ -217,7 +235,7 @@ def first_set_premium(ctx: Ctx) -> Raw:
     amount = pct(share) * counted
     ctx.step("first_set_premium", formula=f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium",
              inputs={"programme_year": year_no, "counted_premium": counted}, result=amount, cite=cite)
-    return Raw(amount, items=_policy_items(ctx, amount))
+    return _tnew(Raw, (amount, [], _policy_items(ctx, amount)))
 
 
 def programme_year(ctx: Ctx) -> int:
@@ -298,7 +316,7 @@ def vc_reward(ctx: Ctx) -> Raw:
             raise _refuse_first(ctx, nothing, "investment")
         raise ctx.refuse("ineligible", "no investment qualifies (stage, holding period or window)",
                          rule="vc_reward", cite=cite)
-    return Raw(total, items=per_investment)
+    return _tnew(Raw, (total, [], per_investment))
 
 
 # ---------------------------------------------------------------- grants
@@ -329,7 +347,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
                  result=amount, cite=cite)
         if amount <= 0:
             raise ctx.refuse("ineligible", f"institution type {kind!r} is awarded nothing", rule="tiers", cite=cite)
-        return Raw(amount, items=_fact_items(ctx, amount))
+        return _tnew(Raw, (amount, [], _fact_items(ctx, amount)))
     ceiling = _ceiling(ctx)
     if f.review_amount is not None:
         amount = f.review_amount
@@ -342,7 +360,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
     if amount <= 0:
         raise ctx.refuse("ineligible", _nothing_reviewed(ctx, f.review_amount), rule="review_amount",
                          cite=_ceiling_cite(ctx))
-    return Raw(amount, items=_fact_items(ctx, amount))
+    return _tnew(Raw, (amount, [], _fact_items(ctx, amount)))
 
 
 def _ceiling_cite(ctx: Ctx) -> Citation | None:
@@ -398,7 +416,7 @@ def staged_grant(ctx: Ctx) -> Raw:
         if nothing:
             raise _refuse_first(ctx, nothing, "stage")
     payable = sum((p[2] for p in parts), ZERO)
-    return Raw(payable, parts, items=_fact_items(ctx, payable))
+    return _tnew(Raw, (payable, parts, _fact_items(ctx, payable)))
 
 
 FORMULAS: dict[str, Callable[[Ctx], Raw]] = {

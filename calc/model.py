@@ -549,15 +549,19 @@ class Refusal(Strict):
         here against the list above all the same), as CalcResult.built."""
         if code not in _CODES:
             raise ValueError(f"unknown refusal code {code!r}")
-        obj = cls.__new__(cls)
-        object.__setattr__(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})
-        object.__setattr__(obj, "__pydantic_fields_set__", _REFUSAL_SET)   # frozen model: never mutated
-        object.__setattr__(obj, "__pydantic_extra__", None)
-        object.__setattr__(obj, "__pydantic_private__", None)
+        obj = _new(cls)
+        _set(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})
+        _SET_FIELDS_SET(obj, _REFUSAL_SET)   # frozen model: never mutated
+        _SET_EXTRA(obj, None)
+        _SET_PRIVATE(obj, None)
         return obj
 
 
 _new, _set = object.__new__, object.__setattr__
+# BaseModel's own slots, set through their descriptors (as object.__setattr__ would, without the lookup)
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 _CODES = frozenset(Refusal.model_fields["code"].annotation.__args__)
 _REFUSAL_SET = {"code", "reason", "rule"}
 
@@ -591,10 +595,6 @@ class CalcResult(Strict):
 
 
 _ALL_SET = set(CalcResult.model_fields)
-# BaseModel's own slots, set through their descriptors (as object.__setattr__ would, without the lookup)
-_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
-_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def result_of(clause_id: str, year: int, amount: Decimal, schedule: tuple, trace: tuple, refusal: Refusal | None,
