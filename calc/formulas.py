@@ -79,15 +79,19 @@ def loan_interest(ctx: Ctx) -> Raw:
     per loan; under the preferential-rate rule the loan rate must be below the LPR of the same
     term on the contract date, and the subsidy rate may not push the enterprise's own rate below
     the deposit benchmark of the same term."""
-    rate_pct, rate_cite = ctx.param("rate_pct")
-    rate_pct = Decimal(rate_pct)
+    memo = ctx.plan.memo
+    derived = memo.get("loan_interest")
+    if derived is None:                  # the parameters (each refused, in this order, if not in force)
+        rate_pct, rate_cite = ctx.param("rate_pct")
+        share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
+        derived = memo["loan_interest"] = (Decimal(rate_pct), rate_cite, share,
+                                           Decimal(366 if calendar.isleap(ctx.plan.year) else 365))
+    rate_pct, rate_cite, share, days_in_year = derived
     preferential = ctx.doc.rules.preferential_rate
     pref_cite = ctx.doc.rules.preferential_rate_cite
     year = ctx.req.year
-    days_in_year = Decimal(366 if calendar.isleap(year) else 365)
     total, nothing, per_loan = ZERO, [], {}
     w = ctx.doc.window
-    share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
     for loan in ctx.req.facts.loans or ():
         sub = rate_pct
         if preferential:
@@ -125,9 +129,9 @@ def loan_interest(ctx: Ctx) -> Raw:
                         f"benchmark ({dep_label}); the enterprise's own rate may not fall below it"))
                     continue
             else:
-                ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
-                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
-                         result="preferential", cite=pref_cite)
+                ctx.step("preferential_rate", "loan rate < LPR(contract date, term)",
+                         {"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
+                         "preferential", None, pref_cite)
         first, last = max(loan.start, ctx.period_start), min(loan.end, ctx.period_end)
         days = (last - first).days + 1 if last >= first else 0
         amount = loan.principal * pct(sub) * days / days_in_year
@@ -142,10 +146,10 @@ def loan_interest(ctx: Ctx) -> Raw:
                            f"loan {loan.loan_id} ran {loan.start}..{loan.end}: no day of it lies in the support "
                            f"year {year} (counted {ctx.period_start}..{ctx.period_end}); claim it for its own year")
             nothing.append(outside)
-        ctx.step("interest", formula="principal × rate × days / days in year",
-                 inputs={"loan": loan.loan_id, "principal": loan.principal, "rate_pct": sub, "days": days,
-                         "days_in_year": days_in_year, "counted": f"{first}..{last}" if days else "none"},
-                 result=amount, rule=outside and outside[1], cite=outside[2] if outside else rate_cite)
+        ctx.step("interest", "principal × rate × days / days in year",
+                 {"loan": loan.loan_id, "principal": loan.principal, "rate_pct": sub, "days": days,
+                  "days_in_year": days_in_year, "counted": f"{first}..{last}" if days else "none"},
+                 amount, outside and outside[1], outside[2] if outside else rate_cite)
         if share is not None and loan.interest_paid is not None:
             limit = pct(Decimal(share)) * loan.interest_paid
             if amount > limit:
@@ -218,23 +222,34 @@ def rate_of_base(ctx: Ctx) -> Raw:
 def first_set_premium(ctx: Ctx) -> Raw:
     """首年度不超过实际保险费90%且不超过实际投保费率2%, 从次年度起逐年递减10个百分点."""
     f = ctx.req.facts
-    first_pct, cite = ctx.param("first_year_pct")
-    step_pct, step_cite = ctx.param("yearly_step_pct")
-    step_pct = Decimal(step_pct)
-    ceiling_pct = Decimal(ctx.param("premium_rate_ceiling_pct")[0])
+    memo = ctx.plan.memo
+    derived = memo.get("first_set")
+    if derived is None:                  # the parameters (each refused, in this order, if not in force)
+        first_pct, cite = ctx.param("first_year_pct")
+        step_pct, step_cite = ctx.param("yearly_step_pct")
+        ceiling_pct = Decimal(ctx.param("premium_rate_ceiling_pct")[0])
+        derived = memo["first_set"] = (
+            first_pct, cite, Decimal(step_pct), step_cite, pct(ceiling_pct),
+            f"counted premium = min(premium, {ceiling_pct}% × insured amount)")
+    first_pct, cite, step_pct, step_cite, ceiling, ceiling_formula = derived
     year_no = programme_year(ctx)
-    share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
+    by_year = memo.get(("first_set", year_no))
+    if by_year is None:
+        share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
+        by_year = memo[("first_set", year_no)] = (
+            share, pct(share), f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium")
+    share, fraction, formula = by_year
     if share <= 0:
         raise ctx.refuse("ineligible", f"programme year {year_no}: {first_pct}% less {step_pct} points for each "
                          f"year after the first leaves nothing", rule="yearly_step_pct", cite=step_cite)
-    counted = min(f.premium, pct(ceiling_pct) * f.insured_amount)
-    if counted < f.premium:
-        ctx.step("premium_rate_ceiling", formula=f"counted premium = min(premium, {ceiling_pct}% × insured amount)",
-                 inputs={"premium": f.premium, "insured_amount": f.insured_amount}, result=counted,
-                 rule="premium_rate_ceiling", cite=cite)
-    amount = pct(share) * counted
-    ctx.step("first_set_premium", formula=f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium",
-             inputs={"programme_year": year_no, "counted_premium": counted}, result=amount, cite=cite)
+    premium = f.premium
+    counted = min(premium, ceiling * f.insured_amount)
+    if counted < premium:
+        ctx.step("premium_rate_ceiling", ceiling_formula, {"premium": premium, "insured_amount": f.insured_amount},
+                 counted, "premium_rate_ceiling", cite)
+    amount = fraction * counted
+    ctx.step("first_set_premium", formula, {"programme_year": year_no, "counted_premium": counted}, amount, None,
+             cite)
     return _tnew(Raw, (amount, [], _policy_items(ctx, amount)))
 
 
@@ -242,15 +257,15 @@ def programme_year(ctx: Ctx) -> int:
     """The programme year is derived, never declared: 1 + the consecutive support years just
     before this one in which this clause already paid (or committed) for the same policy."""
     f = ctx.req.facts
-    years = ctx.history.group_years(ctx.cid, items.group(items.policy(f.policy_no or "", None)))
+    years = ctx.history.group_years(ctx.cid, items.group(f"policy:{f.policy_no or ''}"))  # items.policy(no, None)
     n, y = 1, ctx.req.year - 1
     while y in years:
         n, y = n + 1, y - 1
     inputs = {"policy_no": f.policy_no, "earlier_years": ",".join(map(str, sorted(years))) or "none"}
     if f.programme_year is not None and f.programme_year != n:
         inputs["declared"] = f.programme_year
-    ctx.step("programme_year", formula="1 + consecutive earlier support years awarded for this policy",
-             inputs=inputs, result=n, rule="derived" if "declared" in inputs else None)
+    ctx.step("programme_year", "1 + consecutive earlier support years awarded for this policy",
+             inputs, n, "derived" if "declared" in inputs else None)
     return n
 
 
@@ -323,7 +338,11 @@ def vc_reward(ctx: Ctx) -> Raw:
 
 def _ceiling(ctx: Ctx) -> Decimal | None:
     """The clause's ceiling (its first one-off, yearly or period cap) in force on the first counted day."""
-    return ctx.plan.derived("ceiling", lambda: _find_ceiling(ctx))
+    memo = ctx.plan.memo
+    if "ceiling" in memo:
+        return memo["ceiling"]
+    value = memo["ceiling"] = _find_ceiling(ctx)
+    return value
 
 
 def _find_ceiling(ctx: Ctx) -> Decimal | None:
@@ -387,7 +406,10 @@ def staged_grant(ctx: Ctx) -> Raw:
     already = ctx.history.all_time((ctx.cid,))
     parts: list[Part] = []
     nothing: list[Nothing] = []
-    for stage, day in sorted((f.stages or {}).items(), key=lambda kv: kv[1]):
+    fractions = ctx.plan.memo.get("stage_fractions")
+    if fractions is None:
+        fractions = ctx.plan.memo["stage_fractions"] = {k: pct(Decimal(v)) for k, v in shares.items()}
+    for stage, day in sorted((f.stages or {}).items(), key=_day):
         if stage not in shares:
             raise ctx.refuse("ineligible", f"unknown stage {stage!r}; stages are {', '.join(shares)}",
                              rule="stage_shares", cite=cite)
@@ -397,13 +419,13 @@ def staged_grant(ctx: Ctx) -> Raw:
             nothing.append(("out_of_window", "validity", w.cite,
                             f"stage {stage} on {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}"))
             continue
-        amount = pct(Decimal(shares[stage])) * total
+        amount = fractions[stage] * total
         if already > 0:
             used = min(already, amount)
             already -= used
             amount -= used
             inputs["already_paid"] = used
-        ctx.step("stage", formula="share × total", inputs=inputs, result=amount, cite=cite)
+        ctx.step("stage", "share × total", inputs, amount, None, cite)
         if amount > 0:
             parts.append((stage, max(day, ctx.as_of), amount))
         elif total > 0:
@@ -417,6 +439,9 @@ def staged_grant(ctx: Ctx) -> Raw:
             raise _refuse_first(ctx, nothing, "stage")
     payable = sum((p[2] for p in parts), ZERO)
     return _tnew(Raw, (payable, parts, _fact_items(ctx, payable)))
+
+
+_day = itemgetter(1)     # a (stage, day) pair's day
 
 
 FORMULAS: dict[str, Callable[[Ctx], Raw]] = {
