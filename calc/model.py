@@ -418,15 +418,20 @@ class _Record(tuple):
     def __getnewargs__(self) -> tuple:    # pickle and copy: cls.__new__(cls, *fields)
         return tuple(self)
 
+    def _asdict(self) -> dict[str, Any]:
+        """The fields by name (as dataclasses.asdict gave them, without copying the values)."""
+        return dict(zip(self._fields, self))
+
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
             return tuple.__eq__(self, other)
-        return NotImplemented
+        # not a plain tuple's comparison either (it would compare field by field)
+        return False if isinstance(other, tuple) else NotImplemented
 
     def __ne__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
             return tuple.__ne__(self, other)
-        return NotImplemented
+        return True if isinstance(other, tuple) else NotImplemented
 
     __hash__ = tuple.__hash__
 
