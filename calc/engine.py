@@ -97,23 +97,19 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
             rules.thresholds(ctx)
         raw = FORMULAS[plan.clause.formula](ctx)
         amount, parts, values = raw
-        if len(values) == 1:
-            for key, value in values.items():
-                if value is amount:       # the formula's one item is the whole amount (_item_values)
-                    values = {key: value}
-                else:
-                    values = _item_values(raw)
+        if values:
+            if len(values) == 1:
+                (key, value), = values.items()
+                # the formula's one item is the whole amount: _item_values, without the sum
+                values = {key: value} if value is amount else _item_values(raw)
+            else:
+                values = _item_values(raw)
             shares = values              # (as labelled if not_twice refuses)
             # not_twice, when the history holds awards for some item (else: all payable)
             shares = not_twice(ctx, cat, values) if history.has_item_awards else dict(values)
             amount = sum(shares.values(), ZERO)
-        elif values:
-            shares = values = _item_values(raw)
-            shares = not_twice(ctx, cat, values) if history.has_item_awards else dict(values)
-            amount = sum(shares.values(), ZERO)
         else:
-            values = {}
-            shares = values
+            shares = values = {}
         if plan.caps:
             amount = apply_caps(ctx, cat, amount, shares)
         adj = req.adjustment
@@ -127,8 +123,8 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         if final <= 0:
             raise _nothing_payable(ctx, amount)
         if len(shares) == 1:             # the usual claim: one item takes the whole award (distribute)
-            for label in shares:
-                shares = {label: final - ZERO}
+            label, = shares
+            shares = {label: final - ZERO}
         else:
             shares = distribute(final, shares)
             label = _item_label(shares)
