@@ -9,7 +9,7 @@ from operator import attrgetter
 from typing import Any, Callable
 
 from calc.history import AwardHistory
-from calc.model import CalcRequest, Refusal, TraceStep, trace_step
+from calc.model import CalcRequest, Refusal, TraceStep
 from calc.parameters import Citation, Clause, Document, value_on
 
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 from calc import items, rates
 from calc.context import Ctx
-from calc.model import TraceStep, trace_step
+from calc.model import TraceStep
 from calc.money import ZERO, pct
 from calc.parameters import Citation, value_on
 
@@ -24,7 +24,7 @@ Nothing = tuple[str, str, "Citation | str | None", str]
 class Raw(tuple):
     """What a formula computed: the raw award, the parts it is paid in (empty: one tranche of the
     whole award) and each item's share (item key, calc/items.py). A tuple (amount, parts, items),
-    built by `raw(...)` in one C call."""
+    built by the formulas in one C call (`_tnew(Raw, (amount, parts, items))`)."""
     __slots__ = ()
     amount: Decimal = property(itemgetter(0))                 # type: ignore[assignment]
     parts: list[Part] = property(itemgetter(1))               # type: ignore[assignment]
@@ -35,12 +35,7 @@ class Raw(tuple):
         return tuple.__new__(cls, (amount, [] if parts is None else parts, {} if items is None else items))
 
 
-_tnew = tuple.__new__
-
-
-def raw(amount: Decimal, parts: list[Part], items: dict[str, Decimal]) -> Raw:
-    """Raw(amount, parts, items), every field given."""
-    return _tnew(Raw, (amount, parts, items))
+_tnew = tuple.__new__      # Raw((amount, parts, items)) or a TraceStep, every field given, in one C call
 
 
 def _fact_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
