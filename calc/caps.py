@@ -9,7 +9,7 @@ from calc import items as item_keys
 from calc.catalogue import Catalogue
 from calc.context import Ctx
 from calc.money import ZERO, to_fen
-from calc.model import trace_step
+from calc.model import TraceStep
 
 _WORDS = {
     "per_item": "per item",
@@ -25,6 +25,7 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decim
     what is left of it after the awards already made in its scope bounds the award."""
     year = ctx.req.year
     history = ctx.history
+    trace, cid = ctx.trace, ctx.cid
     for scope, limit, once, group, shared, cite, rule in ctx.plan.caps:
         if scope == "per_year":
             used = history.in_year(group, year)
@@ -38,24 +39,29 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decim
             used = history.all_time(group)
         if once and used > 0:
             raise ctx.refuse("already_awarded",
-                             f"{ctx.cid} is a one-off award ({_WORDS[scope]}) and was already awarded ({used})",
+                             f"{cid} is a one-off award ({_WORDS[scope]}) and was already awarded ({used})",
                              rule=rule, cite=cite)
-        remaining = max(limit - used, ZERO)
+        remaining = limit - used
+        if remaining < 0:                                       # max(limit - used, ZERO)
+            remaining = ZERO
         inputs = {"cap": limit, "already_awarded": used, "remaining": remaining, "computed": amount}
         if shared is not None:
             inputs["shared_with"] = shared
         if remaining <= 0 and amount > 0:
             raise ctx.refuse("cap_exhausted",
-                             f"the {_WORDS[scope]} cap of {limit} under {ctx.cid} is used up ({used} awarded)",
+                             f"the {_WORDS[scope]} cap of {limit} under {cid} is used up ({used} awarded)",
                              rule=rule, cite=cite)
         if amount > remaining:
             amount = remaining
-            ctx.trace.append(trace_step(ctx.cid, rule, "min(computed, cap − already awarded)", inputs, amount, rule,
-                                        cite))
+            trace.append(_step(TraceStep, (cid, rule, _CUT, inputs, amount, rule, cite)))
         else:
-            ctx.trace.append(trace_step(ctx.cid, rule, "computed ≤ cap − already awarded", inputs, amount, None,
-                                        cite))
+            trace.append(_step(TraceStep, (cid, rule, _UNDER, inputs, amount, None, cite)))
     return amount
+
+
+_step = tuple.__new__      # calc.model.trace_step, inline
+_CUT = "min(computed, cap − already awarded)"
+_UNDER = "computed ≤ cap − already awarded"
 
 
 def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, Decimal]:

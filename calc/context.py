@@ -9,8 +9,11 @@ from operator import attrgetter
 from typing import Any, Callable
 
 from calc.history import AwardHistory
-from calc.model import CalcRequest, Refusal, TraceStep, trace_step
+from calc.model import CalcRequest, Refusal, TraceStep
 from calc.parameters import Citation, Clause, Document, value_on
+
+
+_tnew = tuple.__new__
 
 
 class Refused(Exception):
@@ -62,7 +65,7 @@ class Plan:
     and the fixed texts of the trace. `memo` holds what a formula derives from its parameters."""
     __slots__ = ("cat", "doc", "clause", "cid", "year", "start", "end", "year_end", "params", "caps",
                  "thresholds", "regions", "fact_kind", "max_years", "max_years_cite", "window_cite",
-                 "tranche_label", "needs", "memo")
+                 "tranche_label", "needs", "memo", "counted")
 
     def __init__(self, cat: Any, doc: Document, clause: Clause, year: int):
         self.cat, self.doc, self.clause, self.cid, self.year = cat, doc, clause, clause.id, year
@@ -102,6 +105,7 @@ class Plan:
         self.window_cite = cite_text(w.cite)
         self.tranche_label = f"{clause.id} {year}"
         self.needs = needs(clause)
+        self.counted = (self.start, self.end)   # the days counted, as the eligibility step shows them
         self.memo: dict[str, Any] = {}
 
     def derived(self, key: str, make: Callable[[], Any]) -> Any:
@@ -127,9 +131,9 @@ class Ctx:
 
     def step(self, step: str, formula: str = "", inputs: dict[str, Any] | None = None,
              result: Any = "", rule: str | None = None, cite: Citation | str | None = None) -> None:
-        self.trace.append(trace_step(
+        self.trace.append(_tnew(TraceStep, (       # trace_step, inline
             self.cid, step, formula, inputs or {}, result, rule,
-            cite if cite is None or isinstance(cite, str) else cite_text(cite)))
+            cite if cite is None or isinstance(cite, str) else cite_text(cite))))
 
     def refuse(self, code: str, reason: str, rule: str | None = None,
                cite: Citation | str | None = None) -> Refused:

@@ -14,7 +14,7 @@ from calc.context import Ctx, Plan, Refused, cite_text, needs
 from calc.errors import InputError
 from calc.formulas import FORMULAS
 from calc.history import AwardHistory
-from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche, trace_step, tranche
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche, result_of, tranche
 from calc.money import FEN, ZERO, fmt, to_fen
 
 CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
@@ -80,10 +80,14 @@ def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
     return tuple(tranches)
 
 
+_ROUND = "quantize to 0.01, ROUND_HALF_UP"
+_FEN_ZERO = Decimal("0.00")
+
+
 def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Plan | None = None) -> CalcResult:
     if plan is None:
         plan = cat.plans.get((req.clause_id, req.year)) or cat.plan(req.clause_id, req.year)
-    clause = plan.clause
+    cid = plan.cid
     ctx = Ctx(req, plan, history, req.as_of or plan.year_end)
     trace = ctx.trace
     shares: dict[str, Decimal] = {}
@@ -91,37 +95,48 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         rules.eligibility(ctx)
         if plan.thresholds:
             rules.thresholds(ctx)
-        raw = FORMULAS[clause.formula](ctx)
-        values = _item_values(raw)
-        shares = values
+        raw = FORMULAS[plan.clause.formula](ctx)
+        amount, parts, values = raw
         if values:
-            shares = not_twice(ctx, cat, values)
+            if len(values) == 1:
+                (key, value), = values.items()
+                # the formula's one item is the whole amount: _item_values, without the sum
+                values = {key: value} if value is amount else _item_values(raw)
+            else:
+                values = _item_values(raw)
+            shares = values              # (as labelled if not_twice refuses)
+            # not_twice, when the history holds awards for some item (else: all payable)
+            shares = not_twice(ctx, cat, values) if history.has_item_awards else dict(values)
             amount = sum(shares.values(), ZERO)
         else:
-            amount = raw.amount
-        amount = apply_caps(ctx, cat, amount, shares)
+            shares = values = {}
+        if plan.caps:
+            amount = apply_caps(ctx, cat, amount, shares)
         adj = req.adjustment
         if adj is not None and adj.max_amount < amount:
             amount = adj.max_amount
             ctx.step("reviewer_lowering", formula="min(award, amount set by the reviewer)",
                      inputs={"max_amount": adj.max_amount, "reviewer": adj.reviewer or "-"},
                      result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
-        final = amount.quantize(FEN, rounding=ROUND_HALF_UP)     # to_fen
-        trace.append(trace_step(plan.cid, "round", "quantize to 0.01, ROUND_HALF_UP", {"amount": amount}, final,
-                                None, None))
+        final = amount.quantize(FEN, ROUND_HALF_UP)     # to_fen (rounding given by position: half the cost)
+        trace.append(_step(TraceStep, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
         if final <= 0:
             raise _nothing_payable(ctx, amount)
-        shares = distribute(final, shares)
+        if len(shares) == 1:             # the usual claim: one item takes the whole award (distribute)
+            label, = shares
+            shares = {label: final - ZERO}
+        else:
+            shares = distribute(final, shares)
+            label = _item_label(shares)
+        schedule = _schedule(ctx, final, parts) if parts else \
+            (_step(Tranche, (1, ctx.as_of, final, plan.tranche_label)),)
         # built without re-validation: every value here was produced by this module
-        return CalcResult.built(
-            clause_id=plan.cid, year=req.year, amount=final, schedule=_schedule(ctx, final, raw.parts),
-            trace=tuple(trace), refusal=None, chosen_clause=plan.cid, alternatives={},
-            item_id=_item_label(shares), items=shares, item_values=values)
+        return result_of(cid, req.year, final, schedule, tuple(trace), None, cid, label, shares, values)
     except Refused as r:
-        return CalcResult.built(
-            clause_id=plan.cid, year=req.year, amount=Decimal("0.00"), schedule=(), trace=tuple(trace),
-            refusal=r.refusal, chosen_clause=None, alternatives={}, item_id=_item_label(shares), items={},
-            item_values={})
+        return result_of(cid, req.year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
+
+
+_step = tuple.__new__       # a TraceStep or a Tranche from its fields in order (calc.model.trace_step)
 
 
 def _item_values(raw) -> dict[str, Decimal]:
@@ -171,7 +186,13 @@ def calculate(req: CalcRequest, history: AwardHistory | None = None,
     if not req.alternatives:
         plan = cat.plans.get((req.clause_id, req.year))
         if plan is not None:             # the clause is known (its plan is made): check its facts alone
-            _check_facts(plan.cid, plan.needs, req.facts)
+            needs = plan.needs           # _check_facts, inline where every needed fact is given
+            if needs[2] is not None:
+                for value in needs[2](req.facts):
+                    if value is None:    # `is`, not `in`: Decimal == None goes through an ABC check
+                        _check_facts(plan.cid, needs, req.facts)
+            if needs[1]:
+                _check_facts(plan.cid, needs, req.facts)
             return _evaluate(req, cat, history if history is not None else AwardHistory.of(req.prior_awards), plan)
     check_request(req, cat)
     history = history if history is not None else AwardHistory.of(req.prior_awards)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import calendar
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Callable
 
 from calc import items, rates
 from calc.context import Ctx
-from calc.model import trace_step
+from calc.model import TraceStep
 from calc.money import ZERO, pct
 from calc.parameters import Citation, value_on
 
@@ -20,15 +21,21 @@ Part = tuple[str, date, Decimal]   # label, due date, amount
 Nothing = tuple[str, str, "Citation | str | None", str]
 
 
-class Raw:
+class Raw(tuple):
     """What a formula computed: the raw award, the parts it is paid in (empty: one tranche of the
-    whole award) and each item's share (item key, calc/items.py)."""
-    __slots__ = ("amount", "parts", "items")
+    whole award) and each item's share (item key, calc/items.py). A tuple (amount, parts, items),
+    built by the formulas in one C call (`_tnew(Raw, (amount, parts, items))`)."""
+    __slots__ = ()
+    amount: Decimal = property(itemgetter(0))                 # type: ignore[assignment]
+    parts: list[Part] = property(itemgetter(1))               # type: ignore[assignment]
+    items: dict[str, Decimal] = property(itemgetter(2))       # type: ignore[assignment]
 
-    def __init__(self, amount: Decimal, parts: list[Part] | None = None, items: dict[str, Decimal] | None = None):
-        self.amount = amount
-        self.parts = [] if parts is None else parts
-        self.items = {} if items is None else items
+    def __new__(cls, amount: Decimal, parts: list[Part] | None = None,
+                items: dict[str, Decimal] | None = None) -> "Raw":
+        return tuple.__new__(cls, (amount, [] if parts is None else parts, {} if items is None else items))
+
+
+_tnew = tuple.__new__      # Raw((amount, parts, items)) or a TraceStep, every field given, in one C call
 
 
 def _fact_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
@@ -67,15 +74,19 @@ def loan_interest(ctx: Ctx) -> Raw:
     per loan; under the preferential-rate rule the loan rate must be below the LPR of the same
     term on the contract date, and the subsidy rate may not push the enterprise's own rate below
     the deposit benchmark of the same term."""
-    rate_pct, rate_cite = ctx.param("rate_pct")
-    rate_pct = Decimal(rate_pct)
+    memo = ctx.plan.memo
+    derived = memo.get("loan_interest")
+    if derived is None:                  # the parameters (each refused, in this order, if not in force)
+        rate_pct, rate_cite = ctx.param("rate_pct")
+        share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
+        derived = memo["loan_interest"] = (Decimal(rate_pct), rate_cite, share,
+                                           Decimal(366 if calendar.isleap(ctx.plan.year) else 365))
+    rate_pct, rate_cite, share, days_in_year = derived
     preferential = ctx.doc.rules.preferential_rate
     pref_cite = ctx.doc.rules.preferential_rate_cite
     year = ctx.req.year
-    days_in_year = Decimal(366 if calendar.isleap(year) else 365)
     total, nothing, per_loan = ZERO, [], {}
     w = ctx.doc.window
-    share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
     for loan in ctx.req.facts.loans or ():
         sub = rate_pct
         if preferential:
@@ -113,9 +124,9 @@ def loan_interest(ctx: Ctx) -> Raw:
                         f"benchmark ({dep_label}); the enterprise's own rate may not fall below it"))
                     continue
             else:
-                ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
-                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
-                         result="preferential", cite=pref_cite)
+                ctx.step("preferential_rate", "loan rate < LPR(contract date, term)",
+                         {"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
+                         "preferential", None, pref_cite)
         first, last = max(loan.start, ctx.period_start), min(loan.end, ctx.period_end)
         days = (last - first).days + 1 if last >= first else 0
         amount = loan.principal * pct(sub) * days / days_in_year
@@ -130,10 +141,10 @@ def loan_interest(ctx: Ctx) -> Raw:
                            f"loan {loan.loan_id} ran {loan.start}..{loan.end}: no day of it lies in the support "
                            f"year {year} (counted {ctx.period_start}..{ctx.period_end}); claim it for its own year")
             nothing.append(outside)
-        ctx.step("interest", formula="principal × rate × days / days in year",
-                 inputs={"loan": loan.loan_id, "principal": loan.principal, "rate_pct": sub, "days": days,
-                         "days_in_year": days_in_year, "counted": f"{first}..{last}" if days else "none"},
-                 result=amount, rule=outside and outside[1], cite=outside[2] if outside else rate_cite)
+        ctx.step("interest", "principal × rate × days / days in year",
+                 {"loan": loan.loan_id, "principal": loan.principal, "rate_pct": sub, "days": days,
+                  "days_in_year": days_in_year, "counted": f"{first}..{last}" if days else "none"},
+                 amount, outside and outside[1], outside[2] if outside else rate_cite)
         if share is not None and loan.interest_paid is not None:
             limit = pct(Decimal(share)) * loan.interest_paid
             if amount > limit:
@@ -163,28 +174,31 @@ def loan_interest(ctx: Ctx) -> Raw:
                 raise ctx.refuse("cap_exhausted", f"the award is at most {share}% of the interest actually paid, "
                                  f"and {ctx.req.facts.interest_paid} was paid", rule="interest_paid_share",
                                  cite=share_cite)
-    return Raw(total, items=per_loan)
+    return _tnew(Raw, (total, [], per_loan))
 
 
 # ---------------------------------------------------------------- rate × base
 
 def rate_of_base(ctx: Ctx) -> Raw:
     """按不超过实际保险费X%的标准 / 按…余额X%的比例: rate × base fact, then any second limit."""
-    rate_pct, cite = ctx.param("rate_pct")
-    base_name = ctx.clause.base
-    base = getattr(ctx.req.facts, base_name)
-    derived = ctx.plan.memo.get("rate_of_base")
+    plan = ctx.plan
+    derived = plan.memo.get("rate_of_base")
     if derived is None:
-        derived = ctx.plan.memo["rate_of_base"] = (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}")
-    fraction, formula = derived
+        rate_pct, cite = ctx.param("rate_pct")
+        base_name = ctx.clause.base
+        derived = plan.memo["rate_of_base"] = (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}", rate_pct,
+                                               cite, base_name, ctx.clause.overlap_item == "insurance_policy")
+    fraction, formula, rate_pct, cite, base_name, by_policy = derived
+    facts = ctx.req.facts
+    base = getattr(facts, base_name)
     amount = fraction * base
-    ctx.trace.append(trace_step(ctx.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct}, amount,
-                                None, cite))
+    ctx.trace.append(_tnew(TraceStep, (plan.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct},
+                                       amount, None, cite)))
     if amount <= 0:
         raise ctx.refuse("ineligible", f"{base_name} is {base}: {rate_pct}% of it is nothing",
                          rule=f"base:{base_name}", cite=cite)
     if ctx.clause.second_limit:
-        limit = getattr(ctx.req.facts, ctx.clause.second_limit)
+        limit = getattr(facts, ctx.clause.second_limit)
         if amount > limit:
             amount = limit
             ctx.step("second_limit", formula=f"≤ {ctx.clause.second_limit}",
@@ -192,7 +206,10 @@ def rate_of_base(ctx: Ctx) -> Raw:
             if amount <= 0:
                 raise ctx.refuse("cap_exhausted", f"the award may not exceed {ctx.clause.second_limit}, "
                                  f"which is {limit}", rule=ctx.clause.second_limit, cite=cite)
-    return Raw(amount, items=_policy_items(ctx, amount) or _fact_items(ctx, amount))
+    # _policy_items, else _fact_items
+    if by_policy and facts.policy_no:
+        return _tnew(Raw, (amount, [], {items.policy(facts.policy_no, facts.period_start): amount}))
+    return _tnew(Raw, (amount, [], {items.named(facts.item_id): amount} if facts.item_id else {}))
 
 
 # ---------------------------------------------------------------- first set / first batch insurance
@@ -200,39 +217,50 @@ def rate_of_base(ctx: Ctx) -> Raw:
 def first_set_premium(ctx: Ctx) -> Raw:
     """首年度不超过实际保险费90%且不超过实际投保费率2%, 从次年度起逐年递减10个百分点."""
     f = ctx.req.facts
-    first_pct, cite = ctx.param("first_year_pct")
-    step_pct, step_cite = ctx.param("yearly_step_pct")
-    step_pct = Decimal(step_pct)
-    ceiling_pct = Decimal(ctx.param("premium_rate_ceiling_pct")[0])
+    memo = ctx.plan.memo
+    derived = memo.get("first_set")
+    if derived is None:                  # the parameters (each refused, in this order, if not in force)
+        first_pct, cite = ctx.param("first_year_pct")
+        step_pct, step_cite = ctx.param("yearly_step_pct")
+        ceiling_pct = Decimal(ctx.param("premium_rate_ceiling_pct")[0])
+        derived = memo["first_set"] = (
+            first_pct, cite, Decimal(step_pct), step_cite, pct(ceiling_pct),
+            f"counted premium = min(premium, {ceiling_pct}% × insured amount)")
+    first_pct, cite, step_pct, step_cite, ceiling, ceiling_formula = derived
     year_no = programme_year(ctx)
-    share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
+    by_year = memo.get(("first_set", year_no))
+    if by_year is None:
+        share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
+        by_year = memo[("first_set", year_no)] = (
+            share, pct(share), f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium")
+    share, fraction, formula = by_year
     if share <= 0:
         raise ctx.refuse("ineligible", f"programme year {year_no}: {first_pct}% less {step_pct} points for each "
                          f"year after the first leaves nothing", rule="yearly_step_pct", cite=step_cite)
-    counted = min(f.premium, pct(ceiling_pct) * f.insured_amount)
-    if counted < f.premium:
-        ctx.step("premium_rate_ceiling", formula=f"counted premium = min(premium, {ceiling_pct}% × insured amount)",
-                 inputs={"premium": f.premium, "insured_amount": f.insured_amount}, result=counted,
-                 rule="premium_rate_ceiling", cite=cite)
-    amount = pct(share) * counted
-    ctx.step("first_set_premium", formula=f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium",
-             inputs={"programme_year": year_no, "counted_premium": counted}, result=amount, cite=cite)
-    return Raw(amount, items=_policy_items(ctx, amount))
+    premium = f.premium
+    counted = min(premium, ceiling * f.insured_amount)
+    if counted < premium:
+        ctx.step("premium_rate_ceiling", ceiling_formula, {"premium": premium, "insured_amount": f.insured_amount},
+                 counted, "premium_rate_ceiling", cite)
+    amount = fraction * counted
+    ctx.step("first_set_premium", formula, {"programme_year": year_no, "counted_premium": counted}, amount, None,
+             cite)
+    return _tnew(Raw, (amount, [], _policy_items(ctx, amount)))
 
 
 def programme_year(ctx: Ctx) -> int:
     """The programme year is derived, never declared: 1 + the consecutive support years just
     before this one in which this clause already paid (or committed) for the same policy."""
     f = ctx.req.facts
-    years = ctx.history.group_years(ctx.cid, items.group(items.policy(f.policy_no or "", None)))
+    years = ctx.history.group_years(ctx.cid, items.group(f"policy:{f.policy_no or ''}"))  # items.policy(no, None)
     n, y = 1, ctx.req.year - 1
     while y in years:
         n, y = n + 1, y - 1
     inputs = {"policy_no": f.policy_no, "earlier_years": ",".join(map(str, sorted(years))) or "none"}
     if f.programme_year is not None and f.programme_year != n:
         inputs["declared"] = f.programme_year
-    ctx.step("programme_year", formula="1 + consecutive earlier support years awarded for this policy",
-             inputs=inputs, result=n, rule="derived" if "declared" in inputs else None)
+    ctx.step("programme_year", "1 + consecutive earlier support years awarded for this policy",
+             inputs, n, "derived" if "declared" in inputs else None)
     return n
 
 
@@ -298,14 +326,18 @@ def vc_reward(ctx: Ctx) -> Raw:
             raise _refuse_first(ctx, nothing, "investment")
         raise ctx.refuse("ineligible", "no investment qualifies (stage, holding period or window)",
                          rule="vc_reward", cite=cite)
-    return Raw(total, items=per_investment)
+    return _tnew(Raw, (total, [], per_investment))
 
 
 # ---------------------------------------------------------------- grants
 
 def _ceiling(ctx: Ctx) -> Decimal | None:
     """The clause's ceiling (its first one-off, yearly or period cap) in force on the first counted day."""
-    return ctx.plan.derived("ceiling", lambda: _find_ceiling(ctx))
+    memo = ctx.plan.memo
+    if "ceiling" in memo:
+        return memo["ceiling"]
+    value = memo["ceiling"] = _find_ceiling(ctx)
+    return value
 
 
 def _find_ceiling(ctx: Ctx) -> Decimal | None:
@@ -329,7 +361,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
                  result=amount, cite=cite)
         if amount <= 0:
             raise ctx.refuse("ineligible", f"institution type {kind!r} is awarded nothing", rule="tiers", cite=cite)
-        return Raw(amount, items=_fact_items(ctx, amount))
+        return _tnew(Raw, (amount, [], _fact_items(ctx, amount)))
     ceiling = _ceiling(ctx)
     if f.review_amount is not None:
         amount = f.review_amount
@@ -342,7 +374,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
     if amount <= 0:
         raise ctx.refuse("ineligible", _nothing_reviewed(ctx, f.review_amount), rule="review_amount",
                          cite=_ceiling_cite(ctx))
-    return Raw(amount, items=_fact_items(ctx, amount))
+    return _tnew(Raw, (amount, [], _fact_items(ctx, amount)))
 
 
 def _ceiling_cite(ctx: Ctx) -> Citation | None:
@@ -369,7 +401,10 @@ def staged_grant(ctx: Ctx) -> Raw:
     already = ctx.history.all_time((ctx.cid,))
     parts: list[Part] = []
     nothing: list[Nothing] = []
-    for stage, day in sorted((f.stages or {}).items(), key=lambda kv: kv[1]):
+    fractions = ctx.plan.memo.get("stage_fractions")
+    if fractions is None:
+        fractions = ctx.plan.memo["stage_fractions"] = {k: pct(Decimal(v)) for k, v in shares.items()}
+    for stage, day in sorted((f.stages or {}).items(), key=_day):
         if stage not in shares:
             raise ctx.refuse("ineligible", f"unknown stage {stage!r}; stages are {', '.join(shares)}",
                              rule="stage_shares", cite=cite)
@@ -379,13 +414,13 @@ def staged_grant(ctx: Ctx) -> Raw:
             nothing.append(("out_of_window", "validity", w.cite,
                             f"stage {stage} on {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}"))
             continue
-        amount = pct(Decimal(shares[stage])) * total
+        amount = fractions[stage] * total
         if already > 0:
             used = min(already, amount)
             already -= used
             amount -= used
             inputs["already_paid"] = used
-        ctx.step("stage", formula="share × total", inputs=inputs, result=amount, cite=cite)
+        ctx.step("stage", "share × total", inputs, amount, None, cite)
         if amount > 0:
             parts.append((stage, max(day, ctx.as_of), amount))
         elif total > 0:
@@ -398,7 +433,10 @@ def staged_grant(ctx: Ctx) -> Raw:
         if nothing:
             raise _refuse_first(ctx, nothing, "stage")
     payable = sum((p[2] for p in parts), ZERO)
-    return Raw(payable, parts, items=_fact_items(ctx, payable))
+    return _tnew(Raw, (payable, parts, _fact_items(ctx, payable)))
+
+
+_day = itemgetter(1)     # a (stage, day) pair's day
 
 
 FORMULAS: dict[str, Callable[[Ctx], Raw]] = {

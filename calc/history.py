@@ -18,7 +18,8 @@ ZERO = Decimal(0)
 
 
 class AwardHistory:
-    __slots__ = ("_by_clause_year", "_by_clause", "_years", "_by_item", "_by_group", "_group_years")
+    __slots__ = ("_by_clause_year", "_by_clause", "_years", "_by_item", "_by_group", "_group_years",
+                 "has_item_awards")
 
     def __init__(self) -> None:
         self._by_clause_year: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
@@ -27,6 +28,7 @@ class AwardHistory:
         self._by_item: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
         self._by_group: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         self._group_years: dict[tuple[str, str], set[int]] = defaultdict(set)
+        self.has_item_awards = False     # whether any award named its item (has_any_item may then be true)
 
     @classmethod
     def of(cls, awards: Iterable[PriorAward]) -> "AwardHistory":
@@ -41,6 +43,7 @@ class AwardHistory:
         if amount > 0:
             self._years[clause_id].add(year)
         if item_id:
+            self.has_item_awards = True
             self._by_item[item_id][clause_id] += amount
             g = (clause_id, items.group(item_id))
             self._by_group[g] += amount

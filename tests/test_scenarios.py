@@ -6,7 +6,6 @@ expect: {amount: "…", bit: rule, not_bit: rule, chosen: clause, schedule: [[du
      or {error: field, error_contains: text}   (an InputError raised by parse_request)"""
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -71,7 +70,7 @@ def test_scenario(case):
             assert cites and expect["cite_contains"] in cites[-1], cites
         return
     assert result.refusal is None, result.refusal
-    assert result.amount == Decimal(expect["amount"]), [dataclasses.asdict(s) for s in result.trace]
+    assert result.amount == Decimal(expect["amount"]), [s._asdict() for s in result.trace]
     assert str(result.amount) == expect["amount"]          # to the fen, as a decimal string
     assert sum(t.amount for t in result.schedule) == result.amount
     if "chosen" in expect:
