@@ -15,6 +15,8 @@ from models.payloads import (   # not models.application: it imports this module
 from models.credentials import Credential
 
 Basis = Literal["false_statement", "serious_dishonesty", "other"]
+RecoveryReason = Reason("a recovery", 1000)
+AmendmentReason = Reason("an amendment", 1000)
 
 
 class ClawbackOrder(_In):
@@ -23,7 +25,7 @@ class ClawbackOrder(_In):
     amount: Optional[Fen] = None
     all: bool = False
     basis: Basis
-    reason: Reason("a recovery", 1000)
+    reason: RecoveryReason
     credential: Optional[Credential] = None
 
     _reviewer = field_validator("reviewer")(classmethod(lambda cls, v: _actor(v, "reviewer")))
@@ -92,7 +94,7 @@ class AmendmentProposal(_In):
     """The lead bureau's correction of an approved award: its new amount for the year, and why."""
     reviewer: ActorId
     amount: Fen
-    reason: Reason("an amendment", 1000)
+    reason: AmendmentReason
     credential: Optional[Credential] = None
 
     _reviewer = field_validator("reviewer")(classmethod(lambda cls, v: _actor(v, "reviewer")))

@@ -62,7 +62,7 @@ def Reason(what: str, limit: int) -> Any:
     """The type of a reason an update must give: text of 1 to `limit` characters, no control
     characters, not blank ("{what} needs a reason"), kept as given:
 
-        reason: Reason("a revocation", 2000)
+        reason: RevocationReason
     """
     def check(v: str) -> str:
         if not v.strip():
@@ -70,6 +70,8 @@ def Reason(what: str, limit: int) -> Any:
         return _text(v, "reason", limit)
     return Annotated[str, Field(min_length=1, max_length=limit), AfterValidator(check)]
 
+
+RevocationReason = Reason("a revocation", 2000)
 
 # --------------------------------------------------------------------------------- updates
 
@@ -120,7 +122,7 @@ class YearConfirmation(_In):
 
 class Revocation(_In):
     reviewer: ActorId
-    reason: Reason("a revocation", 2000)
+    reason: RevocationReason
     credential: Optional[Credential] = None      # signed by the console / CLI service (models/credentials.py)
 
 
