@@ -82,7 +82,7 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
     """Start the application's workflow (id app-{enterprise}-{clause}-{year}) and wait until the
     worker has opened it: a claim the worker refuses raises RequestRefused, and its id stays free
     (a failed start may be submitted again; an application that was opened may not)."""
-    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 
     from models.application import ApplicationRun
     from models.clauses import check_application, clause_info
@@ -103,11 +103,32 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
             memo={"year": inp.year}, static_summary=_summary(inp), static_details=_details(inp, info))
     except WorkflowAlreadyStartedError as e:
         raise DuplicateApplication(wid, getattr(e, "run_id", None)) from None
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            await handle.execute_update("opened", id="opened", result_type=dict)
+            return wid
+        except WorkflowUpdateFailedError as e:
+            raise RequestRefused(await _start_failure(handle) or _message(e)) from None
+        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as e:
+            # The server could not take the update now (its workflow task timed out or failed and
+            # runs again, or the call timed out) while the application is still opening: ask again
+            # under the same update id, which answers once. Refused only once it has ended.
+            if attempt + 1 < OPEN_ATTEMPTS and await _running(handle):
+                await asyncio.sleep(min(0.25 * 2 ** attempt, 4.0))
+                continue
+            raise RequestRefused(await _start_failure(handle) or _message(e)) from None
+    raise AssertionError("unreachable")
+
+
+OPEN_ATTEMPTS = 8       # about 20 s of asking while the worker opens the application
+
+
+async def _running(handle) -> bool:
+    from temporalio.client import WorkflowExecutionStatus
     try:
-        await handle.execute_update("opened", id="opened", result_type=dict)
-    except (WorkflowUpdateFailedError, RPCError) as e:
-        raise RequestRefused(await _start_failure(handle) or _message(e)) from None
-    return wid
+        return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    except RPCError:
+        return False
 
 
 async def _start_failure(handle) -> Optional[str]:
