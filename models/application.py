@@ -275,11 +275,6 @@ class CreditResult(BaseModel):
     bar: Optional[str] = None                # barred after a recovery (models/recovery.py): the bar's line
 
 
-def paid_message(year: int, seq: int, amount: Decimal) -> str:
-    """The text of a `tranche_paid` notice (the workflow's, or the payment activity's under lean-history)."""
-    return f"{year} #{seq}: {amount}"
-
-
 class Notification(BaseModel):
     application_id: str
     kind: str

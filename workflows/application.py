@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         TERMINAL, Adjustment, ApplicationRun, ApplicationState, ApplicationStatus, Closure, CommitRequest,
         CreditCheck, CreditResult, Decision, DecisionRecord, Notification, OpenRequest, OperatorAction, PayoutRecord,
         PayRequest, Pinned, ReleaseRequest, Resumption, Revocation, StatusUpdate, TrancheState, YearConfirmation,
-        china_midnight, china_today, paid_message,
+        china_midnight, china_today,
     )
     from models.clawback import (
         AmendRequest, AmendResult, Amendment, AmendmentDecision, AmendmentProposal, Clawback, ClawbackOrder,
@@ -75,24 +75,26 @@ NOTIFY_PATCH = "notify-people"      # the notifier task and its notifications (a
 MIRROR_PAUSE = timedelta(minutes=5)
 CLAWBACK_PATCH = "clawback-amend"  # recoveries, bars before tranches, amendments (applications opened before: none)
 # Fewer history events and workflow tasks per application (issue 11; applications opened before: the
-# old commands): one patch marker stands for every patch before it; search attributes are set once
-# per workflow task; the status mirror writes when the main flow waits (for people, a timer, or the
-# end), not while one of its steps runs, skips a write that changes nothing, and carries the notices
-# that come with the change; the main flow's short steps run as local activities (LOCAL_STEPS).
+# old commands): search attributes are set once per workflow task; the status mirror writes when the
+# main flow waits (for people, a timer, or the end), not while one of its activities runs. (The credit
+# check and the binding calculation as local activities saved 10 more events, but a withdrawal racing
+# the last approval then left the mirror at `refused` under a withdrawn workflow: test_simulation
+# seed 303; they stay activities.)
 LEAN_PATCH = "lean-history"
-# A notice queued without a change of state is first sent by a local activity, once, bounded; if that
-# fails, by the notify activity with NOTIFY_RETRY. Both record and deliver it under the notice's own
-# key, so it is recorded once and no delivery that succeeded is sent again.
+# ... and a notification is first sent by a local activity, once, bounded; if that fails, by the notify
+# activity with NOTIFY_RETRY. Both record and deliver it under the notification's own key, so it is
+# recorded once and no delivery that succeeded is sent again.
 NOTIFY_LOCAL_TIMEOUT = timedelta(seconds=10)
+# ... and the main flow's short steps run as local activities, in the workflow task that reaches them
+# (their writes are keyed, so a re-run after a crash writes nothing twice: activities/once.py,
+# models/book.py).
 SAME = {"version", "decisions", "notices"}       # a mirror write differing from the last only in these is skipped
-# The steps run as local activities, in the workflow task that reaches them (their writes are keyed,
-# so a re-run after a crash writes nothing twice: activities/once.py, models/book.py). The payment
-# stays an activity: a workflow task whose completion the server refuses (an update arrived while it
-# ran the last steps and completed the workflow) is run again from its start, and a payment a local
-# activity made in the refused attempt would stand under a workflow that, on the second attempt, took
-# the update first (a revocation) and paid nothing. The credit check reads, the 公示 period is
-# computed, and a commitment is keyed by application and year and released whenever the application
-# ends unpaid.
+# The payment stays an activity: a workflow task whose completion the server refuses (an update
+# arrived while it ran the last steps and completed the workflow) is run again from its start, and
+# a payment a local activity made in the refused attempt would stand under a workflow that, on the
+# second attempt, took the update first (a revocation) and paid nothing. The credit check reads,
+# the 公示 period is computed, and a commitment is keyed by application and year and released
+# whenever the application ends unpaid.
 LOCAL_STEPS = frozenset({"check_credit", "commit_award", "publicity_period"})
 
 
@@ -140,7 +142,7 @@ class ApplicationWorkflow:
         self.publicity_tick = 0                               # objections filed and decided
         self.lean = False                                     # LEAN_PATCH
         self.stepping = 0                                     # local steps running (main flow, provisional; LEAN_PATCH)
-        self.last_mirror: Optional[dict] = None               # what the mirror last wrote, less SAME (LEAN_PATCH)
+        self.last_mirror: Optional[StatusUpdate] = None       # what the mirror last wrote (LEAN_PATCH)
         self.attributes: dict[str, Any] = {}                  # search attribute updates not yet set
         self.told = 0                                         # notifications queued by this run
         self.ending = False                                   # the main flow is done: complete or continue
@@ -402,15 +404,15 @@ class ApplicationWorkflow:
             self._changed()
             rec: PayoutRecord = await self._activity("pay_tranche", PayRequest(
                 application_id=self.app_id, clause_id=t.clause_id or self.claim.clause_id, year=t.year, seq=t.seq,
-                notify=[self.claim.operator] if self.lean else []), result_type=PayoutRecord)
+                notify=[self.claim.operator] if self.lean and self.notifying else []), result_type=PayoutRecord)
             if rec.state == "released":
                 t.state = "cancelled"
             else:
                 t.state = "paid"
                 self.s.awarded += rec.amount
                 self._log("tranche_paid", year=t.year, seq=t.seq, amount=str(rec.amount), first_write=rec.created)
-                if not self.lean:                        # LEAN_PATCH: the payment's activity told them
-                    self._tell("tranche_paid", paid_message(t.year, t.seq, rec.amount), [self.claim.operator])
+                if not (self.lean and self.notifying):   # LEAN_PATCH: the payment's activity told them
+                    self._tell("tranche_paid", f"{t.year} #{t.seq}: {rec.amount}", [self.claim.operator])
                 elif rec.notice is not None:             # ... but a delivery failed: sent again, same key
                     self.s.outbox.append(rec.notice)
                 self._upsert(sa.AWARDED_FEN.value_set(int(self.s.awarded * 100)))
@@ -557,9 +559,10 @@ class ApplicationWorkflow:
         """Queue a notification for the notifier task (a no-op for applications opened before it)."""
         if self.notifying:
             key = None
-            if self.lean:                        # keyed by the workflow task's time: a task run again
-                self.told += 1                   # after a refused completion sends anew what it decides
-                key = f"{workflow.info().run_id}/{workflow.now().isoformat()}/{self.told}"
+            if self.lean:
+                self.told += 1                   # keyed by the workflow task's time: a task run again
+                key = f"{workflow.info().run_id}/{workflow.now().isoformat()}/{self.told}"  # after a
+                # refused completion sends under new keys what it decides anew
             self.s.outbox.append(Notification(application_id=self.app_id, kind=kind, message=message,
                                               recipients=list(recipients), key=key))
 
@@ -614,11 +617,11 @@ class ApplicationWorkflow:
                 continue
             version, upto = self.version, len(self.s.decisions)
             update = self._mirror_update(upto)
-            kept = update.model_dump(exclude=SAME) if self.lean else None
-            if self.lean and upto == self.decisions_mirrored and kept == self.last_mirror:
+            if self.lean and upto == self.decisions_mirrored and self.last_mirror is not None \
+                    and update.model_dump(exclude=SAME) == self.last_mirror.model_dump(exclude=SAME):
                 self.mirrored = version                   # nothing the database keeps has changed
                 continue
-            if self.lean and not self.ending:
+            if self.lean and self.notifying and not self.ending:
                 update.notices = [n for n in self.s.outbox if n.key is not None]
             try:
                 undelivered = await workflow.execute_local_activity(
@@ -631,7 +634,8 @@ class ApplicationWorkflow:
             if sent:                             # those with a failed delivery stay for the notifier
                 self.s.outbox = [n for n in self.s.outbox if n.key not in sent]
             self.mirrored, self.decisions_mirrored = version, upto
-            self.last_mirror = kept
+            if self.lean:
+                self.last_mirror = update
             # (a handler may have changed the state while the write ran: the loop looks again)
 
     def _mirror_version(self) -> int:
