@@ -242,8 +242,6 @@ class PayRequest(BaseModel):
     clause_id: str
     year: int
     seq: int
-    notify: list[str] = []                   # lean-history: these people are told of the payment by the
-    #                                          payment's activity, under the payment's own key
 
 
 class PayoutRecord(BaseModel):
@@ -253,7 +251,6 @@ class PayoutRecord(BaseModel):
     amount: Decimal
     created: bool                            # False: the row already existed
     state: Literal["paid", "released"] = "paid"
-    notice: Optional["Notification"] = None  # the payment's notice when a delivery failed (sent again)
 
 
 class ReleaseRequest(BaseModel):
@@ -280,7 +277,6 @@ class Notification(BaseModel):
     kind: str
     message: str
     recipients: list[str] = []
-    key: Optional[str] = None         # recorded and delivered under this key (else the activity's own)
 
 
 class StatusUpdate(BaseModel):
@@ -300,14 +296,12 @@ class StatusUpdate(BaseModel):
     decision: Optional[DecisionRecord] = None     # (first version only)
     decisions: list[tuple[int, DecisionRecord]] = []   # (index, decision) not yet mirrored
     version: int = 0                         # increases with every mirror of one application
-    notices: list[Notification] = []         # lean-history: recorded and sent with the status (keyed)
 
 
 from models.clawback import Amendment, Clawback  # noqa: E402 - they build on this module's types
 from models.publicity import Provisional, PublicityState  # noqa: E402 - they import nothing of this module
 
 ApplicationRun.model_rebuild()
-PayoutRecord.model_rebuild()
 ApplicationState.model_rebuild()
 ApplicationStatus.model_rebuild()
 
