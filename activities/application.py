@@ -123,9 +123,16 @@ def notify(n: Notification) -> None:
     """Record the notification (the console shows it to its recipients) and send it through the
     people's channels (e-mail, group-chat robots: notifications/). A failed delivery is retried
     with the activity a few times (each (key, person, channel) is sent once), then logged."""
+    failed = send_notice(n, n.key or activity_key())
+    if failed and activity.info().attempt < DELIVERY_ATTEMPTS:
+        raise ApplicationError(f"{failed} deliveries failed; retrying", type="DeliveryFailed")
+
+
+def send_notice(n: Notification, key: str) -> int:
+    """Record the notification once under `key` and send it through the people's channels (each
+    (key, person, channel) once); returns how many deliveries failed."""
     log = bind(n.application_id, _clause_of(n.application_id))
     log.info("notification", kind=n.kind, message=n.message, recipients=n.recipients)
-    key = activity_key()
     with session() as s:
         add_once(s, NotificationRow(application_id=n.application_id, kind=n.kind, message=n.message,
                                     recipients=";".join(n.recipients), created_at=_now(), source=key))
@@ -135,8 +142,7 @@ def notify(n: Notification) -> None:
     failed = [d for d in deliveries if not d.ok and not d.skipped and d.channel not in ("none", "contact")]
     for d in failed:
         log.warning("delivery_failed", user=d.user_id, channel=d.channel, error=d.error)
-    if failed and activity.info().attempt < DELIVERY_ATTEMPTS:
-        raise ApplicationError(f"{len(failed)} deliveries failed; retrying", type="DeliveryFailed")
+    return len(failed)
 
 
 def _upsert(s, u: StatusUpdate) -> None:
@@ -172,12 +178,15 @@ def write_status(u: StatusUpdate, decision_source: str | None = None) -> None:
 
 
 @activity.defn
-def mirror_status(u: StatusUpdate) -> None:
+def mirror_status(u: StatusUpdate) -> list[str]:
     """The application's status and new decisions into the database (the CLI's lists, the audit
-    record); run as a local activity by the workflow, never on the path of an update's reply."""
+    record); run as a local activity by the workflow, never on the path of an update's reply. Then
+    the notices that came with it (lean-history), each recorded and sent once under its key;
+    returns the keys of those with a delivery that failed (the workflow sends them again)."""
     log = bind(u.application_id, u.clause_id)
     write_status(u)
     log.info("status_recorded", status=u.status, decisions=len(u.decisions), version=u.version)
+    return [n.key for n in u.notices if send_notice(n, n.key)]
 
 
 @activity.defn

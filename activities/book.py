@@ -14,7 +14,7 @@ from activities.logs import bind
 from activities.once import activity_key, add_once
 from calc import CalcRequest, CalcResult, InputError, calculate
 from models import book, registry
-from models.application import CommitRequest, PayoutRecord, PayRequest, ReleaseRequest
+from models.application import CommitRequest, Notification, PayoutRecord, PayRequest, ReleaseRequest, paid_message
 from models.db import session
 from models.tables import CalculationRow
 
@@ -77,8 +77,16 @@ def pay_tranche(req: PayRequest) -> PayoutRecord:
         metrics.award_paid(req.clause_id, amount)
     log.info("payout_recorded" if created else f"payout_{state}_already", year=req.year, seq=req.seq,
              amount=str(amount))
+    notice = None
+    if req.notify and state == "paid":       # lean-history: the payment's notice, once, under its own key
+        from activities.application import send_notice
+        notice = Notification(application_id=req.application_id, kind="tranche_paid",
+                              message=paid_message(req.year, req.seq, amount), recipients=list(req.notify),
+                              key=f"paid/{req.application_id}/{req.year}/{req.seq}")
+        if not send_notice(notice, notice.key):
+            notice = None
     return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq, amount=amount,
-                        created=created, state=state)
+                        created=created, state=state, notice=notice)
 
 
 @activity.defn

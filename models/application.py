@@ -242,6 +242,8 @@ class PayRequest(BaseModel):
     clause_id: str
     year: int
     seq: int
+    notify: list[str] = []                   # lean-history: these people are told of the payment by the
+    #                                          payment's activity, under the payment's own key
 
 
 class PayoutRecord(BaseModel):
@@ -251,6 +253,7 @@ class PayoutRecord(BaseModel):
     amount: Decimal
     created: bool                            # False: the row already existed
     state: Literal["paid", "released"] = "paid"
+    notice: Optional["Notification"] = None  # the payment's notice when a delivery failed (sent again)
 
 
 class ReleaseRequest(BaseModel):
@@ -272,11 +275,17 @@ class CreditResult(BaseModel):
     bar: Optional[str] = None                # barred after a recovery (models/recovery.py): the bar's line
 
 
+def paid_message(year: int, seq: int, amount: Decimal) -> str:
+    """The text of a `tranche_paid` notice (the workflow's, or the payment activity's under lean-history)."""
+    return f"{year} #{seq}: {amount}"
+
+
 class Notification(BaseModel):
     application_id: str
     kind: str
     message: str
     recipients: list[str] = []
+    key: Optional[str] = None         # recorded and delivered under this key (else the activity's own)
 
 
 class StatusUpdate(BaseModel):
@@ -296,12 +305,14 @@ class StatusUpdate(BaseModel):
     decision: Optional[DecisionRecord] = None     # (first version only)
     decisions: list[tuple[int, DecisionRecord]] = []   # (index, decision) not yet mirrored
     version: int = 0                         # increases with every mirror of one application
+    notices: list[Notification] = []         # lean-history: recorded and sent with the status (keyed)
 
 
 from models.clawback import Amendment, Clawback  # noqa: E402 - they build on this module's types
 from models.publicity import Provisional, PublicityState  # noqa: E402 - they import nothing of this module
 
 ApplicationRun.model_rebuild()
+PayoutRecord.model_rebuild()
 ApplicationState.model_rebuild()
 ApplicationStatus.model_rebuild()
 

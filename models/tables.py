@@ -214,7 +214,9 @@ class ApplicationRow(SQLModel, table=True):
     awarded: Decimal = Field(sa_column=_money())
     bureaus: str = ""                         # ";"-joined qualified bureaus
     overdue: bool = False
-    version: int = 0                          # of the workflow state mirrored here (newest wins)
+    # of the workflow state mirrored here (newest wins); 64-bit since migration 0012: the workflow's
+    # task time in ms x 1000 (workflows/application.py _mirror_version)
+    version: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
     updated_at: datetime
     # provisional calculation and 公示 (migration 0010): the publishable list (`disburse publicity list`)
     amount: Optional[Decimal] = Field(default=None, sa_column=Column(Fen(), nullable=True))       # binding award

@@ -59,6 +59,12 @@ def test_histories_are_kept():
     # provisional calculation and 公示 (patch "provisional-and-publicity")
     assert {"publicity_objection_upheld-v3-publicity", "publicity_objection_dismissed-v3-publicity",
             "lifecycle_info_sla-v3-publicity", "programme_two_years-run1-v3-publicity"} <= names
+    # fewer events and workflow tasks (patch "lean-history", issue 11)
+    assert {"lifecycle_info_sla-v4-lean", "programme_two_years-run1-v4-lean", "programme_two_years-run2-v4-lean",
+            "rejected-v4-lean", "withdrawn_awaiting_evidence-v4-lean", "revoked_during_payout-v4-lean",
+            "blacklisted_during_payout-v4-lean", "attention_withdrawn-v4-lean", "budget_topped_up-v4-lean",
+            "publicity_objection_upheld-v4-lean", "clawback_during_payout-v4-lean-clawback",
+            "recovery_of_completed-v4-lean-clawback"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -1,7 +1,8 @@
 """Horizontal scale: several `disburse worker` processes on one task queue, one dev server, one
 database. One of them is killed with SIGKILL while payouts are happening; every application still
 completes, and every tranche is paid exactly once (the ledger has one row per tranche, and the
-award book's paid lines add up to the ledger, tranche by tranche).
+award book's paid lines add up to the ledger, tranche by tranche). Every history replays from its
+start on a worker that never saw it (DISBURSE_KEEP_HISTORIES=DIR keeps them for a look).
 
 Against a REAL dev server on free ports with a temporary SQLite database (one host: several
 processes share one SQLite file safely; several hosts need PostgreSQL).
@@ -63,7 +64,11 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
     from models import book, registry
     from models.application import ApplicationInput
     from models.clauses import clause_info
+    from temporalio.worker import Replayer
     from workflows import client as wc
+    from workflows.application import ApplicationWorkflow
+    from workflows.codec import data_converter
+    from workflows.legacy import LegacyApplicationWorkflow
 
     port, ui_port = free_port(), free_port()
     db_url = f"sqlite:///{tmp_path / 'disburse.db'}"
@@ -129,8 +134,24 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
             # what the histories say: the killed worker's part, and what Temporal handed over after it
             identity = f"{victim.pid}@"
             touched, timeouts = 0, Counter()
-            for app_id, _ in ids:
-                events = (await client.get_workflow_handle(app_id).fetch_history()).events
+            histories = [await client.get_workflow_handle(app_id).fetch_history() for app_id, _ in ids]
+            keep = os.environ.get("DISBURSE_KEEP_HISTORIES")
+            if keep:                                   # for a look at a failure
+                os.makedirs(keep, exist_ok=True)
+                for h in histories:
+                    with open(os.path.join(keep, f"{h.workflow_id}.json"), "w") as f:
+                        f.write(h.to_json())
+            # every history replays from its start on a worker that never saw it (as a status query
+            # does on a worker without the workflow in its cache)
+            replayer = Replayer(workflows=[ApplicationWorkflow, LegacyApplicationWorkflow],
+                                data_converter=data_converter())
+            nondeterministic = {}
+            for h in histories:
+                failure = (await replayer.replay_workflow(h, raise_on_replay_failure=False)).replay_failure
+                if failure is not None:
+                    nondeterministic[h.workflow_id] = str(failure)
+            for h in histories:
+                events = h.events
                 text = str(events)
                 touched += identity in text
                 scheduled = {}
@@ -143,9 +164,9 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
                             timeouts[f"activity {scheduled.get(a.scheduled_event_id)}"] += 1
                     elif e.HasField("workflow_task_timed_out_event_attributes"):
                         timeouts["workflow task"] += 1
-            return ids, final, paid_at_kill, recovered_s, touched, timeouts, victim.pid
+            return ids, final, paid_at_kill, recovered_s, touched, timeouts, victim.pid, nondeterministic
 
-        ids, final, paid_at_kill, recovered_s, touched, timeouts, victim_pid = asyncio.run(go())
+        ids, final, paid_at_kill, recovered_s, touched, timeouts, victim_pid, nondeterministic = asyncio.run(go())
         for w in workers:
             assert w.poll() is None or w.pid == victim_pid, "a surviving worker died"
     finally:
@@ -153,6 +174,7 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
             stop_process(w)
         stop_process(server)
 
+    assert not nondeterministic, nondeterministic
     assert touched >= 1, "the killed worker had taken no work: the test proved nothing"
     assert len(final) == len(ids), f"not settled: {sorted(set(i for i, _ in ids) - set(final))}"
     assert {st["status"] for st in final.values()} == {"completed"}, \

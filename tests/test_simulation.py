@@ -1,4 +1,4 @@
-"""The simulation (tests/simulation.py) in CI: seventeen seeds, 2,190 steps in all, each on a
+"""The simulation (tests/simulation.py) in CI: eighteen seeds, 2,330 steps in all, each on a
 fresh time-skipping server and database, with the real worker and activities; the invariants
 are checked at checkpoints and at the end of every run. A failure names the seed and the step; replay it with
 
@@ -25,7 +25,12 @@ from tests.simulation import ClockStalled, Config, run_seed
 # fresh server; an invariant broken is never run again. scripts/simulate.py runs longer seeds.
 # Restarts need a worker without a workflow cache, which replays every history on every task and
 # is several times slower, hence fewer steps.
-RUNS = ([(seed, 140, False) for seed in range(101, 1601, 100)]
+# Seed 305 (140 steps) is a regression: a revocation 0 ms after the last approval, while the
+# credit check and the binding calculation ran as local activities, made the server refuse the task
+# that completed the workflow; the refused attempt had mirrored `refused`, the attempt run again took
+# the revocation first, and its write ranked below the refused one's (seen failing before the
+# mirror's versions followed the workflow task's time: workflows/application.py _mirror_version).
+RUNS = ([(seed, 140, False) for seed in range(101, 1601, 100)] + [(305, 140, False)]
         + [(404, 45, True), (4004, 45, True)])
 
 

@@ -103,7 +103,8 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
             memo={"year": inp.year}, static_summary=_summary(inp), static_details=_details(inp, info))
     except WorkflowAlreadyStartedError as e:
         raise DuplicateApplication(wid, getattr(e, "run_id", None)) from None
-    for attempt in range(OPEN_ATTEMPTS):
+    attempt = 0
+    while True:
         try:
             await handle.execute_update("opened", id="opened", result_type=dict)
             return wid
@@ -113,11 +114,11 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
             # The server could not take the update now (its workflow task timed out or failed and
             # runs again, or the call timed out) while the application is still opening: ask again
             # under the same update id, which answers once. Refused only once it has ended.
-            if attempt + 1 < OPEN_ATTEMPTS and await _running(handle):
-                await asyncio.sleep(min(0.25 * 2 ** attempt, 4.0))
+            attempt += 1
+            if attempt < OPEN_ATTEMPTS and await _running(handle):
+                await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 4.0))
                 continue
             raise RequestRefused(await _start_failure(handle) or _message(e)) from None
-    raise AssertionError("unreachable")
 
 
 OPEN_ATTEMPTS = 8       # about 20 s of asking while the worker opens the application
