@@ -160,7 +160,7 @@ _started_after_replay: list = []
 
 
 class _StepsAfterReplay:
-    """A worker interceptor noting the local activities a workflow starts once past its history."""
+    """A worker interceptor noting the activities a workflow starts once past its history."""
 
     def intercept_activity(self, next):                                   # noqa: A002
         return next
@@ -170,6 +170,11 @@ class _StepsAfterReplay:
         from temporalio.worker import WorkflowInboundInterceptor, WorkflowOutboundInterceptor
 
         class Outbound(WorkflowOutboundInterceptor):
+            def start_activity(self, input):                              # noqa: A002
+                if not workflow.unsafe.is_replaying():
+                    _started_after_replay.append(input.activity)
+                return super().start_activity(input)
+
             def start_local_activity(self, input):                        # noqa: A002
                 if not workflow.unsafe.is_replaying():
                     _started_after_replay.append(input.activity)
@@ -181,14 +186,16 @@ class _StepsAfterReplay:
         return Inbound
 
 
-def test_a_worker_that_replays_a_fired_publicity_timer_ends_the_period():
+@pytest.mark.parametrize("recorded", ["budget_topped_up-v4-lean", "lifecycle_info_sla-v3-publicity"])
+def test_a_worker_that_replays_a_fired_publicity_timer_ends_the_period(recorded):
     """A worker that replays a history whose last events are the 公示 timer firing and a workflow
     task scheduled, not started (its worker was killed; the status query's replay on another
     worker is just this), handles the timer with the clock of the last recorded step, before the
     period's end. The period is over because its timer fired: the credit check comes next, not a
-    second timer (tests/test_scale.py saw a worker answer a query from such a replay, then carry
-    on from it with a second 公示 timer, and every later replay of that history fail; seen failing
-    before: no local activity after the replay)."""
+    second timer. tests/test_scale.py saw a worker answer a query from such a replay, then carry
+    on from it with a second 公示 timer, and every later replay of that history fail. Seen failing
+    before (nothing started after the replay), for lean-history applications and for those opened
+    before it (PUBLICITY_TIMER_PATCH, asked when the timer fires)."""
     import asyncio
     import json
     from pathlib import Path
@@ -200,11 +207,10 @@ def test_a_worker_that_replays_a_fired_publicity_timer_ends_the_period():
     from workflows.application import ApplicationWorkflow
     from workflows.codec import data_converter
 
-    path = Path(__file__).parent / "histories" / "budget_topped_up-v4-lean.json"
-    full = _history(path)
+    full = _history(Path(__file__).parent / "histories" / f"{recorded}.json")
     events = json.loads(full.to_json())["events"]
     kinds = [e["eventType"].removeprefix("EVENT_TYPE_") for e in events]
-    fired = kinds.index("TIMER_FIRED")
+    fired = len(kinds) - 1 - kinds[::-1].index("TIMER_FIRED")            # the 公示's, the last to fire
     cut = kinds.index("WORKFLOW_TASK_SCHEDULED", fired) + 1
     assert "WORKFLOW_TASK_STARTED" not in kinds[fired:cut]
     prefix = WorkflowHistory.from_json(full.workflow_id, json.dumps({"events": events[:cut]}))
@@ -213,4 +219,4 @@ def test_a_worker_that_replays_a_fired_publicity_timer_ends_the_period():
                                     interceptors=[_StepsAfterReplay()]).replay_workflow(
         prefix, raise_on_replay_failure=False))
     assert replayed.replay_failure is None, replayed.replay_failure
-    assert _started_after_replay == ["check_credit"], _started_after_replay
+    assert "check_credit" in _started_after_replay, _started_after_replay

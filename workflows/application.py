@@ -81,6 +81,9 @@ CLAWBACK_PATCH = "clawback-amend"  # recoveries, bars before tranches, amendment
 # end), not while one of its steps runs, skips a write that changes nothing, and carries the notices
 # that come with the change; the main flow's short steps run as local activities (LOCAL_STEPS).
 LEAN_PATCH = "lean-history"
+# Applications opened before LEAN_PATCH, in their 公示 when its timer fires: the period is over
+# because the timer fired (asked then, so that those already waiting in their 公示 have it too).
+PUBLICITY_TIMER_PATCH = "publicity-ends-by-its-timer"
 # A notice queued without a change of state is first sent by a local activity, once, bounded; if that
 # fails, by the notify activity with NOTIFY_RETRY. Both record and deliver it under the notice's own
 # key, so it is recorded once and no delivery that succeeded is sent again.
@@ -1140,12 +1143,14 @@ class ApplicationWorkflow:
         self._log("publicity", ends_at=p.ends_at.isoformat(), day_seconds=p.day_seconds)
         self._tell("publicity", f"{self.calc.amount} · {p.describe()}",
                    [self.s.pinned.clause.lead_bureau, self.claim.operator])
-        # LEAN_PATCH: whether the period is over is known from its timer having fired, not by
-        # comparing the clock with its end: a worker answering a status query replays the history
-        # and handles a timer that fired (its task not yet started, e.g. its worker was killed)
-        # with the time of the last recorded step, before the period's end, and that worker then
-        # carries on from this state (tests/test_scale.py saw it start a second 公示 timer).
-        over = workflow.now() >= p.ends_at       # (the time the period's local activity completed)
+        # Whether the period is over is known from its timer having fired, not by comparing the
+        # clock with its end: a worker answering a status query replays the history and handles a
+        # timer that fired (its task not yet started, e.g. its worker was killed) with the time of
+        # the last recorded step, before the period's end, and that worker then carries on from
+        # this state (tests/test_scale.py saw it start a second 公示 timer). LEAN_PATCH from the
+        # start; applications opened before it once the timer fires (PUBLICITY_TIMER_PATCH).
+        over = workflow.now() >= p.ends_at       # (the time the period's step completed)
+        by_timer = self.lean
         while True:
             pub = self.s.publicity
             upheld = pub.upheld()
@@ -1156,10 +1161,10 @@ class ApplicationWorkflow:
                 self._set_status("rejected")
                 return False
             now = workflow.now()
-            if (over if self.lean else now >= p.ends_at) and not pub.open_objections():
+            if (over if by_timer else now >= p.ends_at) and not pub.open_objections():
                 break
             tick = self.publicity_tick
-            if self.lean:                        # a timer until the end unless it fired
+            if by_timer:                         # a timer until the end unless it fired
                 left = None if over else max(p.ends_at - now, timedelta(milliseconds=1))
             else:
                 left = p.ends_at - now if now < p.ends_at else None
@@ -1168,6 +1173,7 @@ class ApplicationWorkflow:
                                               timeout=left)
             except asyncio.TimeoutError:
                 over = True
+                by_timer = by_timer or workflow.patched(PUBLICITY_TIMER_PATCH)
             self._check_closed()
         self.s.publicity.ended = True
         self._changed()
