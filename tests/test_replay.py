@@ -65,6 +65,20 @@ def test_histories_are_kept():
             "blacklisted_during_payout-v4-lean", "attention_withdrawn-v4-lean", "budget_topped_up-v4-lean",
             "publicity_objection_upheld-v4-lean", "clawback_during_payout-v4-lean-clawback",
             "recovery_of_completed-v4-lean-clawback"} <= names
+    # an application opened before lean-history whose 公示 ended by its timer (patch
+    # "publicity-ends-by-its-timer", asked when the timer fires; tests/record_publicity_timer.py)
+    assert "publicity_ends_by_its_timer-v3-publicity-timer" in names
+
+
+def test_the_publicity_timer_recording_has_its_patch_and_not_lean():
+    import base64
+    import json
+    events = json.loads((Path(__file__).parent / "histories" /
+                         "publicity_ends_by_its_timer-v3-publicity-timer.json").read_text())["events"]
+    patches = [json.loads(base64.b64decode(e["markerRecordedEventAttributes"]["details"]["patch-data"]["payloads"][0]
+                                           ["data"]))["id"]
+               for e in events if e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_patch"]
+    assert "publicity-ends-by-its-timer" in patches and "lean-history" not in patches, patches
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
