@@ -640,13 +640,12 @@ class ApplicationWorkflow:
         record): a local activity, off the path of every update's reply. A failing database
         delays the mirror, never the application."""
         while True:
-            await workflow.wait_condition(lambda: self.version > self.mirrored and self.s is not None
-                                          and not self.stepping)
+            await workflow.wait_condition(self._mirror_due)
             if self.lean and await self._main_flow_steps():
                 continue
             async with self._lane():
                 # (LEAN_PATCH: the state as it is now that this holds the lane)
-                if self.lean and not (self.version > self.mirrored and not self.stepping):
+                if self.lean and not self._mirror_due():
                     continue
                 version, upto = self.version, len(self.s.decisions)
                 update = self._mirror_update(upto)
@@ -672,6 +671,10 @@ class ApplicationWorkflow:
             self.mirrored, self.decisions_mirrored = version, upto
             self.last_mirror = kept
             # (a handler may have changed the state while the write ran: the loop looks again)
+
+    def _mirror_due(self) -> bool:
+        """The state changed since the mirror last wrote it, and no local step of the main flow runs."""
+        return self.version > self.mirrored and self.s is not None and not self.stepping
 
     def _mirror_version(self) -> int:
         """Newest wins in the database. LEAN_PATCH: the workflow task's time in ms and the writes in
