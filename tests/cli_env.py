@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+ROOT = Path(__file__).resolve().parent.parent
 DISBURSE = str(Path(sys.executable).parent / "disburse")
 PASSWORD = "test-password-1"
 
@@ -51,3 +55,40 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+@dataclass
+class DevServerRun:
+    """What `devserver` yields."""
+    port: int
+    ui_port: int
+    proc: subprocess.Popen
+    env: dict[str, str] | None          # the server's environment, with TEMPORAL_ADDRESS (None: inherited)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextmanager
+def devserver(tmp_path: Path, env: dict[str, str] | None = None,
+              ui_port: int | None = None) -> Iterator[DevServerRun]:
+    """A real Temporal dev server (`python -m deploy.devserver`) on free ports, its state in
+    tmp_path/temporal.db, once it says "started"; stopped on leaving. `env`: the server's environment
+    (TEMPORAL_ADDRESS added; yielded as `.env` for the processes that talk to it); None: it inherits
+    ours. `ui_port`: the Web UI's, when the caller needs it beforehand (a free one otherwise)."""
+    from deploy.devserver import free_port
+
+    port, ui_port = free_port(), ui_port or free_port()
+    if env is not None:
+        env = {**env, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
+         "--db-file", str(tmp_path / "temporal.db")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()          # printed once the server answers
+        assert "started" in line, (line, server.stderr.read() if server.poll() is not None else "")
+        yield DevServerRun(port, ui_port, server, env)
+    finally:
+        stop_process(server)

@@ -23,11 +23,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.cli_env import PASSWORD, people, service_env, stop_process
+from tests.cli_env import PASSWORD, devserver, people, service_env, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -81,20 +82,16 @@ def console_stack(tmp_path):
     Yields (console URL, Temporal address, application id)."""
     from deploy.devserver import free_port
 
-    port, ui_port, console_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+    ui_port, console_port = free_port(), free_port()
+    env = {**os.environ,
            "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1",
            "DISBURSE_TEMPORAL_UI": f"http://127.0.0.1:{ui_port}", **service_env(tmp_path),
            "DISBURSE_CONSOLE_SECRET": "browser-test-console-secret"}
     env.pop("DISBURSE_DEBUG", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
-         "--db-file", str(tmp_path / "temporal.db")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     procs: list[subprocess.Popen] = []
-    try:
-        line = server.stdout.readline()          # printed once the server answers
-        assert "started" in line, (line, server.stderr.read() if server.poll() is not None else "")
+    with devserver(tmp_path, env, ui_port=ui_port) as server, ExitStack() as stopping:
+        env = server.env
+        stopping.callback(lambda: [stop_process(proc) for proc in reversed(procs)])   # exit codes not asserted
         procs.append(subprocess.Popen([DISBURSE, "worker"], cwd=tmp_path, env=env,
                                       stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT))
         console_log = tmp_path / "console.log"
@@ -110,10 +107,6 @@ def console_stack(tmp_path):
         app_id = out.split("submitted", 1)[1].split()[0].strip()
         assert app_id.startswith("app-"), out
         yield url, env["TEMPORAL_ADDRESS"], app_id
-    finally:
-        for proc in reversed(procs):
-            stop_process(proc)                          # exit codes not asserted (temporalio may crash at exit)
-        stop_process(server)
 
 
 @pytest.fixture

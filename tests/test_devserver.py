@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_env import TOUR, people, stop_process
+from tests.cli_env import TOUR, devserver, people, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -28,31 +28,20 @@ EXAMPLE = ROOT / "examples" / "hz2025-04-tech-insurance-premium.json"
 @pytest.fixture
 def stack(tmp_path):
     """A dev server and a worker on free ports; yields the environment for CLI calls."""
-    from deploy.devserver import free_port
-
-    port, ui_port = free_port(), free_port()
     from tests.cli_env import service_env
     env = {**os.environ,
-           "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
            "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}",
            "PYTHONUNBUFFERED": "1", **service_env(tmp_path)}
     env.pop("DISBURSE_DEBUG", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
-         "--db-file", str(tmp_path / "temporal.db")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    worker = None
-    try:
-        line = server.stdout.readline()          # printed once the server answers
-        assert "started" in line, (line, server.stderr.read() if server.poll() is not None else "")
+    with devserver(tmp_path, env) as server:
+        env = server.env
         worker = subprocess.Popen([DISBURSE, "worker"], cwd=tmp_path, env=env,
                                   stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
-        yield env, tmp_path
-    finally:
-        if worker is not None:
+        try:
+            yield env, tmp_path
+        finally:
             stop_process(worker)                        # its exit code is not asserted (temporalio may crash at exit)
-        stop_process(server)
-        assert server.returncode is not None
+    assert server.proc.returncode is not None
 
 
 def disburse(env, cwd, *args, ok: bool = True) -> subprocess.CompletedProcess:

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -14,7 +13,7 @@ import pytest
 
 from tests.test_devserver import DISBURSE, EXAMPLE, ROOT, disburse
 
-from tests.cli_env import TOUR, people, service_env, stop_process
+from tests.cli_env import TOUR, devserver, people, service_env, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -45,25 +44,19 @@ def total(samples: dict[str, float], name: str, **labels: str) -> float:
 @pytest.fixture
 def metered_stack(tmp_path):
     from deploy.devserver import free_port
-    port, ui_port, metrics = free_port(), free_port(), free_port()
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1",
+    metrics = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "DISBURSE_METRICS_PORT": str(metrics),
            "DISBURSE_METRICS_INTERVAL": "0.5", **service_env(tmp_path)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
-         "--db-file", str(tmp_path / "temporal.db")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    worker = None
-    try:
-        assert "started" in server.stdout.readline()
+    with devserver(tmp_path, env) as server:
+        env = server.env
         worker = subprocess.Popen([DISBURSE, "worker"], cwd=tmp_path, env=env,
                                   stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
-        cli_env = {k: v for k, v in env.items() if k != "DISBURSE_METRICS_PORT"}
-        yield cli_env, tmp_path, metrics
-    finally:
-        if worker is not None:
+        try:
+            cli_env = {k: v for k, v in env.items() if k != "DISBURSE_METRICS_PORT"}
+            yield cli_env, tmp_path, metrics
+        finally:
             stop_process(worker)
-        stop_process(server)
 
 
 def test_business_metrics_move_when_an_application_is_paid(metered_stack):

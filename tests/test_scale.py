@@ -14,15 +14,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
+from contextlib import ExitStack
 from decimal import Decimal
 
 import pytest
 
-from tests.cli_env import stop_process
-from tests.test_devserver import DISBURSE, ROOT
+from tests.cli_env import devserver, stop_process
+from tests.test_devserver import DISBURSE
 
 pytestmark = pytest.mark.devserver
 
@@ -60,7 +60,6 @@ def _busiest(logs) -> int:
 
 
 def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exactly_once(tmp_path, monkeypatch):
-    from deploy.devserver import free_port
     from models import book, registry
     from models.application import ApplicationInput
     from models.clauses import clause_info
@@ -70,11 +69,9 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
     from workflows.codec import data_converter
     from workflows.legacy import LegacyApplicationWorkflow
 
-    port, ui_port = free_port(), free_port()
     db_url = f"sqlite:///{tmp_path / 'disburse.db'}"
     from tests.cli_env import service_env
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DISBURSE_DB_URL": db_url, "PYTHONUNBUFFERED": "1",
-           **service_env(tmp_path)}
+    env = {**os.environ, "DISBURSE_DB_URL": db_url, "PYTHONUNBUFFERED": "1", **service_env(tmp_path)}
     env.pop("DISBURSE_DEBUG", None)
     monkeypatch.setenv("DISBURSE_DB_URL", db_url)
 
@@ -88,14 +85,11 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
     for bureau, rid in reviewers.items():
         registry.add_reviewer(rid, bureau, rid)
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
-         "--db-file", str(tmp_path / "temporal.db")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     workers: list[subprocess.Popen] = []
     logs = [tmp_path / f"worker-{i}.log" for i in range(WORKERS)]
-    try:
-        assert "started" in server.stdout.readline()
+    with devserver(tmp_path, env) as server, ExitStack() as stopping:
+        env = server.env
+        stopping.callback(lambda: [stop_process(w) for w in workers])      # the workers, then the server
         for log in logs:
             workers.append(subprocess.Popen([DISBURSE, "worker"], cwd=tmp_path, env=env,
                                             stdout=subprocess.DEVNULL, stderr=open(log, "w")))
@@ -169,10 +163,6 @@ def test_three_workers_one_killed_with_sigkill_mid_payout_every_tranche_paid_exa
         ids, final, paid_at_kill, recovered_s, touched, timeouts, victim_pid, nondeterministic = asyncio.run(go())
         for w in workers:
             assert w.poll() is None or w.pid == victim_pid, "a surviving worker died"
-    finally:
-        for w in workers:
-            stop_process(w)
-        stop_process(server)
 
     assert not nondeterministic, nondeterministic
     assert touched >= 1, "the killed worker had taken no work: the test proved nothing"

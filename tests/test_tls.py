@@ -13,16 +13,16 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from tests.test_devserver import DISBURSE, EXAMPLE, ROOT, disburse
 
-from tests.cli_env import TOUR, people, service_env, stop_process
+from tests.cli_env import TOUR, devserver, people, service_env, stop_process
 
 pytestmark = pytest.mark.devserver
 
@@ -94,20 +94,14 @@ def mtls_stack(tmp_path):
     ctx.verify_mode = ssl.CERT_REQUIRED                 # mutual TLS
     ctx.set_alpn_protocols(["h2"])                      # gRPC is HTTP/2
 
-    port, ui_port, tls_port = free_port(), free_port(), free_port()
+    tls_port = free_port()
     base = {**os.environ, "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1",
             **service_env(tmp_path)}
     for key in [k for k in base if k.startswith("TEMPORAL_")]:
         base.pop(key)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
-         "--db-file", str(tmp_path / "temporal.db")],
-        cwd=ROOT, env={**base, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
-    proxy = worker = None
-    try:
-        assert "started" in server.stdout.readline()
-        proxy = TlsProxy(ctx, tls_port, port).start()
+    with devserver(tmp_path, base) as server, ExitStack() as stopping:
+        proxy = TlsProxy(ctx, tls_port, server.port).start()
+        stopping.callback(proxy.stop)
         env = {**base, "TEMPORAL_ADDRESS": f"localhost:{tls_port}", "TEMPORAL_TLS": "true",
                "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(tmp_path / "ca.pem"),
                "TEMPORAL_TLS_CLIENT_CERT_PATH": str(tmp_path / "client.pem"),
@@ -115,13 +109,8 @@ def mtls_stack(tmp_path):
                "TEMPORAL_TLS_SERVER_NAME": "localhost"}
         worker = subprocess.Popen([DISBURSE, "worker"], cwd=tmp_path, env=env,
                                   stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
+        stopping.callback(stop_process, worker)
         yield env, tmp_path, base
-    finally:
-        if worker is not None:
-            stop_process(worker)
-        if proxy is not None:
-            proxy.stop()
-        stop_process(server)
 
 
 def test_worker_and_cli_over_mutual_tls(mtls_stack):

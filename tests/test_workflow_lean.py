@@ -97,17 +97,13 @@ def test_on_a_dev_server_a_step_reached_while_the_mirror_writes_waits_for_it(tmp
     temporalio/sdk-python#1881). Seen failing without the lane: ('mirror_status', 'check_credit')
     overlapped. The history replays."""
     import asyncio
-    import subprocess
-    import sys
     from concurrent.futures import ThreadPoolExecutor
 
     from temporalio.client import Client
     from temporalio.worker import Replayer, Worker
 
     from activities import ALL_ACTIVITIES
-    from deploy.devserver import free_port
-    from tests.cli_env import stop_process
-    from tests.test_devserver import ROOT
+    from tests.cli_env import devserver
     from workflows import client as wc
     from workflows.application import ApplicationWorkflow
     from workflows.codec import data_converter
@@ -119,17 +115,12 @@ def test_on_a_dev_server_a_step_reached_while_the_mirror_writes_waits_for_it(tmp
         name = getattr(a, "__temporal_activity_definition").name
         slow = (lambda before: 25 if before == 0 else 0) if name == "mirror_status" else 0
         acts.append(_recording(a, name, runs, slow) if name in LOCAL else a)
-    port, ui_port = free_port(), free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
-         "--db-file", str(tmp_path / "temporal.db")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     class Stack:                                  # what submit_new needs of a harness
         client = None
 
-    async def go():
-        Stack.client = await Client.connect(f"127.0.0.1:{port}", data_converter=data_converter())
+    async def go(address):
+        Stack.client = await Client.connect(address, data_converter=data_converter())
         with ThreadPoolExecutor(8) as ex:
             async with Worker(Stack.client, task_queue="disburse-lane", workflows=[ApplicationWorkflow],
                               activities=acts, activity_executor=ex):
@@ -142,11 +133,8 @@ def test_on_a_dev_server_a_step_reached_while_the_mirror_writes_waits_for_it(tmp
                 replayed = await Replayer(workflows=[ApplicationWorkflow], data_converter=data_converter()
                                           ).replay_workflow(hist, raise_on_replay_failure=False)
                 return app_id, out, replayed
-    try:
-        assert "started" in server.stdout.readline()
-        app_id, out, replayed = asyncio.run(go())
-    finally:
-        stop_process(server)
+    with devserver(tmp_path) as server:
+        app_id, out, replayed = asyncio.run(go(server.address))
     assert out["status"] == "completed", out
     assert replayed.replay_failure is None, replayed.replay_failure
     local = sorted((start, end, name) for wid, name, is_local, start, end in runs if wid == app_id and is_local)
