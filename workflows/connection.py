@@ -14,6 +14,15 @@ Settings, from the environment or a TOML profile file (TEMPORAL_CONFIG_FILE, def
     TEMPORAL_TLS_SERVER_CA_CERT_PATH the CA that signed the server's certificate (PEM)
     TEMPORAL_TLS_SERVER_NAME         SNI / the name on the server's certificate
     TEMPORAL_GRPC_META_<NAME>        extra gRPC headers
+    TEMPORAL_HTTP_ADDRESS            the same frontend's HTTP API, host:port or http://host:port
+                                     (default unset). `disburse status` only: asked first there,
+                                     with the standard library, without loading the SDK
+                                     (workflows/http_status.py). Used only for a plaintext
+                                     connection with none of the settings above but the address
+                                     and namespace and no profile file; otherwise, or whenever
+                                     its answer is not exactly the gRPC one, the status is asked
+                                     over gRPC. `disburse up` starts its dev server with one
+                                     (--http-port, default 7243) and prints the setting.
 """
 from __future__ import annotations
 
