@@ -8,6 +8,10 @@ import sys
 
 import pytest
 
+# A shell's TEMPORAL_HTTP_ADDRESS (`disburse up` prints it to export) names that server's HTTP API:
+# not the servers the tests start (those that give one set it themselves, tests/test_devserver.py).
+os.environ.pop("TEMPORAL_HTTP_ADDRESS", None)
+
 _exit_status = 0
 _postgres_used: list[str] = []          # where the session's PostgreSQL server came from (tests/pg.py)
 

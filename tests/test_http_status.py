@@ -79,6 +79,7 @@ def stub(monkeypatch):
                 "TEMPORAL_API_KEY", "TEMPORAL_PROFILE", "TEMPORAL_NAMESPACE"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("TEMPORAL_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:7233")
     s = Stub(*answered(payload(STATUS)))
     monkeypatch.setenv("TEMPORAL_HTTP_ADDRESS", s.address)
     yield s
@@ -182,6 +183,23 @@ def test_settings_only_the_sdk_applies_go_to_grpc_unasked(stub, monkeypatch, set
 def test_an_address_it_does_not_speak_goes_to_grpc_unasked(stub, monkeypatch, url):
     monkeypatch.setenv("TEMPORAL_HTTP_ADDRESS", url.format(a=stub.address))
     assert hs.query_status("app-1") is None and stub.requests == []
+
+
+@pytest.mark.parametrize("grpc", ["temporal.prod.example:7233", "10.0.0.5:7233", "127.0.0.2:7233"])
+def test_an_http_api_on_another_host_than_temporal_address_goes_to_grpc_unasked(stub, monkeypatch, grpc):
+    """The HTTP API stands in for TEMPORAL_ADDRESS's frontend only on the same host: a shell that
+    still exports `disburse up`'s local setting does not answer for another cluster."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", grpc)
+    assert hs.query_status("app-1") is None and stub.requests == []
+
+
+@pytest.mark.parametrize("grpc", [None, "localhost:7233", "127.0.0.1:17233", "[::1]:7233", "LOCALHOST:7233"])
+def test_the_loopback_names_are_one_host(stub, monkeypatch, grpc):
+    if grpc is None:
+        monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)           # localhost:7233
+    else:
+        monkeypatch.setenv("TEMPORAL_ADDRESS", grpc)
+    assert hs.query_status("app-1") == STATUS
 
 
 def test_a_profile_file_goes_to_grpc_unasked(stub, monkeypatch, tmp_path):

@@ -17,9 +17,10 @@ Settings, from the environment or a TOML profile file (TEMPORAL_CONFIG_FILE, def
     TEMPORAL_HTTP_ADDRESS            the same frontend's HTTP API, host:port or http://host:port
                                      (default unset). `disburse status` only: asked first there,
                                      with the standard library, without loading the SDK
-                                     (workflows/http_status.py). Used only for a plaintext
-                                     connection with none of the settings above but the address
-                                     and namespace and no profile file; otherwise, or whenever
+                                     (workflows/http_status.py). Used only on TEMPORAL_ADDRESS's
+                                     host (localhost, 127.0.0.1, ::1 count as one), for a
+                                     plaintext connection with none of the settings above but the
+                                     address and namespace and no profile file; otherwise, or whenever
                                      its answer is not exactly the gRPC one, the status is asked
                                      over gRPC. `disburse up` starts its dev server with one
                                      (--http-port, default 7243) and prints the setting.

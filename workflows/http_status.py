@@ -14,7 +14,8 @@ is read from the very bytes the gRPC call reads (the default "shorthand" re-rend
 payload as a JSON value, with its keys re-ordered: not what the gRPC path prints).
 
 `query_status` returns the answer (a dict), or None whenever it cannot say exactly what the gRPC
-path would: the caller then asks as it always did. None when the setting is not set, when the
+path would: the caller then asks as it always did. None when the setting is not set or names
+another host than TEMPORAL_ADDRESS (localhost, 127.0.0.1 and ::1 count as one), when the
 connection is anything but plaintext with no credentials (TLS, API key, mTLS, gRPC headers, a
 profile or a profile file: those are the SDK's to apply, and TLS is not reimplemented here), when
 the server cannot be reached or does not answer in time, on an answer that is not one json/plain
@@ -86,7 +87,27 @@ def endpoint() -> Optional[tuple[str, int, str, str]]:
         return None
     if url.scheme != "http" or not host or url.query or url.fragment or url.username or url.password:
         return None                            # https: TLS is the SDK's
+    if _same_host(host, os.environ.get("TEMPORAL_ADDRESS") or "localhost:7233") is not True:
+        return None
     return host, port, url.path.rstrip("/"), namespace
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _same_host(http_host: str, grpc_address: str) -> Optional[bool]:
+    """Whether the HTTP API is on TEMPORAL_ADDRESS's host (the loopback names count as one), so it
+    is that frontend's: a shell that still exports `disburse up`'s local TEMPORAL_HTTP_ADDRESS
+    must not answer for the cluster TEMPORAL_ADDRESS names. None: that address does not parse."""
+    from urllib.parse import urlsplit
+    try:
+        grpc_host = urlsplit("//" + grpc_address).hostname
+    except ValueError:
+        return None
+    if not grpc_host:
+        return None
+    a, b = http_host.lower(), grpc_host.lower()
+    return a == b or (a in _LOOPBACK and b in _LOOPBACK)
 
 
 def _segment(text: str) -> str:
