@@ -202,10 +202,8 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
         console.print(f"disburse: database       {db_url}")
         console.print(f"disburse: signing keys   {keys}")
         if started:
-            console.print(f"disburse: temporal       started dev server on {address}, HTTP API on "
-                          f"{server.http_address} (state in {db_file}, log in {server.log_file})"
-                          if server.http_address else
-                          f"disburse: temporal       started dev server on {address} "
+            http = f", HTTP API on {server.http_address}" if server.http_address else ""
+            console.print(f"disburse: temporal       started dev server on {address}{http} "
                           f"(state in {db_file}, log in {server.log_file})")
         else:
             console.print(f"disburse: temporal       reusing the server already on {address}")
