@@ -5,9 +5,10 @@ application), and next to the floor of any status that asks through the Python S
 "import temporalio"`), in interleaved runs so all see the same machine load.
 
 `disburse status ID` runs as `disburse up` sets it up: its dev server with an HTTP API, and
-TEMPORAL_HTTP_ADDRESS naming it (the setting `up` prints), so the status is asked over the HTTP
-API without the SDK (workflows/http_status.py); `disburse status ID (gRPC)` is the same command
-without that setting: over gRPC, through the SDK, as everywhere the setting is not made.
+TEMPORAL_HTTP_ADDRESS naming it (on its free ports; `make run`'s 7233/7243 pair needs no setting),
+so the status is asked over the HTTP API without the SDK (workflows/http_status.py); `disburse
+status ID (gRPC)` is the same command with TEMPORAL_HTTP_ADDRESS=off: over gRPC, through the SDK,
+as wherever the HTTP API is not at hand.
 
 It starts its own Temporal dev server on free ports and a worker (`disburse worker`), registers an
 operator and two reviewers, imports the example enterprise registry and submits the example
@@ -137,7 +138,7 @@ def main() -> None:
         try:
             app_id = submit_application(env, tmp)
             address = f"127.0.0.1:{port}"
-            grpc_env = {k: v for k, v in env.items() if k != "TEMPORAL_HTTP_ADDRESS"}
+            grpc_env = {**env, "TEMPORAL_HTTP_ADDRESS": "off"}
             commands = {
                 "disburse --help": ([DISBURSE, "--help"], env),
                 "temporal --help": ([temporal, "--help"], env),
@@ -190,8 +191,8 @@ def main() -> None:
         firsts = [t[0] for t in times[name]]
         print(f"  {name:28} {med(name):12.3f} {min(firsts):7.3f} {max(firsts):7.3f} {med(name, 1):7.3f} "
               f"{med(name, 2):7.3f}")
-    print(f"  ({STATUS}: TEMPORAL_HTTP_ADDRESS set, as `disburse up` prints it: the HTTP API, no SDK; "
-          f"{STATUS_GRPC}: not set)")
+    print(f"  ({STATUS}: TEMPORAL_HTTP_ADDRESS set: the HTTP API, no SDK; "
+          f"{STATUS_GRPC}: TEMPORAL_HTTP_ADDRESS=off)")
     verdicts = []
     for ours, theirs in (("disburse --help", "temporal --help"), (STATUS, "temporal workflow query")):
         met = med(ours) <= TARGET

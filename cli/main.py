@@ -21,7 +21,8 @@
 
 Every error is one line on stderr and a non-zero exit (cli/errors.py).
 Environment: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE (default),
-TEMPORAL_HTTP_ADDRESS (the server's HTTP API, for a faster `status`; default unset),
+TEMPORAL_HTTP_ADDRESS (the server's HTTP API, for a faster `status`; default: port 7243 of a
+TEMPORAL_ADDRESS on 7233; `off`: none),
 DISBURSE_DB_URL (default sqlite:///var/disburse.db).
 """
 from __future__ import annotations

@@ -99,10 +99,18 @@ def _ready(console: Console, ui: str, http_address: str | None = None) -> None:
     console.print("disburse: submit         .venv/bin/disburse submit "
                   "examples/hz2025-04-tech-insurance-premium.json")
     console.print("disburse: list / status  .venv/bin/disburse list · .venv/bin/disburse status APP_ID")
-    if http_address:
+    if http_address and not _default_pair(http_address):
         console.print(f"disburse: faster status export TEMPORAL_HTTP_ADDRESS={http_address}  "
                       "(`disburse status` asks the HTTP API, without loading the Temporal SDK)")
     console.print("disburse: ready — Ctrl-C stops (state is kept in var/)")
+
+
+def _default_pair(http_address: str) -> bool:
+    """Whether a shell with TEMPORAL_ADDRESS unset (localhost:7233) finds this HTTP API by itself,
+    on 7243 of the same host (workflows/http_status.default_address): nothing to export then."""
+    from workflows.http_status import DEFAULT_HTTP_PORT
+    host, _, port = http_address.rpartition(":")
+    return port == str(DEFAULT_HTTP_PORT) and host in ("127.0.0.1", "localhost")
 
 
 def _dev_server_env(server) -> dict[str, str]:

@@ -202,6 +202,32 @@ def test_the_loopback_names_are_one_host(stub, monkeypatch, grpc):
     assert hs.query_status("app-1") == STATUS
 
 
+@pytest.mark.parametrize("grpc, http", [
+    (None, "localhost:7243"), ("127.0.0.1:7233", "127.0.0.1:7243"), ("[::1]:7233", "[::1]:7243"),
+    ("temporal.example:7233", "temporal.example:7243"), ("127.0.0.1:17233", None), ("127.0.0.1", None),
+])
+def test_unset_it_is_temporals_default_pair(monkeypatch, grpc, http):
+    """TEMPORAL_HTTP_ADDRESS not set: gRPC on 7233 has its HTTP API on 7243 of the same host (the
+    server's defaults; `make run`'s dev server), and no other port is guessed."""
+    assert hs.default_address(grpc or "localhost:7233") == http
+
+
+def test_unset_the_default_pair_is_asked_and_off_turns_it_off(stub, monkeypatch):
+    host, port = stub.address.split(":")
+    monkeypatch.setattr(hs, "DEFAULT_GRPC_PORT", 17233)
+    monkeypatch.setattr(hs, "DEFAULT_HTTP_PORT", int(port))
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"{host}:17233")
+    monkeypatch.delenv("TEMPORAL_HTTP_ADDRESS")
+    assert hs.query_status("app-1") == STATUS and len(stub.requests) == 1
+    for off in ("off", "OFF", "none", "", "  "):
+        monkeypatch.setenv("TEMPORAL_HTTP_ADDRESS", off)
+        assert hs.query_status("app-1") is None
+    monkeypatch.delenv("TEMPORAL_HTTP_ADDRESS")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"{host}:17234")            # not the default pair: not guessed
+    assert hs.query_status("app-1") is None
+    assert len(stub.requests) == 1
+
+
 def test_a_profile_file_goes_to_grpc_unasked(stub, monkeypatch, tmp_path):
     """A TOML profile may set the address, TLS or a key: not guessed."""
     profile = tmp_path / "temporal.toml"

@@ -29,7 +29,7 @@ def status(env, cwd, *args) -> tuple[tuple[int, str, str], set[str]]:
 
 
 def over_grpc(env) -> dict:
-    return {k: v for k, v in env.items() if k != "TEMPORAL_HTTP_ADDRESS"}
+    return {**env, "TEMPORAL_HTTP_ADDRESS": "off"}
 
 
 def test_status_over_the_http_api_is_the_status_over_grpc(stack):

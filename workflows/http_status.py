@@ -1,6 +1,8 @@
 """The status query over Temporal's HTTP API, with the standard library alone: what `disburse
-status` asks first when TEMPORAL_HTTP_ADDRESS is set, so that it never imports the Temporal SDK
-(whose `import temporalio` alone takes most of the command's time, bench/cli.py).
+status` asks first, so that it never imports the Temporal SDK (whose `import temporalio` alone
+takes most of the command's time, bench/cli.py): TEMPORAL_HTTP_ADDRESS, or when that is not set
+Temporal's default pair (gRPC on 7233, its HTTP API on 7243 of the same host: `make run`'s dev
+server); TEMPORAL_HTTP_ADDRESS=off (or empty) never asks it.
 
 The HTTP API is the frontend's grpc-gateway: the same QueryWorkflow handler, the same
 authorization, as the gRPC call `workflows.client.quick_status` makes:
@@ -14,7 +16,7 @@ is read from the very bytes the gRPC call reads (the default "shorthand" re-rend
 payload as a JSON value, with its keys re-ordered: not what the gRPC path prints).
 
 `query_status` returns the answer (a dict), or None whenever it cannot say exactly what the gRPC
-path would: the caller then asks as it always did. None when the setting is not set or names
+path would: the caller then asks as it always did. None when the setting is off, or names
 another host than TEMPORAL_ADDRESS (localhost, 127.0.0.1 and ::1 count as one), when the
 connection is anything but plaintext with no credentials (TLS, API key, mTLS, gRPC headers, a
 profile or a profile file: those are the SDK's to apply, and TLS is not reimplemented here), when
@@ -67,10 +69,32 @@ def _profile_file() -> Optional[str]:
     return path if path != os.devnull and os.path.exists(path) else None
 
 
+DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT = 7233, 7243   # Temporal's frontend defaults (and `disburse up`'s)
+OFF = ("", "off", "none")
+
+
+def default_address(grpc_address: str) -> Optional[str]:
+    """The HTTP API asked when TEMPORAL_HTTP_ADDRESS is not set: Temporal's default pair, a
+    frontend on gRPC port 7233 has its HTTP API on 7243 of the same host (the server's defaults,
+    and what `disburse up` gives its dev server); None for any other gRPC port."""
+    from urllib.parse import urlsplit
+    try:
+        url = urlsplit("//" + grpc_address)
+        host, port = url.hostname, url.port
+    except ValueError:
+        return None
+    if not host or port != DEFAULT_GRPC_PORT:
+        return None
+    return f"[{host}]:{DEFAULT_HTTP_PORT}" if ":" in host else f"{host}:{DEFAULT_HTTP_PORT}"
+
+
 def endpoint() -> Optional[tuple[str, int, str, str]]:
     """(host, port, path prefix, namespace) of the HTTP API to ask, or None: ask over gRPC."""
-    value = os.environ.get(SETTING, "").strip()
-    if not value:
+    value = os.environ.get(SETTING)
+    if value is None:                          # unset: the default pair (set it empty or `off`: never)
+        value = default_address(os.environ.get("TEMPORAL_ADDRESS") or "localhost:7233")
+    value = (value or "").strip()
+    if value.lower() in OFF:
         return None
     if any(k in os.environ for k in _SDK_ONLY) or any(k.startswith(_SDK_ONLY_PREFIXES) for k in os.environ):
         return None
