@@ -4,6 +4,12 @@ for `disburse --help` and `disburse status APP_ID`, next to Temporal's own CLI d
 application), and next to the floor of any status that asks through the Python SDK (`python -c
 "import temporalio"`), in interleaved runs so all see the same machine load.
 
+`disburse status ID` runs as `disburse up` sets it up: its dev server with an HTTP API, and
+TEMPORAL_HTTP_ADDRESS naming it (on its free ports; `make run`'s 7233/7243 pair needs no setting),
+so the status is asked over the HTTP API without the SDK (workflows/http_status.py); `disburse
+status ID (gRPC)` is the same command with TEMPORAL_HTTP_ADDRESS=off: over gRPC, through the SDK,
+as wherever the HTTP API is not at hand.
+
 It starts its own Temporal dev server on free ports and a worker (`disburse worker`), registers an
 operator and two reviewers, imports the example enterprise registry and submits the example
 application, so `status` asks the worker for a real application in review. All state lives in a
@@ -39,6 +45,7 @@ DISBURSE = str(BIN / "disburse")
 EXAMPLE = ROOT / "examples" / "hz2025-04-tech-insurance-premium.json"
 TARGET = 0.3                   # seconds to first output
 FLOOR = "python: import temporalio"
+STATUS, STATUS_GRPC = "disburse status ID", "disburse status ID (gRPC)"
 
 
 def first_output(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float, int]:
@@ -82,24 +89,25 @@ def run_ok(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 
 
 def start_stack(tmp: Path) -> tuple[dict[str, str], list[subprocess.Popen], int]:
-    """Dev server + worker on free ports; the environment for the CLI."""
+    """Dev server (with its HTTP API) + worker on free ports; the environment for the CLI."""
     from deploy.devserver import free_port
-    port, ui_port = free_port(), free_port()
+    port, ui_port, http_port = free_port(), free_port(), free_port()
     from models.credentials import Signer
     private = Signer.generate("bench").save(tmp / "keys")             # the signing service's key pair
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "TEMPORAL_HTTP_ADDRESS": f"127.0.0.1:{http_port}",
            "DISBURSE_DB_URL": f"sqlite:///{tmp / 'disburse.db'}", "PYTHONUNBUFFERED": "1",
            "DISBURSE_SIGNING_KEY": str(private), "DISBURSE_VERIFY_KEYS": str(tmp / "keys"),
            "DISBURSE_CONFIG_DIR": str(tmp / "config"), "DISBURSE_CONSOLE_PORT": "0"}
     # PYTHONDONTWRITEBYTECODE off: an installed `disburse` runs from its bytecode cache, as measured here
-    for name in ("DISBURSE_DEBUG", "DISBURSE_TOKEN", "DISBURSE_PAYLOAD_KEYS", "TEMPORAL_PROFILE", "TEMPORAL_API_KEY",
-                 "TEMPORAL_NAMESPACE", "TEMPORAL_TLS", "PYTHONDONTWRITEBYTECODE"):
-        env.pop(name, None)
+    for name in list(env):
+        if name in ("DISBURSE_DEBUG", "DISBURSE_TOKEN", "DISBURSE_PAYLOAD_KEYS", "TEMPORAL_PROFILE", "TEMPORAL_API_KEY",
+                    "TEMPORAL_NAMESPACE", "PYTHONDONTWRITEBYTECODE") or name.startswith(("TEMPORAL_TLS", "TEMPORAL_GRPC_META_")):
+            env.pop(name, None)
     env["TEMPORAL_CONFIG_FILE"] = str(tmp / "no-temporal-profile.toml")    # nobody's profile
     procs = []
     server = subprocess.Popen(
         [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
-         "--db-file", str(tmp / "temporal.db")],
+         "--http-port", str(http_port), "--db-file", str(tmp / "temporal.db")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     procs.append(server)
     line = server.stdout.readline()
@@ -130,10 +138,12 @@ def main() -> None:
         try:
             app_id = submit_application(env, tmp)
             address = f"127.0.0.1:{port}"
+            grpc_env = {**env, "TEMPORAL_HTTP_ADDRESS": "off"}
             commands = {
                 "disburse --help": ([DISBURSE, "--help"], env),
                 "temporal --help": ([temporal, "--help"], env),
-                "disburse status ID": ([DISBURSE, "status", app_id], env),
+                STATUS: ([DISBURSE, "status", app_id], env),
+                STATUS_GRPC: ([DISBURSE, "status", app_id], grpc_env),
                 "temporal workflow query": ([temporal, "workflow", "query", "--address", address,
                                              "--workflow-id", app_id, "--type", "status"], env),
                 # the floor of any `disburse status` that asks through the SDK: Python starting and
@@ -150,6 +160,10 @@ def main() -> None:
                 *_, code = first_output(cmd, cmd_env, tmp)
                 if code != 0:
                     raise SystemExit(f"bench/cli.py: {' '.join(cmd[:3])} ... exits {code}")
+            same = {name: subprocess.run(commands[name][0], cwd=tmp, env=commands[name][1], capture_output=True,
+                                         timeout=120).stdout for name in (STATUS, STATUS_GRPC)}
+            if same[STATUS] != same[STATUS_GRPC]:
+                raise SystemExit("bench/cli.py: status over the HTTP API and over gRPC print different things")
             times: dict[str, list[tuple[float, float, float]]] = {k: [] for k in commands}
             load_before = os.getloadavg()[0]
             began = time.monotonic()
@@ -172,20 +186,23 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {load_before:.1f} → {load_after:.1f}")
     print(f"application {app_id} (in review), dev server and worker started by the benchmark; "
           "bytecode cache on")
-    print(f"{'':28} {'first output':>12} {'min':>7} {'max':>7} {'exit':>7} {'cpu':>7}   (seconds, median unless said)")
+    print(f"{'':30} {'first output':>12} {'min':>7} {'max':>7} {'exit':>7} {'cpu':>7}   (seconds, median unless said)")
     for name in commands:
         firsts = [t[0] for t in times[name]]
-        print(f"  {name:26} {med(name):12.3f} {min(firsts):7.3f} {max(firsts):7.3f} {med(name, 1):7.3f} "
+        print(f"  {name:28} {med(name):12.3f} {min(firsts):7.3f} {max(firsts):7.3f} {med(name, 1):7.3f} "
               f"{med(name, 2):7.3f}")
+    print(f"  ({STATUS}: TEMPORAL_HTTP_ADDRESS set: the HTTP API, no SDK; "
+          f"{STATUS_GRPC}: TEMPORAL_HTTP_ADDRESS=off)")
     verdicts = []
-    for ours, theirs in (("disburse --help", "temporal --help"), ("disburse status ID", "temporal workflow query")):
+    for ours, theirs in (("disburse --help", "temporal --help"), (STATUS, "temporal workflow query")):
         met = med(ours) <= TARGET
         verdicts.append(met)
         print(f"  {ours} / {theirs}: {med(ours) / med(theirs):.2f}× to first output, "
               f"{med(ours, 2) / med(theirs, 2):.2f}× in CPU; {ours} {med(ours):.3f} s: "
               f"target ≤ {TARGET} s {'MET' if met else 'NOT MET'}")
-    print(f"  of disburse status ID's {med('disburse status ID'):.3f} s, {med(FLOOR):.3f} s are Python starting and "
-          f"importing the Temporal SDK ({FLOOR}), {med('disburse status ID') - med(FLOOR):.3f} s the rest")
+    print(f"  of {STATUS_GRPC}'s {med(STATUS_GRPC):.3f} s, {med(FLOOR):.3f} s are Python starting and "
+          f"importing the Temporal SDK ({FLOOR}), {med(STATUS_GRPC) - med(FLOOR):.3f} s the rest; "
+          f"over the HTTP API {med(STATUS):.3f} s ({med(STATUS_GRPC) - med(STATUS):.3f} s less)")
     print(f"target ≤ {TARGET} s to first output for --help and status: {'MET' if all(verdicts) else 'NOT MET'}")
     cpus = os.cpu_count() or 1
     if max(load_before, load_after) > cpus:

@@ -280,6 +280,13 @@ async def status(client, app_id: str):
     return await _wc().status(client, app_id)
 
 
+def http_status(app_id: str, meanwhile=None):
+    """The status query over Temporal's HTTP API (TEMPORAL_HTTP_ADDRESS; standard library only,
+    no SDK); None: ask with `quick_status`. `meanwhile()` runs while the query is on its way."""
+    from workflows.http_status import query_status
+    return query_status(app_id, meanwhile=meanwhile)
+
+
 async def quick_status(app_id: str, meanwhile=None):
     """The status query without the high-level client (fast start-up); None: ask with `status`.
     `meanwhile()` runs while the query is on its way."""

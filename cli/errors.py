@@ -87,17 +87,14 @@ def _describe(e: BaseException) -> tuple[str, int]:
         return f"{e.field}: {e.rule}", BAD_INPUT
     if _loaded("temporalio.service", "RPCError") is not None:
         from temporalio.exceptions import WorkflowAlreadyStartedError
-        from temporalio.service import RPCError, RPCStatusCode
+        from temporalio.service import RPCError
         if isinstance(e, WorkflowAlreadyStartedError):
             return f"application {e.workflow_id} was already submitted", FAILED
         if isinstance(e, RPCError):
-            if e.status == RPCStatusCode.NOT_FOUND:
-                return f"not found: {e.message}", FAILED
-            if e.status == RPCStatusCode.UNAVAILABLE:
-                return _unreachable(), UNREACHABLE
-            if e.status == RPCStatusCode.INVALID_ARGUMENT:
-                return f"rejected by the Temporal server: {e.message}", BAD_INPUT
-            return f"Temporal: {e.message}", FAILED
+            return _server_error(int(e.status), e.message)
+    server_error = _loaded("workflows.http_status", "ServerError")      # the same, over the HTTP API
+    if server_error is not None and isinstance(e, server_error):
+        return _server_error(e.code, e.message)
     if isinstance(e, (ConnectionError, OSError)) and _is_connection_failure(e):
         return _unreachable(), UNREACHABLE
     if isinstance(e, RuntimeError) and _is_connection_failure(e):
@@ -116,6 +113,18 @@ def _describe(e: BaseException) -> tuple[str, int]:
         return str(e), BAD_INPUT
     message = str(e).strip().splitlines()[0] if str(e).strip() else name
     return f"{message}", FAILED
+
+
+def _server_error(code: int, message: str) -> tuple[str, int]:
+    """An error the Temporal server answered with gRPC status `code` (RPCStatusCode's numbers):
+    over gRPC (temporalio's RPCError) or over the HTTP API (workflows.http_status.ServerError)."""
+    if code == 5:                      # NOT_FOUND
+        return f"not found: {message}", FAILED
+    if code == 14:                     # UNAVAILABLE
+        return _unreachable(), UNREACHABLE
+    if code == 3:                      # INVALID_ARGUMENT
+        return f"rejected by the Temporal server: {message}", BAD_INPUT
+    return f"Temporal: {message}", FAILED
 
 
 def _unreachable() -> str:

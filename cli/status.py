@@ -6,14 +6,21 @@ from __future__ import annotations
 
 def show(app_id: str, as_json: bool = False, trace: bool = False) -> None:
     """Ask the status query (and, with --trace, the calculation) and print it: a table, or JSON.
-    Asked on the SDK's service layer (backend.quick_status) unless --trace or an answer the
-    service layer cannot read (encrypted payloads) needs the full client and its data converter."""
-    import asyncio
-
+    Asked over Temporal's HTTP API when TEMPORAL_HTTP_ADDRESS is set (backend.http_status: no
+    Temporal SDK at all), else — or when that cannot answer exactly — on the SDK's service layer
+    (backend.quick_status), unless --trace or an answer the service layer cannot read (encrypted
+    payloads) needs the full client and its data converter. The same answer, the same printer."""
     from cli import backend
-    st, calculation = None if trace else asyncio.run(
-        backend.quick_status(app_id, meanwhile=None if as_json else _load_tables)), None
+    meanwhile = None if as_json else _load_tables
+    st = calculation = None
+    if not trace:
+        st = backend.http_status(app_id, meanwhile=meanwhile)
+        if st is None:
+            import asyncio
+            st = asyncio.run(backend.quick_status(app_id, meanwhile=meanwhile))
     if st is None:
+        import asyncio
+
         async def fetch():            # one connection for both queries
             client = await backend.connect()
             return (await backend.status(client, app_id),

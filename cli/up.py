@@ -91,7 +91,7 @@ async def _serve(client, console: Console, ready_message=None, after_start=None)
             await asyncio.wait({task}, timeout=15)
 
 
-def _ready(console: Console, ui: str) -> None:
+def _ready(console: Console, ui: str, http_address: str | None = None) -> None:
     console.print(f"disburse: worker         running on task queue {backend.task_queue()}")
     console.print(f"disburse: Web UI         {ui}")
     if console_port():
@@ -99,15 +99,31 @@ def _ready(console: Console, ui: str) -> None:
     console.print("disburse: submit         .venv/bin/disburse submit "
                   "examples/hz2025-04-tech-insurance-premium.json")
     console.print("disburse: list / status  .venv/bin/disburse list · .venv/bin/disburse status APP_ID")
+    if http_address and not _default_pair(http_address):
+        console.print(f"disburse: faster status export TEMPORAL_HTTP_ADDRESS={http_address}  "
+                      "(`disburse status` asks the HTTP API, without loading the Temporal SDK)")
     console.print("disburse: ready — Ctrl-C stops (state is kept in var/)")
+
+
+def _default_pair(http_address: str) -> bool:
+    """Whether a shell with TEMPORAL_ADDRESS unset (localhost:7233) finds this HTTP API by itself,
+    on 7243 of the same host (workflows/http_status.default_address): nothing to export then."""
+    from workflows.http_status import DEFAULT_HTTP_PORT
+    host, _, port = http_address.rpartition(":")
+    return port == str(DEFAULT_HTTP_PORT) and host in ("127.0.0.1", "localhost")
 
 
 def _dev_server_env(server) -> dict[str, str]:
     """The worker child's environment under `up`: the dev server we talk to, in plaintext, whatever
-    TLS, API key or profile the shell has for other clusters (as `up`'s own client does)."""
+    TLS, API key or profile the shell has for other clusters (as `up`'s own client does); its HTTP
+    API when `up` started it with one (TEMPORAL_HTTP_ADDRESS), else none (a reused server's HTTP
+    port is not known)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TEMPORAL_TLS", "TEMPORAL_GRPC_META_")) and k not in ("TEMPORAL_API_KEY", "TEMPORAL_PROFILE")}
+           if not k.startswith(("TEMPORAL_TLS", "TEMPORAL_GRPC_META_"))
+           and k not in ("TEMPORAL_API_KEY", "TEMPORAL_PROFILE", "TEMPORAL_HTTP_ADDRESS")}
     env.update(TEMPORAL_ADDRESS=server.address, TEMPORAL_NAMESPACE=server.namespace, TEMPORAL_CONFIG_FILE=os.devnull)
+    if server.http_address:
+        env["TEMPORAL_HTTP_ADDRESS"] = server.http_address
     return env
 
 
@@ -170,7 +186,8 @@ async def _supervise_worker(client, console: Console, *, demo: bool, ready_messa
             await asyncio.wait({web}, timeout=15)
 
 
-def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Console) -> None:
+def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Console,
+           http_port: int | None = None) -> None:
     from deploy.devserver import DevServer, DevServerError
 
     backend.check_worker_settings()          # a bad DISBURSE_* concurrency setting: say so before starting anything
@@ -178,18 +195,23 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
     db_url = backend.init_db()
     keys = backend.ensure_local_keys()       # the signing key pair the CLI, the console and the worker share
     server = DevServer(port=port, ui_port=ui_port, db_file=db_file, host="127.0.0.1",
-                       codec_endpoint=ui_codec_endpoint())
+                       codec_endpoint=ui_codec_endpoint(), http_port=http_port)
     if server.ui_url:                        # the console's codec endpoint answers CORS for this Web UI
         os.environ.setdefault("DISBURSE_WEB_UI_ORIGIN", server.ui_url)
     started = server.start()
     address = server.address
     os.environ["TEMPORAL_ADDRESS"] = address
+    if server.http_address:
+        os.environ["TEMPORAL_HTTP_ADDRESS"] = server.http_address
+    else:                                    # a reused server: its HTTP API, if any, is not ours to name
+        os.environ.pop("TEMPORAL_HTTP_ADDRESS", None)
     code = 0
     try:
         console.print(f"disburse: database       {db_url}")
         console.print(f"disburse: signing keys   {keys}")
         if started:
-            console.print(f"disburse: temporal       started dev server on {address} "
+            http = f", HTTP API on {server.http_address}" if server.http_address else ""
+            console.print(f"disburse: temporal       started dev server on {address}{http} "
                           f"(state in {db_file}, log in {server.log_file})")
         else:
             console.print(f"disburse: temporal       reusing the server already on {address}")
@@ -201,7 +223,7 @@ def run_up(*, demo: bool, port: int, ui_port: int, db_file: Path, console: Conso
                 raise CliError(str(e), UNREACHABLE) from None
             ui = server.ui_url if started else f"http://localhost:{ui_port}"
             await _supervise_worker(client, console, demo=demo, env=_dev_server_env(server), ui_url=ui,
-                                    ready_message=lambda: _ready(console, ui))
+                                    ready_message=lambda: _ready(console, ui, server.http_address))
 
         asyncio.run(main())
     except KeyboardInterrupt:

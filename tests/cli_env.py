@@ -64,6 +64,7 @@ class DevServerRun:
     ui_port: int
     proc: subprocess.Popen
     env: dict[str, str] | None          # the server's environment, with TEMPORAL_ADDRESS (None: inherited)
+    http_port: int | None = None        # its HTTP API's (http=True), named in env's TEMPORAL_HTTP_ADDRESS
 
     @property
     def address(self) -> str:
@@ -72,23 +73,27 @@ class DevServerRun:
 
 @contextmanager
 def devserver(tmp_path: Path, env: dict[str, str] | None = None,
-              ui_port: int | None = None) -> Iterator[DevServerRun]:
+              ui_port: int | None = None, http: bool = False) -> Iterator[DevServerRun]:
     """A real Temporal dev server (`python -m deploy.devserver`) on free ports, its state in
     tmp_path/temporal.db, once it says "started"; stopped on leaving. `env`: the server's environment
     (TEMPORAL_ADDRESS added; yielded as `.env` for the processes that talk to it); None: it inherits
-    ours. `ui_port`: the Web UI's, when the caller needs it beforehand (a free one otherwise)."""
+    ours. `ui_port`: the Web UI's, when the caller needs it beforehand (a free one otherwise).
+    `http`: its HTTP API on a free port too, in env's TEMPORAL_HTTP_ADDRESS (as `disburse up` gives it)."""
     from deploy.devserver import free_port
 
     port, ui_port = free_port(), ui_port or free_port()
+    http_port = free_port() if http else None
     if env is not None:
         env = {**env, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}
+        if http_port:
+            env["TEMPORAL_HTTP_ADDRESS"] = f"127.0.0.1:{http_port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "deploy.devserver", "--port", str(port), "--ui-port", str(ui_port),
-         "--db-file", str(tmp_path / "temporal.db")],
+         *(["--http-port", str(http_port)] if http_port else []), "--db-file", str(tmp_path / "temporal.db")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()          # printed once the server answers
         assert "started" in line, (line, server.stderr.read() if server.poll() is not None else "")
-        yield DevServerRun(port, ui_port, server, env)
+        yield DevServerRun(port, ui_port, server, env, http_port)
     finally:
         stop_process(server)

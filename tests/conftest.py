@@ -8,6 +8,11 @@ import sys
 
 import pytest
 
+# A shell's TEMPORAL_HTTP_ADDRESS names that server's HTTP API, and unset `disburse status` asks
+# localhost:7243 (a `make run` on this machine): not the servers the tests start. Off, unless a
+# test's stack gives one (tests/test_devserver.py) or a test sets it (tests/test_http_status.py).
+os.environ["TEMPORAL_HTTP_ADDRESS"] = "off"
+
 _exit_status = 0
 _postgres_used: list[str] = []          # where the session's PostgreSQL server came from (tests/pg.py)
 

@@ -6,6 +6,7 @@ stopwatch (bench/cli.py measures the time)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,50 @@ def test_the_status_script_loads_no_command_line_framework():
             "(code, err.getvalue())\n")
     loaded = _loaded_after(code, NOT_FOR_THE_STATUS_SCRIPT, TEMPORAL_ADDRESS="127.0.0.1:1", DISBURSE_PAYLOAD_KEYS="",
                            DISBURSE_DEBUG="")
+    assert loaded == [], _top(loaded)
+
+
+# over Temporal's HTTP API (TEMPORAL_HTTP_ADDRESS, workflows/http_status.py) `status` loads no Temporal SDK at all
+NOT_FOR_STATUS_OVER_HTTP = NOT_FOR_THE_STATUS_SCRIPT + ("temporalio", "google.protobuf", "grpc", "asyncio")
+
+
+def test_the_status_script_over_the_http_api_loads_no_temporal_sdk():
+    """The console script's `disburse status ID` answered by an HTTP API (a stand-in in the same
+    process: the gRPC address goes nowhere), as a table, as JSON, and an unknown id: the standard
+    library and the CLI's own modules; rich only to draw the table."""
+    code = ("import base64, contextlib, io, json, threading\n"
+            "from http.server import BaseHTTPRequestHandler, HTTPServer\n"
+            "st = {'application_id': 'app-x', 'status': 'review', 'year': 2026}\n"
+            "class H(BaseHTTPRequestHandler):\n"
+            "    def do_POST(self):\n"
+            "        self.rfile.read(int(self.headers['Content-Length']))\n"
+            "        if 'app-none' in self.path:\n"
+            "            code, doc = 404, {'code': 5, 'message': 'workflow not found for ID: app-none', 'details': [\n"
+            "                {'@type': 'type.googleapis.com/temporal.api.errordetails.v1.NotFoundFailure'}]}\n"
+            "        else:\n"
+            "            code, doc = 200, {'queryResult': {'payloads': [{'metadata': {'encoding': 'anNvbi9wbGFpbg=='},\n"
+            "                'data': base64.b64encode(json.dumps(st).encode()).decode()}]}}\n"
+            "        raw = json.dumps(doc).encode()\n"
+            "        self.send_response(code); self.send_header('Content-Length', str(len(raw))); self.end_headers()\n"
+            "        self.wfile.write(raw)\n"
+            "    def log_message(self, *a): pass\n"
+            "server = HTTPServer(('127.0.0.1', 0), H)\n"
+            "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+            "import os; os.environ['TEMPORAL_HTTP_ADDRESS'] = '127.0.0.1:%d' % server.server_address[1]\n"
+            "from cli import entry\n"
+            "for args, want in ((['status', '--json', 'app-x'], 0), (['status', 'app-none'], 1), "
+            "(['status', 'app-x'], 0)):\n"
+            "    out, err = io.StringIO(), io.StringIO()\n"
+            "    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):\n"
+            "        code = entry.quick(args)\n"
+            "    assert code == want and ('app-x' in out.getvalue() if want == 0 else "
+            "err.getvalue() == 'error: not found: workflow not found for ID: app-none\\n'), (args, code, out.getvalue(), err.getvalue())\n"
+            "    if args[1] == '--json':\n"
+            "        assert json.loads(out.getvalue()) == st\n"
+            "        assert 'rich' not in sys.modules\n")
+    loaded = _loaded_after(code, tuple(m for m in NOT_FOR_STATUS_OVER_HTTP if m != "rich"),     # rich: the table
+                           TEMPORAL_ADDRESS="127.0.0.1:1", DISBURSE_PAYLOAD_KEYS="", DISBURSE_DEBUG="",
+                           TEMPORAL_CONFIG_FILE=os.devnull)
     assert loaded == [], _top(loaded)
 
 

@@ -27,13 +27,14 @@ EXAMPLE = ROOT / "examples" / "hz2025-04-tech-insurance-premium.json"
 
 @pytest.fixture
 def stack(tmp_path):
-    """A dev server and a worker on free ports; yields the environment for CLI calls."""
+    """A dev server and a worker on free ports; yields the environment for CLI calls: the server's
+    gRPC and, as `disburse up` gives them, its HTTP API (TEMPORAL_HTTP_ADDRESS)."""
     from tests.cli_env import service_env
     env = {**os.environ,
            "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}",
            "PYTHONUNBUFFERED": "1", **service_env(tmp_path)}
     env.pop("DISBURSE_DEBUG", None)
-    with devserver(tmp_path, env) as server:
+    with devserver(tmp_path, env, http=True) as server:
         env = server.env
         worker = subprocess.Popen([DISBURSE, "worker"], cwd=tmp_path, env=env,
                                   stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
@@ -108,21 +109,24 @@ def test_devserver_starts_registers_attributes_and_keeps_state(tmp_path):
 
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
-    from deploy.devserver import DevServer, free_port, search_attributes
+    from deploy.devserver import DevServer, free_port, port_open, search_attributes
 
-    port, ui_port, db = free_port(), free_port(), tmp_path / "temporal.db"
+    port, ui_port, db, http_port = free_port(), free_port(), tmp_path / "temporal.db", free_port()
 
     async def first_run():
-        server = DevServer(port=port, ui_port=ui_port, db_file=db)
+        server = DevServer(port=port, ui_port=ui_port, db_file=db, http_port=http_port)
         assert server.start() is True
         try:
             client = await server.connect(timeout=60)
+            assert server.http_address == f"127.0.0.1:{http_port}"
+            assert port_open("127.0.0.1", http_port)                # the HTTP API it was given
             attrs = await client.operator_service.list_search_attributes(
                 ListSearchAttributesRequest(namespace="default"))
             assert set(search_attributes()) <= set(attrs.custom_attributes)
             await client.start_workflow("NotRegisteredAnywhere", id="persisted-wf", task_queue="nobody")
-            again = DevServer(port=port, ui_port=ui_port, db_file=db)
+            again = DevServer(port=port, ui_port=ui_port, db_file=db, http_port=free_port())
             assert again.start() is False and again.reused      # already listening: reuse
+            assert again.http_address is None                   # not the port it would have given
             await again.connect(timeout=10)
             again.stop()                                        # does not stop someone else's server
             assert server.proc.poll() is None
@@ -131,7 +135,7 @@ def test_devserver_starts_registers_attributes_and_keeps_state(tmp_path):
 
     async def second_run():
         server = DevServer(port=port, ui_port=ui_port, db_file=db)
-        assert server.start() is True
+        assert server.start() is True and server.http_address is None     # none given: the server's own
         try:
             client = await server.connect(timeout=60)
             desc = await client.get_workflow_handle("persisted-wf").describe()
@@ -143,10 +147,11 @@ def test_devserver_starts_registers_attributes_and_keeps_state(tmp_path):
     asyncio.run(second_run())
 
 
-def _up(env, cwd, port, ui_port, db_file) -> tuple[subprocess.Popen, list[str]]:
+def _up(env, cwd, port, ui_port, db_file, http_port) -> tuple[subprocess.Popen, list[str]]:
     """`disburse up --demo` until it says it is ready; returns the process and its lines so far."""
     proc = subprocess.Popen([DISBURSE, "up", "--demo", "--port", str(port), "--ui-port", str(ui_port),
-                             "--db-file", str(db_file)], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                             "--http-port", str(http_port), "--db-file", str(db_file)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     lines: list[str] = []
     deadline = time.monotonic() + 90
@@ -166,14 +171,16 @@ def test_up_with_demo_twice_keeps_what_the_first_run_started(tmp_path):
     files, the applications started before are still there, and the demo is not submitted twice."""
     from deploy.devserver import free_port
 
-    port, ui_port, console_port = free_port(), free_port(), free_port()
+    port, ui_port, console_port, http_port = free_port(), free_port(), free_port(), free_port()
     from tests.cli_env import service_env
     env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
            "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1",
            **service_env(tmp_path), "DISBURSE_CONSOLE_PORT": str(console_port)}
     db_file = tmp_path / "temporal.db"
-    proc, lines = _up(env, tmp_path, port, ui_port, db_file)
+    proc, lines = _up(env, tmp_path, port, ui_port, db_file, http_port)
     try:
+        assert f"disburse: faster status export TEMPORAL_HTTP_ADDRESS=127.0.0.1:{http_port}  " \
+               "(`disburse status` asks the HTTP API, without loading the Temporal SDK)" in lines, lines
         submitted = [x for x in lines if "demo" in x and "submitted app-" in x]
         assert len(submitted) >= 5, lines
         assert any(f"http://localhost:{ui_port}" in x or f":{ui_port}" in x for x in lines), lines
@@ -193,7 +200,7 @@ def test_up_with_demo_twice_keeps_what_the_first_run_started(tmp_path):
         stop_process(proc)
     assert db_file.exists()
 
-    proc, lines = _up(env, tmp_path, port, ui_port, db_file)
+    proc, lines = _up(env, tmp_path, port, ui_port, db_file, http_port)
     try:
         kept = [x for x in lines if "already submitted (kept)" in x]
         assert len(kept) == len(submitted), lines
@@ -397,3 +404,19 @@ def test_the_web_ui_is_given_the_consoles_codec_endpoint_when_payloads_are_encry
     assert "--ui-codec-endpoint" not in DevServer(port=7233, ui_port=8233, db_file=None, attributes={}).command()
     assert "--ui-codec-endpoint" not in DevServer(port=7233, ui_port=8233, db_file=None, attributes={}, headless=True,
                                                   codec_endpoint="http://localhost:8080/codec").command()
+
+
+def test_up_names_the_http_api_only_of_a_server_it_started(monkeypatch):
+    """`disburse up` hands its children the HTTP API it gave the dev server, and none for a server
+    it reused (whatever the shell had: it may name another server's)."""
+    from cli.up import _dev_server_env
+    from deploy.devserver import DEFAULT_HTTP_PORT, DevServer
+    monkeypatch.setenv("TEMPORAL_HTTP_ADDRESS", "elsewhere:7243")
+    started = DevServer(port=17233, ui_port=None, db_file=None, attributes={}, http_port=17243)
+    assert started.command()[started.command().index("--http-port") + 1] == "17243"
+    assert _dev_server_env(started)["TEMPORAL_HTTP_ADDRESS"] == "127.0.0.1:17243"
+    reused = DevServer(port=17233, ui_port=None, db_file=None, attributes={}, http_port=DEFAULT_HTTP_PORT)
+    reused.reused = True                    # what start() sets when the port is already taken
+    assert reused.http_address is None and "TEMPORAL_HTTP_ADDRESS" not in _dev_server_env(reused)
+    plain = DevServer(port=17233, ui_port=None, db_file=None, attributes={})
+    assert "--http-port" not in plain.command() and plain.http_address is None

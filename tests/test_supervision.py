@@ -80,7 +80,7 @@ def test_up_restarts_a_worker_killed_with_sigkill_and_ctrl_c_still_stops_everyth
            "DISBURSE_DB_URL": f"sqlite:///{tmp_path / 'disburse.db'}", "PYTHONUNBUFFERED": "1",
            **service_env(tmp_path)}
     env.pop("DISBURSE_DEBUG", None)
-    up = subprocess.Popen([DISBURSE, "up", "--port", str(port), "--ui-port", str(ui_port),
+    up = subprocess.Popen([DISBURSE, "up", "--port", str(port), "--ui-port", str(ui_port), "--http-port", str(free_port()),
                            "--db-file", str(tmp_path / "temporal.db")], cwd=tmp_path, env=env,
                           stdout=subprocess.PIPE, stderr=open(tmp_path / "up.err", "w"), text=True)
     out = Lines(up)

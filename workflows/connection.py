@@ -14,6 +14,18 @@ Settings, from the environment or a TOML profile file (TEMPORAL_CONFIG_FILE, def
     TEMPORAL_TLS_SERVER_CA_CERT_PATH the CA that signed the server's certificate (PEM)
     TEMPORAL_TLS_SERVER_NAME         SNI / the name on the server's certificate
     TEMPORAL_GRPC_META_<NAME>        extra gRPC headers
+    TEMPORAL_HTTP_ADDRESS            the same frontend's HTTP API, host:port or http://host:port
+                                     (unset: for a gRPC address on port 7233, port 7243 of
+                                     the same host, Temporal's default pair; `off`: none).
+                                     `disburse status` only: asked first there,
+                                     with the standard library, without loading the SDK
+                                     (workflows/http_status.py). Used only on TEMPORAL_ADDRESS's
+                                     host (localhost, 127.0.0.1, ::1 count as one), for a
+                                     plaintext connection with none of the settings above but the
+                                     address and namespace and no profile file; otherwise, or whenever
+                                     its answer is not exactly the gRPC one, the status is asked
+                                     over gRPC. `disburse up` starts its dev server with one
+                                     (--http-port, default 7243).
 """
 from __future__ import annotations
 
