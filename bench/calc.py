@@ -3,8 +3,10 @@
 Prints three figures:
   1. throughput over a mixed batch of every payable clause, each result read as apply-free
      matching reads it (`calc.batch.award`: clause, amount, refusal code), the trace built in full
-     either way (target ≥ 100,000/s); and, for comparison, the same with each result rendered to
-     JSON as the commit activity stores it (`model_dump_json`, trace included: no target);
+     either way (target ≥ 100,000/s); the floor: the same claims refused at the very first rule
+     (the blacklist), the shortest path an evaluation takes; and, for comparison, the same with
+     each result rendered to JSON as the commit activity stores it (`model_dump_json`, trace
+     included: no target);
   2. cost per evaluation as the catalogue grows (×1, ×10, ×100 clauses loaded), and its flatness
      (slowest / fastest, target ≤ 1.2; the three measured in turn, best of ten rounds each);
   3. cost per evaluation as the enterprise's award history grows (0, 100, 10,000 prior awards,
@@ -178,6 +180,10 @@ def main() -> None:
     print(f"1. mixed batch, traces on: {1e6 / us:,.0f} evaluations/s ({us:.1f} µs each = {us / clock.ref:.1f}× ref, "
           f"{n:,} evaluations)")
     print(f"   {verdict(us, clock.ref)}")
+    floor_us, _ = clock.per_evaluation([r.model_copy(update={"blacklisted": True}) for r in reqs], args.seconds / 2,
+                                       history=AwardHistory())
+    print(f"   the floor: the same claims refused at the first rule (the blacklist: one check, one refusal "
+          f"step, the result) {floor_us:.1f} µs each ({floor_us / clock.ref:.1f}× ref, {floor_us / us:.0%} of the mix)")
     dump_us, _ = clock.per_evaluation(reqs, args.seconds / 2, history=AwardHistory(), use=_stored)
     print(f"   with each result rendered to JSON, trace included (as the commit activity stores it): "
           f"{1e6 / dump_us:,.0f}/s ({dump_us:.1f} µs = {dump_us / clock.ref:.1f}× ref; no target)")
