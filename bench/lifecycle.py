@@ -160,6 +160,12 @@ async def main_async(args) -> int:
         print(verdict(p, b))
         if args.show_history:
             await show_history(stack, results["project"][-1]["ids"][0])
+            apps = [(wid, c) for b in results["project"] for wid, c in zip(b["ids"], b["counts"])]
+            fewest = min(c["WORKFLOW_TASK_COMPLETED"] for _, c in apps)
+            more = [(wid, c) for wid, c in apps if c["WORKFLOW_TASK_COMPLETED"] > fewest]
+            if more:                             # what gave them a workflow task more
+                print(f"\n{len(more)} of {len(apps)} applications had more than {fewest} workflow tasks; the first:")
+                await show_history(stack, more[0][0])
     finally:
         stack.stop()
     return 0
@@ -172,7 +178,8 @@ def main(argv=None) -> int:
     ap.add_argument("--activities", type=int, default=None,
                     help="activities of the baseline (default: as many as the project's application runs, "
                          "local activities included, counted in a warm-up application's history)")
-    ap.add_argument("--show-history", action="store_true", help="print one project application's history")
+    ap.add_argument("--show-history", action="store_true",
+                    help="print one project application's history, and the first with more workflow tasks than most")
     args = ap.parse_args(argv)
     if args.n < 1 or args.rounds < 1 or (args.activities is not None and args.activities < 1):
         ap.error("--n, --rounds and --activities must be at least 1")
