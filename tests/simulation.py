@@ -667,7 +667,8 @@ class Simulation:
                 await self._after_refused_submit(app_id)
                 raise
             except WorkflowUpdateRPCTimeoutOrCancelledError:
-                # started, not yet opened: wait for the opening again (the same update id)
+                # no answer to the start (update-with-start timed out): if it started, wait for
+                # the opening with an update of its own (the handler answers once opened or refused)
                 self.started_ids.add(app_id)
                 self.apps[app_id] = app
                 self.report.ops["update_rpc_timeouts"]["ok"] += 1
