@@ -100,11 +100,36 @@ def test_at_most_200_investments_and_stages():
     ("prior_awards", [{}] * 300_000), ("alternatives", [None] * 300_000),
 ])
 def test_a_huge_list_is_refused_before_its_items_are_read(path, value):
-    """Its items are not validated one by one (900,000 loans took 77 s and 7 GB)."""
+    """Its items are not validated one by one (900,000 loans took 77 s and 7 GB): it is refused on
+    its length. A mapping's items read from Python raise; a list's are read by pydantic-core
+    without Python's methods, so for lists the clock guards it, with room for a shared machine
+    (validating 300,000 items takes about 25 s; the refusal well under 1 s when the machine is idle)."""
     started = time.perf_counter()
-    e = _refused(_with(path, value))
+    e = _refused(_with(path, _unreadable(value)))
     assert e.field == path and "at most" in e.rule, (e.field, e.rule)
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 5
+
+
+class _UnreadableList(list):
+    """A list whose length is known and whose items cannot be read."""
+
+    def _read(self, *args):
+        raise AssertionError("an item of a list longer than its limit was read")
+
+    __iter__ = __getitem__ = __reversed__ = __contains__ = _read
+
+
+class _UnreadableDict(dict):
+    """A mapping whose length is known and whose items cannot be read."""
+
+    def _read(self, *args):
+        raise AssertionError("an item of a mapping larger than its limit was read")
+
+    __iter__ = __getitem__ = keys = values = items = get = __contains__ = _read
+
+
+def _unreadable(value):
+    return _UnreadableDict(value) if isinstance(value, dict) else _UnreadableList(value)
 
 
 @pytest.mark.parametrize("path", ["facts", "enterprise", "", "facts.loans.0"])
@@ -117,7 +142,7 @@ def test_a_mass_of_unknown_keys_is_refused_at_once(path):
     started = time.perf_counter()
     e = _refused(data)
     assert e.field.startswith(f"{path}.k".lstrip(".")) and "unknown" in e.rule, (e.field, e.rule)
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 5          # a guard on complexity, with room for a shared machine
 
 
 def test_sizes_of_the_other_lists():
