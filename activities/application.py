@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
+from decimal import Decimal
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +19,9 @@ from activities.once import activity_key, add_once
 from calc import InputError
 from models import registry
 from models import credentials as creds
-from models.application import CreditCheck, CreditResult, Notification, OpenRequest, Pinned, StatusUpdate
+from models.application import (
+    CreditCheck, CreditResult, Notification, OpenClaim, Opened, OpenRequest, Pinned, StatusUpdate, opening_notice,
+)
 from models.clauses import check_application, clause_info
 from models.db import engine, session
 from models.tables import ApplicationRow, ClaimRow, DecisionRow, NotificationRow
@@ -87,6 +90,26 @@ def open_application(req: OpenRequest) -> Pinned:
 
 
 @activity.defn
+def open_claim(req: OpenClaim) -> Opened:
+    """lean-history-2: open_application, the provisional calculation and the first status row
+    (with the `awaiting_review` notice) in one local activity. Each part is keyed as on its own
+    (the claim row by application, the status row by version, the notice by its key): run again
+    after a crash, it writes nothing twice."""
+    from activities.publicity import provisional_calculation
+    pinned = open_application(req.open)
+    provisional = provisional_calculation(req.estimate)
+    claim = req.open.claim
+    update = StatusUpdate(
+        version=req.mirror_version, application_id=claim.application_id, clause_id=claim.clause_id,
+        enterprise_code=claim.enterprise_code, enterprise_name=pinned.enterprise_name, year=claim.year,
+        status="review", bureaus=list(pinned.clause.bureaus),
+        provisional=Decimal(provisional.amount) if provisional.amount is not None else None,
+        notices=[opening_notice(claim.application_id, pinned, claim.year, req.notice_key)])
+    undelivered = mirror_status(update)
+    return Opened(pinned=pinned, provisional=provisional, mirrored=update, undelivered=undelivered)
+
+
+@activity.defn
 def load_reviewers(application_id: str) -> dict[str, str]:
     """The reviewer registry as the database holds it now (reviewer id -> bureau)."""
     bind(application_id)
@@ -97,16 +120,23 @@ def load_reviewers(application_id: str) -> dict[str, str]:
 def check_credit(req: CreditCheck) -> CreditResult:
     """Is the enterprise on the 严重失信 list on this day (an entry counts from its listed_on)?"""
     log = bind(req.application_id, req.clause_id)
-    entry = registry.blacklist_entry(req.enterprise_code, on=date.fromisoformat(req.day))
-    result = CreditResult(listed=entry is not None, reason=(entry.get("reason") or "listed") if entry else None)
-    if entry is None:                        # barred after a recovery (追回): no further tranche either
-        from models.recovery import active_bar, bar_line
-        bar = active_bar(req.enterprise_code, date.fromisoformat(req.day))
-        if bar is not None:
-            result = CreditResult(listed=True, reason=bar_line(bar), bar=bar_line(bar))
+    result = credit_on(req.enterprise_code, date.fromisoformat(req.day))
     log.info("blacklist_checked", enterprise_code=req.enterprise_code, listed=result.listed, day=req.day,
              barred=result.bar is not None)
     return result
+
+
+def credit_on(enterprise_code: str, day: date) -> CreditResult:
+    """The credit check: the 严重失信 list on `day` (an entry counts from its listed_on), then a
+    bar after a recovery (追回): no further tranche either."""
+    entry = registry.blacklist_entry(enterprise_code, on=day)
+    if entry is not None:
+        return CreditResult(listed=True, reason=entry.get("reason") or "listed")
+    from models.recovery import active_bar, bar_line
+    bar = active_bar(enterprise_code, day)
+    if bar is not None:
+        return CreditResult(listed=True, reason=bar_line(bar), bar=bar_line(bar))
+    return CreditResult(listed=False)
 
 
 def _clause_of(application_id: str) -> str | None:

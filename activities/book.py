@@ -14,7 +14,11 @@ from activities.logs import bind
 from activities.once import activity_key, add_once
 from calc import CalcRequest, CalcResult, InputError, calculate
 from models import book, registry
-from models.application import CommitRequest, Notification, PayoutRecord, PayRequest, ReleaseRequest, paid_message
+from models.application import (
+    CommitRequest, CreditResult, Notification, PayoutRecord, PayRequest, ReleaseRequest, SettleRequest, Settled,
+    paid_message,
+)
+from models.publicity import PeriodRequest
 from models.db import session
 from models.tables import CalculationRow
 
@@ -67,12 +71,63 @@ def commit_award(req: CommitRequest) -> CalcResult:
 
 
 @activity.defn
+def settle_award(req: SettleRequest) -> Settled:
+    """lean-history-2: once every bureau approved, in one local activity: the credit check on the
+    day; not listed, the binding calculation (commit_award); an award, its 公示 period
+    (publicity_period). Run again (a crash, a resumption) it checks again and finds its
+    commitment made (the award book keys it by application and year)."""
+    return settle(req)
+
+
+def settle(req: SettleRequest, commit: Callable[[CommitRequest], CalcResult] = binding_calculation) -> Settled:
+    from activities.application import check_credit
+    from activities.publicity import publicity_period
+    credit = check_credit(req.credit)
+    if credit.listed:
+        return Settled(credit=credit)
+    calc = commit(req.commit)
+    if calc.refusal is not None:
+        return Settled(credit=credit, calc=calc)
+    period = publicity_period(PeriodRequest(application_id=req.commit.application_id,
+                                            clause_id=calc.clause_id or req.commit.clause_id,
+                                            published=req.published, day_seconds=req.day_seconds))
+    return Settled(credit=credit, calc=calc, period=period)
+
+
+REFUSED = "not paid, credit check: "    # the release reason of a tranche the credit check stopped
+
+
+@activity.defn
 def pay_tranche(req: PayRequest) -> PayoutRecord:
+    """Pay one committed tranche (the amount is the award book's). lean-history-2: first the credit
+    check on `credit_day`, under the enterprise's lock: listed (or barred), the tranche is released
+    instead, and the record says why."""
     log = bind(req.application_id, req.clause_id)
+    credit: list[CreditResult] = []
+
+    def check(enterprise_code: str) -> Optional[str]:
+        from activities.application import credit_on
+        credit[:] = [credit_on(enterprise_code, date.fromisoformat(req.credit_day))]
+        log.info("blacklist_checked", enterprise_code=enterprise_code, listed=credit[0].listed,
+                 day=req.credit_day, barred=credit[0].bar is not None)
+        return f"{REFUSED}{credit[0].reason} ({req.credit_day})" if credit[0].listed else None
+
     try:
-        amount, created, state = book.pay(req.application_id, req.year, req.seq)
+        amount, created, state = book.pay(req.application_id, req.year, req.seq,
+                                          check=check if req.credit_day else None)
     except book.BookError as e:
         raise ApplicationError(str(e), type="NoCommitment", non_retryable=True) from None
+    if credit and credit[0].listed:         # released by this call
+        metrics.award_released(req.clause_id, amount)
+        log.info("payout_refused", year=req.year, seq=req.seq, reason=credit[0].reason)
+        return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq, amount=amount,
+                            created=False, state="released", credit=credit[0])
+    if state == "released" and req.credit_day:  # by an attempt before this one (a crash after it)?
+        reason = book.release_reason(req.application_id, req.year, req.seq)
+        if reason is not None and reason.startswith(REFUSED):
+            return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq, amount=amount,
+                                created=False, state="released",
+                                credit=CreditResult(listed=True, reason=reason.removeprefix(REFUSED)))
     if created:
         metrics.award_paid(req.clause_id, amount)
     log.info("payout_recorded" if created else f"payout_{state}_already", year=req.year, seq=req.seq,

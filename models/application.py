@@ -244,6 +244,8 @@ class PayRequest(BaseModel):
     seq: int
     notify: list[str] = []                   # lean-history: these people are told of the payment by the
     #                                          payment's activity, under the payment's own key
+    credit_day: Optional[str] = None         # lean-history-2: the credit check on this day (ISO, China),
+    #                                          under the enterprise's lock, right before the payment
 
 
 class PayoutRecord(BaseModel):
@@ -254,6 +256,7 @@ class PayoutRecord(BaseModel):
     created: bool                            # False: the row already existed
     state: Literal["paid", "released"] = "paid"
     notice: Optional["Notification"] = None  # the payment's notice when a delivery failed (sent again)
+    credit: Optional["CreditResult"] = None  # lean-history-2: listed (or barred) on the day: not paid, released
 
 
 class ReleaseRequest(BaseModel):
@@ -309,7 +312,50 @@ class StatusUpdate(BaseModel):
 
 
 from models.clawback import Amendment, Clawback  # noqa: E402 - they build on this module's types
-from models.publicity import Provisional, PublicityState  # noqa: E402 - they import nothing of this module
+from models.publicity import Period, PeriodRequest, Provisional, ProvisionalRequest, PublicityState  # noqa: E402
+
+
+# ------------------------------------------------------------------- lean-history-2 (issue 11)
+# Steps that follow one another in one workflow task run as one local activity (one history event).
+
+class OpenClaim(BaseModel):
+    """open_claim: open the application (open_application's checks), its provisional calculation,
+    and its first status row with the `awaiting_review` notice, under the version and the
+    notice key the workflow chose."""
+    open: OpenRequest
+    estimate: ProvisionalRequest
+    mirror_version: int
+    notice_key: str
+
+
+class Opened(BaseModel):
+    pinned: Pinned
+    provisional: Provisional
+    mirrored: StatusUpdate                   # the status row written (its notices included)
+    undelivered: list[str] = []              # keys of notices with a delivery that failed
+
+
+class SettleRequest(BaseModel):
+    """settle_award, once every bureau approved: the credit check, then (not listed) the binding
+    calculation, then (an award) its 公示 period."""
+    credit: CreditCheck
+    commit: CommitRequest
+    published: datetime                      # the 公示's publication (workflow time)
+    day_seconds: Optional[int] = None
+
+
+class Settled(BaseModel):
+    credit: CreditResult
+    calc: Optional[CalcResult] = None        # None: listed, nothing committed
+    period: Optional[Period] = None          # None: no award (a refusal, budget exhausted) or listed
+
+
+def opening_notice(application_id: str, pinned: Pinned, year: int, key: Optional[str]) -> Notification:
+    """The `awaiting_review` notice of an application just opened, to its bureaus."""
+    return Notification(application_id=application_id, kind="awaiting_review",
+                        message=f"{pinned.enterprise_name} · {pinned.clause.name_zh} · {year}",
+                        recipients=list(pinned.clause.required_bureaus), key=key)
+
 
 ApplicationRun.model_rebuild()
 PayoutRecord.model_rebuild()
@@ -317,7 +363,7 @@ ApplicationState.model_rebuild()
 ApplicationStatus.model_rebuild()
 
 __all__ = [
-    "Adjustment", "ApplicationInput", "OpenRequest", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",
+    "Adjustment", "ApplicationInput", "OpenClaim", "Opened", "OpenRequest", "SettleRequest", "Settled", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",
     "CalcResult", "ClauseInfo", "Closure", "CommitRequest", "CreditCheck", "CreditResult", "Decision",
     "DecisionRecord", "FINANCE_BUREAU", "Notification", "OperatorAction", "PayRequest", "PayoutRecord", "Pinned",
     "ReleaseRequest", "Resumption", "Revocation", "StatusUpdate", "TERMINAL", "Tranche", "TrancheState",

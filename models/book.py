@@ -145,10 +145,15 @@ def lines_of(result: CalcResult) -> list[dict]:
     return out
 
 
-def pay(application_id: str, year: int, seq: int) -> tuple[Decimal, bool, str]:
+def pay(application_id: str, year: int, seq: int,
+        check: Optional[Callable[[str], Optional[str]]] = None) -> tuple[Decimal, bool, str]:
     """Pay one committed tranche: its lines become `paid` and the ledger gets one row, in one
     transaction. The amount is the book's, never the caller's. Returns (amount, first write?,
-    state): state `paid`, or `released` when the tranche was released before it could be paid."""
+    state): state `paid`, or `released` when the tranche was released before it could be paid.
+
+    `check(enterprise_code)`, when given, runs under the enterprise's lock once the tranche is
+    known to be unpaid; a reason it returns stops the payment and releases the tranche in the same
+    transaction (state `released`), so that no other attempt of the same payment can pay it later."""
     with Session(engine()) as s:
         line = s.exec(select(AwardLine).where(AwardLine.application_id == application_id, AwardLine.year == year,
                                               AwardLine.seq == seq)).first()
@@ -164,6 +169,12 @@ def pay(application_id: str, year: int, seq: int) -> tuple[Decimal, bool, str]:
         if "released" in states:
             return amount, False, "released"
         now = _now()
+        refused = check(lines[0].enterprise_code) if check is not None else None
+        if refused is not None:
+            for ln in lines:
+                ln.state, ln.released_at, ln.release_reason = "released", now, refused[:500]
+                s.add(ln)
+            return amount, True, "released"
         items = sorted({ln.item_id for ln in lines if ln.item_id})
         s.add(LedgerEntry(application_id=application_id, clause_id=lines[0].clause_id,
                           enterprise_code=lines[0].enterprise_code, year=year, seq=seq, amount=amount,
@@ -172,6 +183,14 @@ def pay(application_id: str, year: int, seq: int) -> tuple[Decimal, bool, str]:
             ln.state, ln.paid_at = "paid", now
             s.add(ln)
         return amount, True, "paid"
+
+
+def release_reason(application_id: str, year: int, seq: int) -> Optional[str]:
+    """Why a released tranche was released (None: not released, or no reason kept)."""
+    with Session(engine()) as s:
+        line = s.exec(select(AwardLine).where(AwardLine.application_id == application_id, AwardLine.year == year,
+                                              AwardLine.seq == seq, AwardLine.state == "released")).first()
+    return line.release_reason if line is not None else None
 
 
 def release(application_id: str, reason: str, *, year: Optional[int] = None) -> Decimal:

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from activities.book import binding_calculation
+from activities.book import binding_calculation, settle
 from calc import calculate
 from calc.model import CalcResult, Tranche
 from calc.money import to_fen
-from models.application import CommitRequest, PayoutRecord, PayRequest, StatusUpdate
+from models.application import CommitRequest, PayoutRecord, PayRequest, SettleRequest, Settled, StatusUpdate
 
 STAGED_QUEUE = "disburse-staged"
 FLAKY_QUEUE = "disburse-flaky"
@@ -40,6 +40,12 @@ def _two_stages(req) -> CalcResult:
 def staged_commit_award(req: CommitRequest) -> CalcResult:
     """The real commitment to the award book, of an award paid in two tranches."""
     return binding_calculation(req, calculate_fn=_two_stages)
+
+
+@activity.defn(name="settle_award")
+def staged_settle_award(req: SettleRequest) -> Settled:
+    """settle_award (lean-history-2) with the staged commitment."""
+    return settle(req, commit=staged_commit_award)
 
 
 @activity.defn(name="pay_tranche")
@@ -73,3 +79,9 @@ def slow_pay_tranche(req: PayRequest) -> PayoutRecord:
 def broken_commit_award(req: CommitRequest) -> CalcResult:
     """A programming error: no retry can fix it."""
     raise TypeError("unsupported operand type(s) for +: 'Decimal' and 'NoneType'")
+
+
+@activity.defn(name="settle_award")
+def broken_settle_award(req: SettleRequest) -> Settled:
+    """settle_award (lean-history-2) with the broken commitment."""
+    return settle(req, commit=broken_commit_award)

@@ -1193,6 +1193,11 @@ async def check_histories(client, workflow_ids: list[str]) -> list[str]:
                         res = _payload_json(a.result) or {}
                         if res.get("listed"):
                             closed_at = f"the credit check found the enterprise listed (run {n + 1} event {ev.event_id})"
+                    elif scheduled.get(a.scheduled_event_id) == "pay_tranche" and closed_at is None:
+                        res = _payload_json(a.result) or {}            # lean-history-2: the payment's own check
+                        if (res.get("credit") or {}).get("listed"):
+                            closed_at = f"the payment's credit check found the enterprise listed (run {n + 1} " \
+                                        f"event {ev.event_id})"
     return problems
 
 

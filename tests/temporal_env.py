@@ -68,22 +68,24 @@ class Harness:
         from tests import fake_activities as fake
         self.workers = [build_worker(self.env.client, executor=self._executor)]
         # the same workflow with one activity replaced, on a task queue of its own
-        for queue, name, stand_in in ((fake.STAGED_QUEUE, "commit_award", fake.staged_commit_award),
-                                      (fake.FLAKY_QUEUE, "pay_tranche", fake.flaky_pay_tranche),
-                                      (fake.SLOW_MIRROR_QUEUE, "mirror_status", fake.slow_mirror_status),
-                                      (fake.SLOW_PAY_QUEUE, "pay_tranche", fake.slow_pay_tranche),
-                                      (fake.BROKEN_QUEUE, "commit_award", fake.broken_commit_award)):
-            self.workers.append(self._worker_with(queue, name, stand_in))
+        for queue, *stand_ins in ((fake.STAGED_QUEUE, fake.staged_commit_award, fake.staged_settle_award),
+                                  (fake.FLAKY_QUEUE, fake.flaky_pay_tranche),
+                                  (fake.SLOW_MIRROR_QUEUE, fake.slow_mirror_status),
+                                  (fake.SLOW_PAY_QUEUE, fake.slow_pay_tranche),
+                                  (fake.BROKEN_QUEUE, fake.broken_commit_award, fake.broken_settle_award)):
+            self.workers.append(self._worker_with(queue, *stand_ins))
         self._tasks = [self.loop.create_task(w.run()) for w in self.workers]
         await asyncio.sleep(0)
 
-    def _worker_with(self, queue: str, name: str, stand_in):
+    def _worker_with(self, queue: str, *stand_ins):
         from temporalio.worker import Worker
 
         from activities import ALL_ACTIVITIES
         from workflows.application import ApplicationWorkflow
         from workflows.legacy import LegacyApplicationWorkflow
-        acts = [a for a in ALL_ACTIVITIES if getattr(a, "__temporal_activity_definition").name != name] + [stand_in]
+        names = {getattr(a, "__temporal_activity_definition").name for a in stand_ins}
+        acts = [a for a in ALL_ACTIVITIES if getattr(a, "__temporal_activity_definition").name not in names] \
+            + list(stand_ins)
         return Worker(self.env.client, task_queue=queue, workflows=[ApplicationWorkflow, LegacyApplicationWorkflow],
                       activities=acts,
                       activity_executor=self._executor)

@@ -112,3 +112,33 @@ def test_a_tranche_is_split_over_its_items_to_the_fen(db):
     assert sum(ln["amount"] for ln in lines) == Decimal("100.00")
     for seq, total in ((1, Decimal("33.34")), (2, Decimal("66.66"))):
         assert sum(ln["amount"] for ln in lines if ln["seq"] == seq) == total
+
+
+def test_a_payment_check_that_refuses_releases_the_tranche_once(db_any):
+    """lean-history-2: the payment's own credit check runs under the enterprise's lock; its refusal
+    releases the tranche in the same transaction, so no later attempt of the payment can pay it."""
+    book.commit("app-1", "E-1", 2026, _award("1"))
+    asked: list = []
+
+    def listed(code: str):
+        asked.append(code)
+        return "not paid, credit check: 严重失信 (2026-12-01)"
+    assert book.pay("app-1", 2026, 1, check=listed) == (Decimal("30000.00"), True, "released")
+    assert asked == ["E-1"]
+    assert book.pay("app-1", 2026, 1, check=lambda code: None) == (Decimal("30000.00"), False, "released")
+    assert book.pay("app-1", 2026, 1) == (Decimal("30000.00"), False, "released")
+    assert book.release_reason("app-1", 2026, 1) == "not paid, credit check: 严重失信 (2026-12-01)"
+    from models.registry import ledger_rows
+    assert ledger_rows("app-1") == []
+    assert book.commit("app-2", "E-1", 2026, _award("2", want="100000")).amount == Decimal("100000")   # room freed
+
+
+def test_a_paid_tranche_is_not_checked_again(db_any):
+    """A retry of a payment that went through (the worker crashed before reporting it) finds it
+    paid: the credit check is not asked again, whatever the list says now."""
+    book.commit("app-1", "E-1", 2026, _award("1"))
+    assert book.pay("app-1", 2026, 1, check=lambda code: None) == (Decimal("30000.00"), True, "paid")
+    asked: list = []
+    assert book.pay("app-1", 2026, 1, check=lambda code: asked.append(code) or "listed") == \
+        (Decimal("30000.00"), False, "paid")
+    assert asked == [] and book.release_reason("app-1", 2026, 1) is None

@@ -121,3 +121,42 @@ def test_a_worker_crash_after_the_ledger_write_pays_once(harness, db):
         attempts = [e.activity_task_started_event_attributes.attempt for e in started]
         assert max(attempts) == FLAKY_FAILURES + 1           # the payout activity ran three times
     harness.run(go())
+
+
+def test_the_payment_checks_credit_on_its_day_and_a_retry_says_why_it_did_not_pay(db):
+    """pay_tranche with a credit day (lean-history-2): listed on that day, the tranche is released,
+    not paid, and the record carries the listing; the same payment run again (a crash after the
+    release) says the same; not listed, it pays."""
+    from datetime import date as date_
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.book import pay_tranche as pay_activity
+    from calc.model import CalcResult, Tranche
+    from models import book, registry
+    from models.application import PayRequest
+    from tests.backend_helpers import register
+    from tests.temporal_env import fresh_code
+
+    listed, clean = register(db, fresh_code()), register(db, fresh_code())
+    for code, app in ((listed, "app-L"), (clean, "app-C")):
+        book.commit(app, code, 2026, lambda prior: CalcResult(
+            clause_id="c", year=2026, amount=Decimal("500.00"), items={"i": Decimal("500.00")},
+            schedule=(Tranche(1, date_(2026, 1, 1), Decimal("500.00")),)))
+    registry.add_blacklist(listed, reason="严重失信", listed_on=date_(2026, 3, 1))
+
+    def pay_tranche(req):
+        return ActivityEnvironment().run(pay_activity, req)
+    before = pay_tranche(PayRequest(application_id="app-L", clause_id="c", year=2026, seq=1, credit_day="2026-02-28"))
+    assert before.state == "paid" and before.credit is None                  # not yet listed on that day
+    book.commit("app-L2", listed, 2026, lambda prior: CalcResult(
+        clause_id="c", year=2026, amount=Decimal("7.00"), items={"j": Decimal("7.00")},
+        schedule=(Tranche(1, date_(2026, 1, 1), Decimal("7.00")),)))
+    for _ in range(2):                                                        # the first run, then a retry
+        rec = pay_tranche(PayRequest(application_id="app-L2", clause_id="c", year=2026, seq=1,
+                                     credit_day="2026-03-01"))
+        assert rec.state == "released" and rec.credit is not None and rec.credit.listed, rec
+        assert "严重失信" in rec.credit.reason
+    assert [r["application_id"] for r in registry.ledger_rows("app-L2")] == []
+    ok = pay_tranche(PayRequest(application_id="app-C", clause_id="c", year=2026, seq=1, credit_day="2026-03-01"))
+    assert ok.state == "paid" and ok.credit is None and ok.amount == Decimal("500.00")

@@ -253,7 +253,7 @@ def test_a_period_beyond_the_calendar_s_known_years_waits_in_attention(harness, 
         await harness.env.sleep(target - now)
         await approve_both(harness, app_id)
         st = await wait_status(harness, app_id, "attention")
-        assert "publicity_period failed: CalendarError" in st["note"]
+        assert "settle_award failed: CalendarError" in st["note"]     # (its 公示 period; lean-history-2)
         assert f"calendar of {last + 1} is not known" in st["note"] and _ledger(db, app_id) == []
     harness.run(go())
 

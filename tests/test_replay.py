@@ -65,6 +65,13 @@ def test_histories_are_kept():
             "blacklisted_during_payout-v4-lean", "attention_withdrawn-v4-lean", "budget_topped_up-v4-lean",
             "publicity_objection_upheld-v4-lean", "clawback_during_payout-v4-lean-clawback",
             "recovery_of_completed-v4-lean-clawback"} <= names
+    # five events fewer again (patch "lean-history-2", issue 11)
+    assert {"lifecycle_info_sla-v5-lean2", "programme_two_years-run1-v5-lean2", "programme_two_years-run2-v5-lean2",
+            "rejected-v5-lean2", "withdrawn_awaiting_evidence-v5-lean2", "revoked_during_payout-v5-lean2",
+            "blacklisted_during_payout-v5-lean2", "attention_withdrawn-v5-lean2", "budget_topped_up-v5-lean2",
+            "budget_rejected-v5-lean2", "publicity_objection_upheld-v5-lean2", "publicity_objection_dismissed-v5-lean2",
+            "clawback_during_payout-v5-lean2-clawback", "barred_before_tranche-v5-lean2-clawback",
+            "recovery_of_completed-v5-lean2-clawback"} <= names
     # an application opened before lean-history whose 公示 ended by its timer (patch
     # "publicity-ends-by-its-timer", asked when the timer fires; tests/record_publicity_timer.py)
     assert "publicity_ends_by_its_timer-v3-publicity-timer" in names
@@ -79,6 +86,38 @@ def test_the_publicity_timer_recording_has_its_patch_and_not_lean():
                                            ["data"]))["id"]
                for e in events if e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_patch"]
     assert "publicity-ends-by-its-timer" in patches and "lean-history" not in patches, patches
+
+
+def _patches(path: Path) -> list[str]:
+    import base64
+    import json
+    events = json.loads(path.read_text())["events"]
+    return [json.loads(base64.b64decode(e["markerRecordedEventAttributes"]["details"]["patch-data"]["payloads"][0]
+                                        ["data"]))["id"]
+            for e in events if e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_patch"]
+
+
+def test_the_lean2_recordings_have_one_patch_marker():
+    """Applications opened under lean-history-2 ask for no patch before it (one marker, one
+    TemporalChangeVersion upsert); and the payment's credit check stopped a payment in one of them."""
+    import json
+    lean2 = [p for p in HISTORIES if "-v5-lean2" in p.stem and not p.stem.startswith("recovery_")]
+    assert len(lean2) >= 14, lean2
+    for path in lean2:
+        assert _patches(path) == ["lean-history-2"], (path.name, _patches(path))
+    blacklisted = (Path(__file__).parent / "histories" / "blacklisted_during_payout-v5-lean2.json").read_text()
+    events = json.loads(blacklisted)["events"]
+    scheduled = {e["eventId"]: e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+                 for e in events if "activityTaskScheduledEventAttributes" in e}
+    paid_listed = [e for e in events if "activityTaskCompletedEventAttributes" in e
+                   and scheduled.get(e["activityTaskCompletedEventAttributes"]["scheduledEventId"]) == "pay_tranche"
+                   and '"listed":true' in _result_json(e["activityTaskCompletedEventAttributes"]["result"])]
+    assert len(paid_listed) == 1, [scheduled[k] for k in scheduled]
+
+
+def _result_json(result: dict) -> str:
+    import base64
+    return "".join(base64.b64decode(p["data"]).decode() for p in result.get("payloads", []))
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 from temporalio import activity
 
-from activities.book import binding_calculation
+from activities.book import binding_calculation, settle
 from calc import calculate
 from calc.model import CalcResult, Tranche
 from calc.money import to_fen
-from models.application import CommitRequest
+from models.application import CommitRequest, SettleRequest, Settled
 
 QUEUE = "disburse-three-tranches"
 LISTING = "hu2023-06-listing-reward"
@@ -42,10 +42,16 @@ def three_tranche_commit_award(req: CommitRequest) -> CalcResult:
     return binding_calculation(req, calculate_fn=_three)
 
 
+@activity.defn(name="settle_award")
+def three_tranche_settle_award(req: SettleRequest) -> Settled:
+    """settle_award (lean-history-2) with the three-stage commitment."""
+    return settle(req, commit=three_tranche_commit_award)
+
+
 async def add_worker(h) -> None:
-    """The harness's workflows and activities on QUEUE, commit_award replaced (stopped with the
+    """The harness's workflows and activities on QUEUE, commit_award (and settle_award) replaced (stopped with the
     harness); called from inside the test's coroutine (a worker is made on a running loop)."""
-    w = h._worker_with(QUEUE, "commit_award", three_tranche_commit_award)
+    w = h._worker_with(QUEUE, three_tranche_commit_award, three_tranche_settle_award)
     h.workers.append(w)
     h._tasks.append(h.loop.create_task(w.run()))
     await asyncio.sleep(0)

@@ -38,9 +38,10 @@ with workflow.unsafe.imports_passed_through():
     from models import search_attributes as sa
     from models.application import (
         TERMINAL, Adjustment, ApplicationRun, ApplicationState, ApplicationStatus, Closure, CommitRequest,
-        CreditCheck, CreditResult, Decision, DecisionRecord, Notification, OpenRequest, OperatorAction, PayoutRecord,
-        PayRequest, Pinned, ReleaseRequest, Resumption, Revocation, StatusUpdate, TrancheState, YearConfirmation,
-        china_midnight, china_today, paid_message,
+        CreditCheck, CreditResult, Decision, DecisionRecord, Notification, OpenClaim, Opened, OpenRequest,
+        OperatorAction, PayoutRecord, PayRequest, Pinned, ReleaseRequest, Resumption, Revocation, SettleRequest,
+        Settled, StatusUpdate, TrancheState, YearConfirmation, china_midnight, china_today, opening_notice,
+        paid_message,
     )
     from models.clawback import (
         AmendRequest, AmendResult, Amendment, AmendmentDecision, AmendmentProposal, Clawback, ClawbackOrder,
@@ -81,6 +82,12 @@ CLAWBACK_PATCH = "clawback-amend"  # recoveries, bars before tranches, amendment
 # end), not while one of its steps runs, skips a write that changes nothing, and carries the notices
 # that come with the change; the main flow's short steps run as local activities (LOCAL_STEPS).
 LEAN_PATCH = "lean-history"
+# Five events fewer again (issue 11; applications opened before: LEAN_PATCH's commands): the steps that
+# follow one another in one workflow task run as one local activity. Opening: the claim's checks, the
+# provisional calculation and the first status row with its notice (open_claim). Once every bureau
+# approved: the credit check, the binding calculation and the 公示 period (settle_award). Every
+# payment: its credit check, under the enterprise's lock in the payment's own activity (pay_tranche).
+LEAN2_PATCH = "lean-history-2"
 # Applications opened before LEAN_PATCH, in their 公示 when its timer fires: the period is over
 # because the timer fired (asked then, so that those already waiting in their 公示 have it too).
 PUBLICITY_TIMER_PATCH = "publicity-ends-by-its-timer"
@@ -97,7 +104,7 @@ SAME = {"version", "decisions", "notices"}       # a mirror write differing from
 # the update first (a revocation) and paid nothing. The credit check reads, the 公示 period is
 # computed, and a commitment is keyed by application and year and released whenever the application
 # ends unpaid.
-LOCAL_STEPS = frozenset({"check_credit", "commit_award", "publicity_period"})
+LOCAL_STEPS = frozenset({"check_credit", "commit_award", "publicity_period", "settle_award"})
 # LEAN_PATCH: one local activity at a time per application (the lane). A workflow task that runs
 # long is kept alive by completing it and taking a new one, which brings what arrived meanwhile (an
 # approval starting the credit check while the mirror's write runs). The SDK may hand the results
@@ -149,6 +156,7 @@ class ApplicationWorkflow:
         self.provisional_seen = 0
         self.publicity_tick = 0                               # objections filed and decided
         self.lean = False                                     # LEAN_PATCH
+        self.lean2 = False                                    # LEAN2_PATCH (implies LEAN_PATCH)
         self.stepping = 0                                     # local steps running (main flow, provisional; LEAN_PATCH)
         self.last_mirror: Optional[dict] = None               # what the mirror last wrote, less SAME (LEAN_PATCH)
         self.attributes: dict[str, Any] = {}                  # search attribute updates not yet set
@@ -171,7 +179,8 @@ class ApplicationWorkflow:
         mirror = asyncio.create_task(self._mirror_loop())
         # One marker for every change before it (each patch records a marker and a search attribute
         # upsert): applications opened under LEAN_PATCH have them all; older ones ask for each.
-        self.lean = workflow.patched(LEAN_PATCH)
+        self.lean2 = workflow.patched(LEAN2_PATCH)           # (one marker: the newest stands for the others)
+        self.lean = self.lean2 or workflow.patched(LEAN_PATCH)
         self.notifying = self.lean or workflow.patched(NOTIFY_PATCH)
         notifier = asyncio.create_task(self._notify_loop()) if self.notifying else None
         self.clawing = self.lean or workflow.patched(CLAWBACK_PATCH)
@@ -208,11 +217,16 @@ class ApplicationWorkflow:
         return self.lane if self.lean else contextlib.nullcontext()
 
     async def _open_application(self) -> None:
+        opened: Optional[Opened] = None
         try:
             async with self._lane():
-                pinned: Pinned = await workflow.execute_local_activity(
-                    "open_application", OpenRequest(claim=self.claim, credential=self.submitted_by),
-                    result_type=Pinned, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=RETRY)
+                if self.lean2:
+                    opened = await self._open_claim()
+                    pinned = opened.pinned
+                else:
+                    pinned = await workflow.execute_local_activity(
+                        "open_application", OpenRequest(claim=self.claim, credential=self.submitted_by),
+                        result_type=Pinned, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=RETRY)
         except ActivityError as e:
             kind, message = _cause(e)
             self.failed = message
@@ -226,8 +240,29 @@ class ApplicationWorkflow:
         self._upsert_attributes()
         self._log("opened", lead_bureau=pinned.clause.lead_bureau)
         self._changed()
-        self._tell("awaiting_review", f"{pinned.enterprise_name} · {pinned.clause.name_zh} · {self.claim.year}",
-                   pinned.clause.required_bureaus)
+        if opened is None:
+            self._tell("awaiting_review", opening_notice(self.app_id, pinned, self.claim.year, None).message,
+                       pinned.clause.required_bureaus)
+            return
+        # LEAN2_PATCH: the provisional calculation came with the opening, and the status row and
+        # its notice were written by it: the mirror has this version (a notice not delivered stays
+        # for the notifier)
+        self._provisional(opened.provisional, 1)
+        self.mirrored, self.last_mirror = self.version, opened.mirrored.model_dump(exclude=SAME)
+        self.s.outbox.extend(n for n in opened.mirrored.notices if n.key in opened.undelivered)
+
+    async def _open_claim(self) -> Opened:
+        """LEAN2_PATCH: the opening, the provisional calculation and the first status row, as one
+        local activity (the caller holds the lane)."""
+        now = workflow.now()
+        self.told += 1                           # the notice's key, as _tell makes it
+        return await workflow.execute_local_activity(
+            "open_claim", OpenClaim(
+                open=OpenRequest(claim=self.claim, credential=self.submitted_by),
+                estimate=self._estimate_request(self.claim.facts.model_dump(mode="json", exclude_none=True), now),
+                mirror_version=self._mirror_version(),
+                notice_key=f"{workflow.info().run_id}/{now.isoformat()}/{self.told}"),
+            result_type=Opened, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=RETRY)
 
     async def _year_one(self) -> None:
         """Review -> credit check -> binding calculation -> payout (-> the next programme year)."""
@@ -235,13 +270,32 @@ class ApplicationWorkflow:
         if self._rejected():
             self._set_status("rejected")
             return
-        if not await self._credit_ok():
-            return
-        if not await self._calculate():
-            return
-        if self.publicity_on and not await self._publicity():
-            return
+        if self.lean2:
+            if not await self._settle():
+                return
+        else:
+            if not await self._credit_ok():
+                return
+            if not await self._calculate():
+                return
+            if self.publicity_on and not await self._publicity():
+                return
         await self._pay_and_go_on()
+
+    async def _settle(self) -> bool:
+        """LEAN2_PATCH: credit check -> binding calculation -> 公示 period, as one local activity;
+        then each step's consequences as when they ran one by one. False if the application ended."""
+        self._set_status("credit_check")
+        done: Settled = await self._activity("settle_award", SettleRequest(
+            credit=self._credit_request(),
+            commit=self._commit_request(True),
+            published=workflow.now(), day_seconds=self.s.pinned.publicity_day_seconds), result_type=Settled)
+        self._check_closed()                     # a closure accepted during the step wins
+        if not self._credit_passed(done.credit):
+            return False
+        if not await self._calculate(first=done.calc):
+            return False
+        return await self._publicity(period=done.period)
 
     async def _later_year(self) -> None:
         """Evidence arrived with the state: binding calculation -> finance confirms -> credit check -> payout."""
@@ -250,7 +304,7 @@ class ApplicationWorkflow:
         self._set_status("confirming")
         self._tell("awaiting_confirmation", f"{self.s.year}: {self.calc.amount}", [self.s.pinned.clause.finance_bureau])
         await self._wait_with_sla(lambda: self.confirmed)
-        if not await self._credit_ok():
+        if not self.lean2 and not await self._credit_ok():   # LEAN2_PATCH: the payment checks
             return
         await self._pay_and_go_on()
 
@@ -339,10 +393,16 @@ class ApplicationWorkflow:
     async def _credit_ok(self) -> bool:
         """The 严重失信 list on today's date (China): listed -> blacklisted, nothing (more) paid."""
         self._set_status("credit_check")
-        res: CreditResult = await self._activity("check_credit", CreditCheck(
-            application_id=self.app_id, clause_id=self.claim.clause_id, enterprise_code=self.claim.enterprise_code,
-            day=china_today(workflow.now()).isoformat()), result_type=CreditResult)
+        res: CreditResult = await self._activity("check_credit", self._credit_request(), result_type=CreditResult)
         self._check_closed()                     # a closure accepted during the check wins
+        return self._credit_passed(res)
+
+    def _credit_request(self) -> CreditCheck:
+        return CreditCheck(application_id=self.app_id, clause_id=self.claim.clause_id,
+                           enterprise_code=self.claim.enterprise_code, day=china_today(workflow.now()).isoformat())
+
+    def _credit_passed(self, res: CreditResult) -> bool:
+        """Not listed: True. Listed (or barred after a recovery): the application ends so."""
         if res.listed:
             barred = self.clawing and res.bar is not None
             self.s.note = res.bar if barred else f"blacklisted: {res.reason}"
@@ -350,20 +410,19 @@ class ApplicationWorkflow:
             return False
         return True
 
-    async def _calculate(self) -> bool:
+    async def _calculate(self, first: Optional[CalcResult] = None) -> bool:
         """The binding calculation, committed to the award book under the enterprise's lock, and
         (patch "budget-lines") drawing on the clause's budget line: when the line cannot cover the
         award nothing is committed and the application waits in `awaiting_budget` until finance
-        adds budget (`retry_budget`, or the daily re-check) or rejects it for budget (refused)."""
+        adds budget (`retry_budget`, or the daily re-check) or rejects it for budget (refused).
+        `first`: the first commitment's result, when settle_award made it (LEAN2_PATCH)."""
         self._set_status("calculating")
-        adj = self.s.adjustment
         budget = self.lean or workflow.patched(BUDGET_PATCH)
         while True:
-            self.calc = await self._activity("commit_award", CommitRequest(
-                application_id=self.app_id, clause_id=self.claim.clause_id, year=self.s.year,
-                enterprise_code=self.claim.enterprise_code, facts=self.s.facts,
-                as_of=china_today(workflow.now()).isoformat(), alternatives=self.claim.alternatives,
-                adjustment=adj.model_dump(mode="json") if adj else None, budget=budget), result_type=CalcResult)
+            if first is not None:
+                self.calc, first = first, None
+            else:
+                self.calc = await self._activity("commit_award", self._commit_request(budget), result_type=CalcResult)
             if not (budget and self.calc.refusal is not None and self.calc.refusal.code == "budget_exhausted"):
                 break
             self._check_closed()
@@ -403,6 +462,14 @@ class ApplicationWorkflow:
             return False
         return True
 
+    def _commit_request(self, budget: bool) -> CommitRequest:
+        adj = self.s.adjustment
+        return CommitRequest(
+            application_id=self.app_id, clause_id=self.claim.clause_id, year=self.s.year,
+            enterprise_code=self.claim.enterprise_code, facts=self.s.facts,
+            as_of=china_today(workflow.now()).isoformat(), alternatives=self.claim.alternatives,
+            adjustment=adj.model_dump(mode="json") if adj else None, budget=budget)
+
     async def _payout(self) -> bool:
         """Pay this year's tranches in order, each on its due date (00:00 in China; a durable
         timer). A tranche that waited, or any after the first, re-checks the blacklist first. The
@@ -410,7 +477,7 @@ class ApplicationWorkflow:
         for t in [t for t in self.s.tranches if t.year == self.s.year and t.state == "pending"]:
             waited = await self._sleep_until(date.fromisoformat(t.due))
             self._check_closed()
-            if waited or t.seq > 1:
+            if (waited or t.seq > 1) and not self.lean2:   # LEAN2_PATCH: every payment checks, below
                 if not await self._credit_ok():
                     return False
                 self._set_status("payout")
@@ -418,7 +485,13 @@ class ApplicationWorkflow:
             self._changed()
             rec: PayoutRecord = await self._activity("pay_tranche", PayRequest(
                 application_id=self.app_id, clause_id=t.clause_id or self.claim.clause_id, year=t.year, seq=t.seq,
-                notify=[self.claim.operator] if self.lean else []), result_type=PayoutRecord)
+                notify=[self.claim.operator] if self.lean else [],
+                credit_day=china_today(workflow.now()).isoformat() if self.lean2 else None), result_type=PayoutRecord)
+            if rec.credit is not None:           # listed on the day: released, not paid (LEAN2_PATCH)
+                t.state = "cancelled"
+                self._changed()
+                self._credit_passed(rec.credit)
+                return False
             if rec.state == "released":
                 t.state = "cancelled"
             else:
@@ -1109,10 +1182,7 @@ class ApplicationWorkflow:
         while True:
             await workflow.wait_condition(lambda: self.s is not None and self.facts_version > self.provisional_seen)
             version, now = self.facts_version, workflow.now()
-            req = ProvisionalRequest(
-                application_id=self.app_id, clause_id=self.claim.clause_id, year=self.s.year,
-                enterprise_code=self.claim.enterprise_code, facts=self.s.facts.model_dump(mode="json", exclude_none=True),
-                as_of=china_today(now).isoformat(), alternatives=self.claim.alternatives, computed_at=now)
+            req = self._estimate_request(self.s.facts.model_dump(mode="json", exclude_none=True), now)
             self.stepping += self.lean                 # the mirror writes once it is known
             try:
                 async with self._lane():               # (the facts of `req` are the claim's at `version`)
@@ -1125,21 +1195,33 @@ class ApplicationWorkflow:
                                   facts=req.facts, computed_at=now, as_of=req.as_of)
             finally:
                 self.stepping -= self.lean
-            self.provisional_seen = version
-            self.s.provisional = res
-            self._log("provisional", amount=res.amount, refusal=res.refusal, error=res.error)
-            self._changed()
-            self._show_details()
+            self._provisional(res, version)
 
-    async def _publicity(self) -> bool:
+    def _estimate_request(self, facts: dict, now) -> ProvisionalRequest:
+        return ProvisionalRequest(
+            application_id=self.app_id, clause_id=self.claim.clause_id, year=self.claim.year if self.s is None
+            else self.s.year, enterprise_code=self.claim.enterprise_code, facts=facts,
+            as_of=china_today(now).isoformat(), alternatives=self.claim.alternatives, computed_at=now)
+
+    def _provisional(self, res: Provisional, version: int) -> None:
+        self.provisional_seen = version
+        self.s.provisional = res
+        self._log("provisional", amount=res.amount, refusal=res.refusal, error=res.error)
+        self._changed()
+        self._show_details()
+
+    async def _publicity(self, period: Optional[Period] = None) -> bool:
         """公示: the award is published for its notice period (working days, policy data, counted by
         an activity on the official calendar); payout waits until 00:00 China after the last notice
         day and until every objection is decided. An upheld objection rejects the application (the
-        award book releases its commitment in _finish). Then the credit check again. False if it ended."""
-        p: Period = await self._activity("publicity_period", PeriodRequest(
-            application_id=self.app_id, clause_id=self.calc.clause_id or self.claim.clause_id,
-            published=workflow.now(), day_seconds=self.s.pinned.publicity_day_seconds), result_type=Period)
-        self._check_closed()
+        award book releases its commitment in _finish). Then the credit check again (LEAN2_PATCH: the
+        payment's). `period`: computed by settle_award (LEAN2_PATCH). False if it ended."""
+        p = period
+        if p is None:
+            p = await self._activity("publicity_period", PeriodRequest(
+                application_id=self.app_id, clause_id=self.calc.clause_id or self.claim.clause_id,
+                published=workflow.now(), day_seconds=self.s.pinned.publicity_day_seconds), result_type=Period)
+            self._check_closed()
         self.s.publicity = PublicityState(period=p)
         self._upsert(sa.PUBLICITY_END.value_set(p.ends_at))
         self._set_status("publicity")
@@ -1180,7 +1262,7 @@ class ApplicationWorkflow:
             self._check_closed()
         self.s.publicity.ended = True
         self._changed()
-        return await self._credit_ok()
+        return self.lean2 or await self._credit_ok()
 
     def _show_details(self) -> None:
         """The Web UI's current details (markdown): status, provisional amount, award, 公示."""
