@@ -40,6 +40,7 @@ from cli import backend
 from cli.errors import BAD_INPUT, CliError, fail, friendly
 from cli.safe_text import inert, one_line, shown as clip, visible
 from cli.terminal import console, print_json
+from workflows.http_status import DEFAULT_HTTP_PORT   # standard library only: light for --help too
 
 # Start-up time: `disburse --help` answers in a fraction of a second because this module imports
 # only typer and the CLI's own light modules. Everything else — rich for output, the Temporal
@@ -142,7 +143,7 @@ def up(
     demo: bool = typer.Option(False, "--demo", help="load a demo batch: registry, reviewers, a few applications"),
     port: int = typer.Option(int(os.environ.get("TEMPORAL_PORT", 7233)), "--port", help="Temporal gRPC port"),
     ui_port: int = typer.Option(int(os.environ.get("TEMPORAL_UI_PORT", 8233)), "--ui-port", help="Web UI port"),
-    http_port: int = typer.Option(int(os.environ.get("TEMPORAL_HTTP_PORT", 7243)), "--http-port",
+    http_port: int = typer.Option(int(os.environ.get("TEMPORAL_HTTP_PORT", DEFAULT_HTTP_PORT)), "--http-port",
                                   help="Temporal HTTP API port (TEMPORAL_HTTP_ADDRESS, for a faster `status`)"),
     db_file: Path = typer.Option(Path(os.environ.get("TEMPORAL_DB_FILE", "var/temporal.db")), "--db-file",
                                  help="Temporal's SQLite file (kept between runs)"),

@@ -106,11 +106,15 @@ def _ready(console: Console, ui: str, http_address: str | None = None) -> None:
 
 
 def _default_pair(http_address: str) -> bool:
-    """Whether a shell with TEMPORAL_ADDRESS unset (localhost:7233) finds this HTTP API by itself,
-    on 7243 of the same host (workflows/http_status.default_address): nothing to export then."""
-    from workflows.http_status import DEFAULT_HTTP_PORT
+    """Whether a shell with TEMPORAL_ADDRESS unset (localhost:7233) finds this HTTP API by itself:
+    it asks the address workflows/http_status.default_address pairs with that one (localhost:7243),
+    where a loopback name (http_status._LOOPBACK) is as good as localhost; nothing to export then.
+    Not ::1 (as before): `up` binds 127.0.0.1, and a shell's localhost need not reach ::1 (an
+    IPv4-only container), so a server there still gets the export line."""
+    from workflows.http_status import _LOOPBACK, DEFAULT_GRPC_PORT, default_address
+    _, _, asked_port = default_address(f"localhost:{DEFAULT_GRPC_PORT}").rpartition(":")
     host, _, port = http_address.rpartition(":")
-    return port == str(DEFAULT_HTTP_PORT) and host in ("127.0.0.1", "localhost")
+    return port == asked_port and host in _LOOPBACK and host != "::1"
 
 
 def _dev_server_env(server) -> dict[str, str]:

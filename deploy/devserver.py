@@ -32,9 +32,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+# the HTTP API `disburse up` gives its dev server (--http-port): Temporal's default, 7243, the port
+# `disburse status` finds by itself next to gRPC on 7233 (standard library only, so still light)
+from workflows.http_status import DEFAULT_HTTP_PORT  # noqa: F401 - re-exported
+
 DEFAULT_PORT = 7233
 DEFAULT_UI_PORT = 8233
-DEFAULT_HTTP_PORT = 7243          # the HTTP API `disburse up` gives its dev server (--http-port)
 DEFAULT_DB_FILE = "var/temporal.db"
 DEFAULT_NAMESPACE = "default"
 

@@ -212,6 +212,17 @@ def test_unset_it_is_temporals_default_pair(monkeypatch, grpc, http):
     assert hs.default_address(grpc or "localhost:7233") == http
 
 
+@pytest.mark.parametrize("http, found", [
+    ("127.0.0.1:7243", True), ("localhost:7243", True), ("127.0.0.1:17243", False), ("0.0.0.0:7243", False),
+    ("temporal.example:7243", False), ("::1:7243", False), ("[::1]:7243", False),
+])
+def test_up_prints_no_export_line_for_the_default_pair(http, found):
+    """`disburse up` asks no export of TEMPORAL_HTTP_ADDRESS when a shell with nothing set finds its
+    HTTP API by itself (cli/up.py `_default_pair`: default_address's pair, a loopback name, IPv4)."""
+    from cli.up import _default_pair
+    assert _default_pair(http) is found
+
+
 def test_unset_the_default_pair_is_asked_and_off_turns_it_off(stub, monkeypatch):
     host, port = stub.address.split(":")
     monkeypatch.setattr(hs, "DEFAULT_GRPC_PORT", 17233)

@@ -5,9 +5,12 @@ update id while the application is still opening, instead of telling the operato
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.backend_helpers import app_input
@@ -92,3 +95,38 @@ def test_a_refusal_by_the_worker_is_never_retried(signing_keys, monkeypatch):
     with pytest.raises(wc.RequestRefused, match="the claim is refused"):
         asyncio.run(wc.submit(_Client(h), app_input(fresh_code())))
     assert len(h.calls) == 1
+
+
+class _Taken:
+    """The server refuses the start (the id is taken) as temporalio reports it: the same error is
+    raised and set on the operation's handle future (client/_impl.py, `_on_start_error`)."""
+
+    def __init__(self, error):
+        self.error, self.future = error, None     # a new error each time: one kept would keep the future
+
+    async def execute_update_with_start_workflow(self, update, *, id, start_workflow_operation, result_type):
+        self.future = weakref.ref(start_workflow_operation._workflow_handle)
+        error = self.error()
+        start_workflow_operation._workflow_handle.set_exception(error)
+        raise error
+
+
+@pytest.mark.parametrize("error", [
+    lambda: WorkflowAlreadyStartedError("app-x", "Application", run_id="run-1"),
+    lambda: RPCError("Workflow execution is already running", RPCStatusCode.ALREADY_EXISTS, b""),   # the test server's
+], ids=["already-started", "already-exists"])
+def test_a_duplicate_leaves_no_start_error_unretrieved(signing_keys, error):
+    """A duplicate is DuplicateApplication, and the refused start's error on the operation's handle
+    future is retrieved: else asyncio logs "Future exception was never retrieved" once the future
+    goes (seen at interpreter exit in a CI log)."""
+    logged = []
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: logged.append(context["message"]))
+        client = _Taken(error)
+        with pytest.raises(wc.DuplicateApplication):
+            await wc.submit(client, app_input(fresh_code()))
+        gc.collect()
+        assert client.future() is None       # the future is gone: had it an unretrieved error, it was logged
+    asyncio.run(main())
+    assert logged == []

@@ -6,6 +6,7 @@ the service layer (temporalio.service)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
@@ -115,11 +116,13 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
                                                         result_type=dict)
         return wid
     except WorkflowAlreadyStartedError as e:
+        await _refused_start(start)
         raise DuplicateApplication(wid, getattr(e, "run_id", None)) from None
     except WorkflowUpdateFailedError as e:
         raise RequestRefused(await _start_failure(await start.workflow_handle()) or _message(e)) from None
     except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as e:
         if isinstance(e, RPCError) and e.status == RPCStatusCode.ALREADY_EXISTS:   # as the test server says it
+            await _refused_start(start)
             raise DuplicateApplication(wid, None) from None
         try:
             handle = await start.workflow_handle()
@@ -127,6 +130,15 @@ async def submit(client: Client, inp: ApplicationInput, *, task_queue: str = TAS
             raise e from None
         await _opened(handle, opened, e)
         return wid
+
+
+async def _refused_start(start) -> None:
+    """Retrieve the error of a start the server refused: temporalio sets it on the operation's
+    handle future too, and a future whose error nobody retrieved makes asyncio log "Future exception
+    was never retrieved" when it goes (at interpreter exit, in a CI log). The future is already set
+    by then; the timeout only makes sure this cannot hang, and whatever it raises is dropped."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(start.workflow_handle(), 1)
 
 
 async def _opened(handle, update_id: str, error: BaseException) -> None:
