@@ -126,14 +126,16 @@ def check_credit(req: CreditCheck) -> CreditResult:
     return result
 
 
-def credit_on(enterprise_code: str, day: date) -> CreditResult:
+def credit_on(enterprise_code: str, day: date, s=None) -> CreditResult:
     """The credit check: the 严重失信 list on `day` (an entry counts from its listed_on), then a
-    bar after a recovery (追回): no further tranche either."""
-    entry = registry.blacklist_entry(enterprise_code, on=day)
+    bar after a recovery (追回): no further tranche either. In the session `s` when given (the
+    payment's, holding the enterprise's book lock: a second connection there could wait for a pool
+    that the lock's waiters hold)."""
+    entry = registry.blacklist_entry(enterprise_code, on=day, s=s)
     if entry is not None:
         return CreditResult(listed=True, reason=entry.get("reason") or "listed")
     from models.recovery import active_bar, bar_line
-    bar = active_bar(enterprise_code, day)
+    bar = active_bar(enterprise_code, day, s)
     if bar is not None:
         return CreditResult(listed=True, reason=bar_line(bar), bar=bar_line(bar))
     return CreditResult(listed=False)

@@ -105,9 +105,9 @@ def pay_tranche(req: PayRequest) -> PayoutRecord:
     log = bind(req.application_id, req.clause_id)
     credit: list[CreditResult] = []
 
-    def check(enterprise_code: str) -> Optional[str]:
+    def check(s, enterprise_code: str) -> Optional[str]:
         from activities.application import credit_on
-        credit[:] = [credit_on(enterprise_code, date.fromisoformat(req.credit_day))]
+        credit[:] = [credit_on(enterprise_code, date.fromisoformat(req.credit_day), s)]
         log.info("blacklist_checked", enterprise_code=enterprise_code, listed=credit[0].listed,
                  day=req.credit_day, barred=credit[0].bar is not None)
         return f"{REFUSED}{credit[0].reason} ({req.credit_day})" if credit[0].listed else None

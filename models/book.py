@@ -146,14 +146,16 @@ def lines_of(result: CalcResult) -> list[dict]:
 
 
 def pay(application_id: str, year: int, seq: int,
-        check: Optional[Callable[[str], Optional[str]]] = None) -> tuple[Decimal, bool, str]:
+        check: Optional[Callable[[Session, str], Optional[str]]] = None) -> tuple[Decimal, bool, str]:
     """Pay one committed tranche: its lines become `paid` and the ledger gets one row, in one
     transaction. The amount is the book's, never the caller's. Returns (amount, first write?,
     state): state `paid`, or `released` when the tranche was released before it could be paid.
 
-    `check(enterprise_code)`, when given, runs under the enterprise's lock once the tranche is
-    known to be unpaid; a reason it returns stops the payment and releases the tranche in the same
-    transaction (state `released`), so that no other attempt of the same payment can pay it later."""
+    `check(session, enterprise_code)`, when given, runs under the enterprise's lock, in the lock's
+    session (a second connection, taken while holding the lock, could wait for a pool the lock's
+    waiters hold), once the tranche is known to be unpaid; a reason it returns stops the payment
+    and releases the tranche in the same transaction (state `released`), so that no other attempt
+    of the same payment can pay it later."""
     with Session(engine()) as s:
         line = s.exec(select(AwardLine).where(AwardLine.application_id == application_id, AwardLine.year == year,
                                               AwardLine.seq == seq)).first()
@@ -169,7 +171,7 @@ def pay(application_id: str, year: int, seq: int,
         if "released" in states:
             return amount, False, "released"
         now = _now()
-        refused = check(lines[0].enterprise_code) if check is not None else None
+        refused = check(s, lines[0].enterprise_code) if check is not None else None
         if refused is not None:
             for ln in lines:
                 ln.state, ln.released_at, ln.release_reason = "released", now, refused[:500]

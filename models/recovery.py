@@ -176,13 +176,16 @@ def bar_line(b: dict) -> str:
             f"{b['until_day']} (from {b['from_day']}; {b['reason']}; period: {b['rule']})")
 
 
-def active_bar(enterprise_code: str, day: date) -> Optional[dict]:
+def active_bar(enterprise_code: str, day: date, s=None) -> Optional[dict]:
     """The bar in force on `day` (the one lasting longest), or None. A bar holds until its
-    until_day; one recorded with a later from_day (another clock) holds as well."""
-    with session() as s:
-        b = s.exec(select(Bar).where(Bar.enterprise_code == enterprise_code, Bar.until_day > day)
-                   .order_by(Bar.until_day.desc(), Bar.id)).first()
-        return _bar_dict(b) if b else None
+    until_day; one recorded with a later from_day (another clock) holds as well. Read in the
+    session `s` when given (a caller holding a transaction), else in one of its own."""
+    if s is None:
+        with session() as own:
+            return active_bar(enterprise_code, day, own)
+    b = s.exec(select(Bar).where(Bar.enterprise_code == enterprise_code, Bar.until_day > day)
+               .order_by(Bar.until_day.desc(), Bar.id)).first()
+    return _bar_dict(b) if b else None
 
 
 def bars(enterprise_code: Optional[str] = None) -> list[dict]:

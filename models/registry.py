@@ -201,16 +201,19 @@ def blacklist_rows() -> list[dict]:
         return [_row(e) for e in s.exec(select(BlacklistEntry).order_by(BlacklistEntry.credit_code))]
 
 
-def blacklist_entry(credit_code: str, on=None) -> Optional[dict]:
+def blacklist_entry(credit_code: str, on=None, s=None) -> Optional[dict]:
     """The blacklist entry for `credit_code` that counts on the day `on` (a date, or an aware
     datetime taken as its day in China; default: today in China), or None. An entry counts from
-    its listed_on day onwards; one without a date counts on every day."""
+    its listed_on day onwards; one without a date counts on every day. Read in the session `s`
+    when given (a caller holding a transaction: the award book's lock), else in one of its own."""
     day = today_cn() if on is None else china_day(on)
-    with session() as s:
-        e = s.get(BlacklistEntry, credit_code)
-        if e is None or (e.listed_on is not None and e.listed_on > day):
-            return None
-        return _row(e)
+    if s is None:
+        with session() as own:
+            return blacklist_entry(credit_code, day, own)
+    e = s.get(BlacklistEntry, credit_code)
+    if e is None or (e.listed_on is not None and e.listed_on > day):
+        return None
+    return _row(e)
 
 
 # ---------------------------------------------------------------------------------- enterprises

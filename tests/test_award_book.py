@@ -120,12 +120,12 @@ def test_a_payment_check_that_refuses_releases_the_tranche_once(db_any):
     book.commit("app-1", "E-1", 2026, _award("1"))
     asked: list = []
 
-    def listed(code: str):
+    def listed(s, code: str):
         asked.append(code)
         return "not paid, credit check: 严重失信 (2026-12-01)"
     assert book.pay("app-1", 2026, 1, check=listed) == (Decimal("30000.00"), True, "released")
     assert asked == ["E-1"]
-    assert book.pay("app-1", 2026, 1, check=lambda code: None) == (Decimal("30000.00"), False, "released")
+    assert book.pay("app-1", 2026, 1, check=lambda s, code: None) == (Decimal("30000.00"), False, "released")
     assert book.pay("app-1", 2026, 1) == (Decimal("30000.00"), False, "released")
     assert book.release_reason("app-1", 2026, 1) == "not paid, credit check: 严重失信 (2026-12-01)"
     from models.registry import ledger_rows
@@ -137,8 +137,8 @@ def test_a_paid_tranche_is_not_checked_again(db_any):
     """A retry of a payment that went through (the worker crashed before reporting it) finds it
     paid: the credit check is not asked again, whatever the list says now."""
     book.commit("app-1", "E-1", 2026, _award("1"))
-    assert book.pay("app-1", 2026, 1, check=lambda code: None) == (Decimal("30000.00"), True, "paid")
+    assert book.pay("app-1", 2026, 1, check=lambda s, code: None) == (Decimal("30000.00"), True, "paid")
     asked: list = []
-    assert book.pay("app-1", 2026, 1, check=lambda code: asked.append(code) or "listed") == \
+    assert book.pay("app-1", 2026, 1, check=lambda s, code: asked.append(code) or "listed") == \
         (Decimal("30000.00"), False, "paid")
     assert asked == [] and book.release_reason("app-1", 2026, 1) is None
