@@ -27,7 +27,7 @@ class _Handle:
     def __init__(self, failures: int, status=WorkflowExecutionStatus.RUNNING):
         self.failures, self.status, self.calls = failures, status, []
 
-    async def execute_update(self, name, *, id, result_type):
+    async def execute_update(self, name, arg=None, *, id, result_type):
         self.calls.append((name, id))
         if len(self.calls) <= self.failures:
             raise RPCError("Unable to perform workflow execution update due to Workflow Task in failed state.",
@@ -88,7 +88,7 @@ def test_a_refusal_by_the_worker_is_never_retried(signing_keys, monkeypatch):
     monkeypatch.setattr(wc, "_start_failure", why)
 
     class Refusing(_Handle):
-        async def execute_update(self, name, *, id, result_type):
+        async def execute_update(self, name, arg=None, *, id, result_type):
             self.calls.append((name, id))
             raise WorkflowUpdateFailedError(RuntimeError("refused"))
     h = Refusing(failures=0)
@@ -130,3 +130,37 @@ def test_a_duplicate_leaves_no_start_error_unretrieved(signing_keys, error):
         assert client.future() is None       # the future is gone: had it an unretrieved error, it was logged
     asyncio.run(main())
     assert logged == []
+
+
+class _DecisionClient:
+    def __init__(self, handle):
+        self.handle = handle
+
+    def get_workflow_handle(self, app_id):
+        return self.handle
+
+
+def test_a_decision_is_asked_again_while_the_workflow_task_runs_again():
+    """An approval sent while the application's workflow task timed out under load and runs again
+    ("Workflow Task in failed state") is asked again under the same update id (the bench lost a
+    round to it: the approval's error ended the run), not reported as an error."""
+    from models.payloads import Decision
+    h = _Handle(failures=2)
+
+    async def go():
+        return await wc._execute(_DecisionClient(h), "app-1", "approve", Decision(reviewer="r", comment="ok"),
+                                 result_type=dict)
+    assert asyncio.run(go()) == {"status": "review"}
+    assert len(h.calls) == 3 and len({i for _, i in h.calls}) == 1, h.calls
+
+
+def test_a_decision_gives_up_when_the_workflow_task_keeps_failing():
+    from models.payloads import Decision
+    h = _Handle(failures=100)
+
+    async def go():
+        return await wc._execute(_DecisionClient(h), "app-1", "approve", Decision(reviewer="r", comment="ok"),
+                                 result_type=dict)
+    with pytest.raises(RPCError, match="failed state"):
+        asyncio.run(go())
+    assert len(h.calls) == wc.OPEN_ATTEMPTS

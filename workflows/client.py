@@ -236,17 +236,30 @@ async def _execute(client: Client, app_id: str, name: str, arg, *, request_key: 
 
     from models.payloads import DecisionRecord
     h = handle(client, app_id)
-    try:
-        # the update id is made from the request without its credential (which is new each time)
-        return await h.execute_update(name, arg, id=update_id(app_id, name, unsigned or arg, request_key),
-                                      result_type=result_type or DecisionRecord)
-    except WorkflowUpdateFailedError as e:
-        raise RequestRefused(_message(e)) from None
-    except RPCError as e:
-        closed = await _closed_status(client, app_id)
-        if closed is None:
-            raise
-        raise RequestRefused(f"application {app_id} is closed ({closed})") from e
+    # the update id is made from the request without its credential (which is new each time)
+    uid = update_id(app_id, name, unsigned or arg, request_key)
+    attempt = 1
+    while True:
+        try:
+            return await h.execute_update(name, arg, id=uid, result_type=result_type or DecisionRecord)
+        except WorkflowUpdateFailedError as e:
+            raise RequestRefused(_message(e)) from None
+        except RPCError as e:
+            if _task_runs_again(e) and attempt < OPEN_ATTEMPTS:
+                # the application's workflow task timed out (under load) or failed and runs
+                # again: ask again under the same update id, which answers once
+                await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 4.0))
+                attempt += 1
+                continue
+            closed = await _closed_status(client, app_id)
+            if closed is None:
+                raise
+            raise RequestRefused(f"application {app_id} is closed ({closed})") from e
+
+
+def _task_runs_again(e: RPCError) -> bool:
+    """The server cannot take an update now: the workflow's task is to run again."""
+    return e.status == RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in str(e)
 
 
 async def _closed_status(client: Client, app_id: str) -> Optional[str]:
