@@ -94,7 +94,8 @@ def settle(req: SettleRequest, commit: Callable[[CommitRequest], CalcResult] = b
     return Settled(credit=credit, calc=calc, period=period)
 
 
-REFUSED = "not paid, credit check: "    # the release reason of a tranche the credit check stopped
+REFUSED = "not paid, credit check: "    # the release reason of a tranche the credit check stopped ...
+BARRED = "not paid, barred: "           # ... and of one a bar after a recovery (追回) stopped
 
 
 @activity.defn
@@ -110,7 +111,9 @@ def pay_tranche(req: PayRequest) -> PayoutRecord:
         credit[:] = [credit_on(enterprise_code, date.fromisoformat(req.credit_day), s)]
         log.info("blacklist_checked", enterprise_code=enterprise_code, listed=credit[0].listed,
                  day=req.credit_day, barred=credit[0].bar is not None)
-        return f"{REFUSED}{credit[0].reason} ({req.credit_day})" if credit[0].listed else None
+        if not credit[0].listed:
+            return None
+        return f"{BARRED if credit[0].bar else REFUSED}{credit[0].reason} ({req.credit_day})"
 
     try:
         amount, created, state = book.pay(req.application_id, req.year, req.seq,
@@ -123,11 +126,13 @@ def pay_tranche(req: PayRequest) -> PayoutRecord:
         return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq, amount=amount,
                             created=False, state="released", credit=credit[0])
     if state == "released" and req.credit_day:  # by an attempt before this one (a crash after it)?
-        reason = book.release_reason(req.application_id, req.year, req.seq)
-        if reason is not None and reason.startswith(REFUSED):
-            return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq, amount=amount,
-                                created=False, state="released",
-                                credit=CreditResult(listed=True, reason=reason.removeprefix(REFUSED)))
+        reason = book.release_reason(req.application_id, req.year, req.seq) or ""
+        for prefix in (REFUSED, BARRED):
+            if reason.startswith(prefix):
+                why = reason.removeprefix(prefix)
+                return PayoutRecord(application_id=req.application_id, year=req.year, seq=req.seq, amount=amount,
+                                    created=False, state="released",
+                                    credit=CreditResult(listed=True, reason=why, bar=why if prefix == BARRED else None))
     if created:
         metrics.award_paid(req.clause_id, amount)
     log.info("payout_recorded" if created else f"payout_{state}_already", year=req.year, seq=req.seq,

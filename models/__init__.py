@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "Adjustment", "ApplicationInput", "OpenClaim", "Opened", "OpenRequest", "SettleRequest", "Settled", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",
+    "Adjustment", "ApplicationInput", "OpenClaim", "Opened", "OpenRequest", "SettleRequest", "Settled", "ApplicationRun",
+    "ApplicationState", "ApplicationStatus", "CHINA",
     "CalcResult", "ClauseInfo", "Closure", "CommitRequest", "CreditCheck", "CreditResult", "Decision",
     "DecisionRecord", "FINANCE_BUREAU", "Notification", "OperatorAction", "PayRequest", "PayoutRecord", "Pinned",
     "ReleaseRequest", "Resumption", "Revocation", "StatusUpdate", "TERMINAL", "Tranche", "TrancheState",

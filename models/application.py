@@ -363,7 +363,8 @@ ApplicationState.model_rebuild()
 ApplicationStatus.model_rebuild()
 
 __all__ = [
-    "Adjustment", "ApplicationInput", "OpenClaim", "Opened", "OpenRequest", "SettleRequest", "Settled", "ApplicationRun", "ApplicationState", "ApplicationStatus", "CHINA",
+    "Adjustment", "ApplicationInput", "OpenClaim", "Opened", "OpenRequest", "SettleRequest", "Settled", "ApplicationRun",
+    "ApplicationState", "ApplicationStatus", "CHINA",
     "CalcResult", "ClauseInfo", "Closure", "CommitRequest", "CreditCheck", "CreditResult", "Decision",
     "DecisionRecord", "FINANCE_BUREAU", "Notification", "OperatorAction", "PayRequest", "PayoutRecord", "Pinned",
     "ReleaseRequest", "Resumption", "Revocation", "StatusUpdate", "TERMINAL", "Tranche", "TrancheState",

@@ -189,3 +189,34 @@ def test_twenty_payments_of_one_enterprise_at_once_each_check_credit_and_pay(db)
         records = list(pool.map(pay, range(20)))
     assert [(r.state, r.credit) for r in records] == [("paid", None)] * 20
     assert sum(len(registry.ledger_rows(f"app-{i}")) for i in range(20)) == 20
+
+
+def test_a_payment_stopped_by_a_bar_says_barred_when_run_again(db):
+    """A bar after a recovery (追回) stops a payment as a listing does; run again (a crash after the
+    release), the payment still reports the bar, so the application ends `barred`, not `blacklisted`."""
+    from datetime import date as date_
+    from datetime import datetime, timezone
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.book import pay_tranche
+    from calc.model import CalcResult, Tranche
+    from models import book
+    from models.application import PayRequest
+    from models.db import session
+    from models.tables import Bar
+
+    code = register(db, fresh_code())
+    book.commit("app-B", code, 2026, lambda prior: CalcResult(
+        clause_id="c", year=2026, amount=Decimal("9.00"), items={"b": Decimal("9.00")},
+        schedule=(Tranche(1, date_(2026, 1, 1), Decimal("9.00")),)))
+    with session() as s:
+        s.add(Bar(enterprise_code=code, from_day=date_(2026, 1, 5), until_day=date_(2029, 1, 5),
+                  reason="虚假申报追回", basis="false_statement", application_id="app-x",
+                  created_at=datetime.now(timezone.utc)))
+        s.commit()
+    for _ in range(2):                                                        # the first run, then a retry
+        rec = ActivityEnvironment().run(pay_tranche, PayRequest(application_id="app-B", clause_id="c", year=2026,
+                                                                seq=1, credit_day="2026-03-01"))
+        assert rec.state == "released" and rec.credit is not None and rec.credit.listed, rec
+        assert rec.credit.bar and "2029-01-05" in rec.credit.bar, rec.credit
