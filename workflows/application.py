@@ -255,13 +255,12 @@ class ApplicationWorkflow:
         """LEAN2_PATCH: the opening, the provisional calculation and the first status row, as one
         local activity (the caller holds the lane)."""
         now = workflow.now()
-        self.told += 1                           # the notice's key, as _tell makes it
         return await workflow.execute_local_activity(
             "open_claim", OpenClaim(
                 open=OpenRequest(claim=self.claim, credential=self.submitted_by),
                 estimate=self._estimate_request(self.claim.facts.model_dump(mode="json", exclude_none=True), now),
                 mirror_version=self._mirror_version(),
-                notice_key=f"{workflow.info().run_id}/{now.isoformat()}/{self.told}"),
+                notice_key=self._notice_key()),
             result_type=Opened, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=RETRY)
 
     async def _year_one(self) -> None:
@@ -489,8 +488,7 @@ class ApplicationWorkflow:
                 credit_day=china_today(workflow.now()).isoformat() if self.lean2 else None), result_type=PayoutRecord)
             if rec.credit is not None:           # listed on the day: released, not paid (LEAN2_PATCH)
                 t.state = "cancelled"
-                self._changed()
-                self._credit_passed(rec.credit)
+                self._credit_passed(rec.credit)  # (its status change is the state's change)
                 return False
             if rec.state == "released":
                 t.state = "cancelled"
@@ -647,11 +645,16 @@ class ApplicationWorkflow:
         """Queue a notification for the notifier task (a no-op for applications opened before it)."""
         if self.notifying:
             key = None
-            if self.lean:                        # keyed by the workflow task's time: a task run again
-                self.told += 1                   # after a refused completion sends anew what it decides
-                key = f"{workflow.info().run_id}/{workflow.now().isoformat()}/{self.told}"
+            if self.lean:
+                key = self._notice_key()
             self.s.outbox.append(Notification(application_id=self.app_id, kind=kind, message=message,
                                               recipients=list(recipients), key=key))
+
+    def _notice_key(self) -> str:
+        """A new notice's key (LEAN_PATCH): by the workflow task's time, so that a task run again
+        after a refused completion sends anew what it decides."""
+        self.told += 1
+        return f"{workflow.info().run_id}/{workflow.now().isoformat()}/{self.told}"
 
     def _unsent(self) -> bool:
         return self.notifying and bool(self.s.outbox)

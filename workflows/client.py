@@ -151,7 +151,7 @@ async def _opened(handle, update_id: str, error: BaseException) -> None:
         # under the same update id, which answers once. Refused only once it has ended.
         if attempt >= OPEN_ATTEMPTS or not await _running(handle):
             raise RequestRefused(await _start_failure(handle) or _message(error)) from None
-        await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 4.0))
+        await _pause(attempt)
         try:
             await handle.execute_update("opened", id=update_id, result_type=dict)
             return
@@ -162,6 +162,11 @@ async def _opened(handle, update_id: str, error: BaseException) -> None:
 
 
 OPEN_ATTEMPTS = 8       # about 20 s of asking while the worker opens the application
+
+
+async def _pause(attempt: int) -> None:
+    """Before asking again: 0.25 s, doubling, at most 4 s."""
+    await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 4.0))
 
 
 async def _running(handle) -> bool:
@@ -248,7 +253,7 @@ async def _execute(client: Client, app_id: str, name: str, arg, *, request_key: 
             if _task_runs_again(e) and attempt < OPEN_ATTEMPTS:
                 # the application's workflow task timed out (under load) or failed and runs
                 # again: ask again under the same update id, which answers once
-                await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 4.0))
+                await _pause(attempt)
                 attempt += 1
                 continue
             closed = await _closed_status(client, app_id)
