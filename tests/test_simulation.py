@@ -106,3 +106,35 @@ def test_a_stalled_clock_is_told_apart(monkeypatch):
     with pytest.raises(sim.SimulationFailure, match="no answer within") as failure:
         asyncio.run(simulation(["app-x"])._skip(timedelta(days=1), "advance time by 1 day"))
     assert not isinstance(failure.value, ClockStalled)
+
+
+def test_invariant_six_tells_a_starved_task_from_a_failed_one(monkeypatch):
+    """A workflow task failed by the SDK's deadlock detector (an activation that held its thread
+    2 s of wall clock on a starved machine) is not a violation; any other failure is, and so is a
+    benign UNHANDLED_COMMAND that repeats."""
+    import asyncio
+
+    from temporalio.api.enums.v1 import WorkflowTaskFailedCause
+    from temporalio.api.history.v1 import History, HistoryEvent
+
+    from tests import simulation as sim
+
+    def failed(event_id: int, message: str, cause=WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE):
+        ev = HistoryEvent(event_id=event_id)
+        ev.workflow_task_failed_event_attributes.cause = cause
+        ev.workflow_task_failed_event_attributes.failure.message = message
+        return ev
+
+    starved = "[TMPRL1101] Potential deadlock detected: workflow didn't yield within 2 second(s)."
+    histories = {
+        "starved": [History(events=[failed(4, starved), failed(7, starved)])],
+        "broken": [History(events=[failed(4, "ZeroDivisionError: division by zero")])],
+        "looping": [History(events=[failed(4, "", sim.BENIGN_TASK_FAILURE), failed(7, "", sim.BENIGN_TASK_FAILURE)])],
+    }
+
+    async def runs(client, wid):
+        return histories[wid]
+
+    monkeypatch.setattr(sim, "_runs", runs)
+    problems = asyncio.run(sim.check_histories(None, list(histories)))
+    assert [p.split(":")[1].strip() for p in problems] == ["broken run 1 event 4", "looping run 1 event 7"], problems
