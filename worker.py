@@ -38,6 +38,7 @@ from activities import ALL_ACTIVITIES
 from activities.logs import configure as configure_logging
 from models.db import init_db
 from workflows.application import ApplicationWorkflow
+from workflows import code_cache
 from workflows.client import TASK_QUEUE, connect
 from workflows.connection import metrics_port
 from workflows.legacy import LegacyApplicationWorkflow
@@ -84,6 +85,7 @@ class Concurrency:
 def build_worker(client: Client, *, task_queue: str = TASK_QUEUE, executor: ThreadPoolExecutor,
                  concurrency: Concurrency | None = None) -> Worker:
     c = concurrency or Concurrency.from_env()
+    code_cache.install()        # the sandbox imports the workflow module per instance: compile it once
     return Worker(client, task_queue=task_queue,
                   workflows=[ApplicationWorkflow, LegacyApplicationWorkflow, RecoveryWorkflow],
                   activities=ALL_ACTIVITIES, activity_executor=executor,

@@ -13,6 +13,12 @@ import pytest
 # test's stack gives one (tests/test_devserver.py) or a test sets it (tests/test_http_status.py).
 os.environ["TEMPORAL_HTTP_ADDRESS"] = "off"
 
+# as the worker does (worker.build_worker): the sandbox's import of a workflow module per workflow
+# instance takes its code from memory, not from a compilation each time (workflows/code_cache.py)
+from workflows import code_cache  # noqa: E402
+
+code_cache.install()
+
 _exit_status = 0
 _postgres_used: list[str] = []          # where the session's PostgreSQL server came from (tests/pg.py)
 

@@ -514,3 +514,19 @@ def test_the_worker_probe_and_healthcheck_answer_on_a_real_worker(tmp_path):
         if worker is not None and worker.poll() is None:
             worker.kill()
         server.stop()
+
+
+def test_the_image_compiles_the_projects_bytecode_when_it_is_built():
+    """The image runs as a user who cannot write /app, with PYTHONDONTWRITEBYTECODE=1: bytecode
+    not compiled at build time would be compiled again by every `disburse` command and every
+    worker start (workflows/code_cache.py keeps the sandbox's per-instance imports from it)."""
+    runs = [rest for word, rest in dockerfile() if word == "RUN"]
+    compiling = [r for r in runs if "compileall" in r]
+    assert compiling, "no RUN line runs python -m compileall"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip(".*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    modules = {f"{m}.py" for m in project["tool"]["setuptools"]["py-modules"]}
+    words = set(compiling[0].replace("&&", " ").split())
+    assert packages | modules <= words, f"not compiled: {sorted((packages | modules) - words)}"
+    last_user_at = max(i for i, (w, _) in enumerate(dockerfile()) if w == "USER")
+    assert dockerfile().index(("RUN", compiling[0])) < last_user_at, "compiled as root, before USER"
