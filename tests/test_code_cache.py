@@ -86,3 +86,12 @@ def test_an_edited_workflow_module_is_compiled_again(tmp_path, monkeypatch):
 def test_the_finder_leaves_other_packages_to_python():
     assert code_cache.KeptCodeFinder().find_spec("models.application") is None
     assert code_cache.KeptCodeFinder().find_spec("json") is None
+
+
+def test_the_worker_installs_the_finder(monkeypatch):
+    import worker
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not isinstance(f, code_cache.KeptCodeFinder)])
+    monkeypatch.setattr(worker, "Worker", lambda *a, **kw: kw)
+    built = worker.build_worker(None, executor=None, concurrency=worker.Concurrency())
+    assert ApplicationWorkflow in built["workflows"]
+    assert isinstance(sys.meta_path[0], code_cache.KeptCodeFinder)
