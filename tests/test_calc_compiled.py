@@ -5,6 +5,7 @@ DISBURSE_EXPECT_COMPILED=1 (the CI job that runs make compile first) also asks t
 modules were the ones imported, so a build that silently fell back is not taken for one that ran."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,6 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # what the digest imports of scripts/compile_calc.sh's modules (calc.batch, calc.limits and calc.workdays it does not)
 COMPILED = {"calc.caps", "calc.catalogue", "calc.context", "calc.credit_code", "calc.engine", "calc.errors",
             "calc.formulas", "calc.history", "calc.items", "calc.money", "calc.rules"}
+
+
+def test_no_build_older_than_its_sources():
+    """A calc/*.so is imported in place of the .py next to it: one built before the .py was last
+    edited runs the old code. make compile records what it compiled (calc/.compiled-sources)."""
+    built = sorted(p.name.split(".")[0] for p in (ROOT / "calc").glob("*.so"))
+    if not built:
+        return
+    record = ROOT / "calc" / ".compiled-sources"
+    assert record.exists(), f"calc/*.so without calc/.compiled-sources: make compile again, or make uncompile"
+    for line in record.read_text().splitlines():
+        digest, path = line.split(maxsplit=1)
+        now = hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+        assert now == digest, f"{path} changed since make compile: make compile again, or make uncompile"
 
 
 def _digest(*args: str) -> dict:
