@@ -4,6 +4,7 @@ The history holds every award committed or paid (the award book), not only what 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from calc import items as item_keys
 from calc.catalogue import Catalogue
@@ -59,7 +60,7 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decim
     return amount
 
 
-_step = tuple.__new__      # calc.model.trace_step, inline
+_step: Any = tuple.__new__      # calc.model.trace_step, inline
 _CUT = "min(computed, cap − already awarded)"
 _UNDER = "computed ≤ cap − already awarded"
 

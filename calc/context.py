@@ -13,7 +13,7 @@ from calc.model import CalcRequest, Refusal, TraceStep
 from calc.parameters import Citation, Clause, Document, value_on
 
 
-_tnew = tuple.__new__
+_tnew: Any = tuple.__new__
 
 
 class Refused(Exception):
@@ -106,7 +106,7 @@ class Plan:
         self.tranche_label = f"{clause.id} {year}"
         self.needs = needs(clause)
         self.counted = (self.start, self.end)   # the days counted, as the eligibility step shows them
-        self.memo: dict[str, Any] = {}
+        self.memo: dict[Any, Any] = {}
 
     def derived(self, key: str, make: Callable[[], Any]) -> Any:
         """What a formula derives from its parameters (a rate as a fraction, a formula's text), made once."""

@@ -122,6 +122,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         trace.append(_step(TraceStep, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
         if final <= 0:
             raise _nothing_payable(ctx, amount)
+        label: str | None
         if len(shares) == 1:             # the usual claim: one item takes the whole award (distribute)
             label, = shares
             shares = {label: final - ZERO}
@@ -136,7 +137,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         return result_of(cid, req.year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
 
 
-_step = tuple.__new__       # a TraceStep or a Tranche from its fields in order (calc.model.trace_step)
+_step: Any = tuple.__new__       # a TraceStep or a Tranche from its fields in order (calc.model.trace_step)
 
 
 def _item_values(raw) -> dict[str, Decimal]:
@@ -167,10 +168,10 @@ def _nothing_payable(ctx: Ctx, amount: Decimal) -> Refused:
     if amount > 0:
         return ctx.refuse("below_threshold", f"the award {fmt(amount)} is less than half a fen: rounded once to "
                           "the fen (ROUND_HALF_UP) it is 0.00", rule="round")
-    bit = next((s for s in reversed(ctx.trace) if s.rule), None)
+    bit: Any = next((s for s in reversed(ctx.trace) if s.rule), None)
     if bit is not None and bit.rule == "reviewer":
         return ctx.refuse("ineligible", f"the reviewer lowered the award under {ctx.cid} to 0: "
-                          f"{ctx.req.adjustment.reason}", rule="reviewer", cite=bit.cite)
+                          f"{ctx.req.adjustment.reason}", rule="reviewer", cite=bit.cite)  # type: ignore[union-attr]
     if bit is not None and bit.rule.startswith("cap:"):
         return ctx.refuse("cap_exhausted", f"the {bit.rule[4:]} cap under {ctx.cid} leaves nothing for {ctx.req.year}",
                           rule=bit.rule, cite=bit.cite)
@@ -232,12 +233,12 @@ def calculate_claims(requests: list[CalcRequest], history: AwardHistory | None =
         rule="从优、就高、不重复", cite=cite_text(doc.rules.overlap_cite))
     out = [chosen.model_copy(update={"trace": chosen.trace + (overlap,), "alternatives": alternatives,
                                      "chosen_clause": chosen.clause_id})]
-    for i, r in enumerate(results):
+    for i, res in enumerate(results):
         if i == best:
             continue
-        refusal = r.refusal or Refusal(
+        refusal = res.refusal or Refusal(
             code="superseded", rule="从优、就高、不重复",
-            reason=f"{chosen.clause_id} pays more ({fmt(chosen.amount)} > {fmt(r.amount)}) for the same item")
-        out.append(r.model_copy(update={"amount": Decimal("0.00"), "schedule": (), "refusal": refusal, "items": {},
-                                        "chosen_clause": chosen.clause_id, "alternatives": alternatives}))
+            reason=f"{chosen.clause_id} pays more ({fmt(chosen.amount)} > {fmt(res.amount)}) for the same item")
+        out.append(res.model_copy(update={"amount": Decimal("0.00"), "schedule": (), "refusal": refusal, "items": {},
+                                          "chosen_clause": chosen.clause_id, "alternatives": alternatives}))
     return out

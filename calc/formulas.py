@@ -6,36 +6,22 @@ import calendar
 from datetime import date
 from decimal import Decimal
 from operator import itemgetter
-from typing import Callable
+from typing import Any, Callable
 
 from calc import items, rates
 from calc.context import Ctx
 from calc.model import TraceStep
 from calc.money import ZERO, pct
 from calc.parameters import Citation, value_on
+from calc.raw import Part, Raw
 
-Part = tuple[str, date, Decimal]   # label, due date, amount
 # Why an item (a loan, an investment, a stage) counts nothing: the refusal it would be
 # (code, rule, citation, reason). When no item is left, the first one is the claim's refusal:
 # a zero award always names the rule that made it zero, never a bare "nothing payable".
 Nothing = tuple[str, str, "Citation | str | None", str]
 
 
-class Raw(tuple):
-    """What a formula computed: the raw award, the parts it is paid in (empty: one tranche of the
-    whole award) and each item's share (item key, calc/items.py). A tuple (amount, parts, items),
-    built by the formulas in one C call (`_tnew(Raw, (amount, parts, items))`)."""
-    __slots__ = ()
-    amount: Decimal = property(itemgetter(0))                 # type: ignore[assignment]
-    parts: list[Part] = property(itemgetter(1))               # type: ignore[assignment]
-    items: dict[str, Decimal] = property(itemgetter(2))       # type: ignore[assignment]
-
-    def __new__(cls, amount: Decimal, parts: list[Part] | None = None,
-                items: dict[str, Decimal] | None = None) -> "Raw":
-        return tuple.__new__(cls, (amount, [] if parts is None else parts, {} if items is None else items))
-
-
-_tnew = tuple.__new__      # Raw((amount, parts, items)) or a TraceStep, every field given, in one C call
+_tnew: Any = tuple.__new__      # Raw((amount, parts, items)) or a TraceStep, every field given, in one C call
 
 
 def _fact_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
@@ -75,7 +61,7 @@ def loan_interest(ctx: Ctx) -> Raw:
     term on the contract date, and the subsidy rate may not push the enterprise's own rate below
     the deposit benchmark of the same term."""
     memo = ctx.plan.memo
-    derived = memo.get("loan_interest")
+    derived: Any = memo.get("loan_interest")
     if derived is None:                  # the parameters (each refused, in this order, if not in force)
         rate_pct, rate_cite = ctx.param("rate_pct")
         share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
@@ -85,7 +71,9 @@ def loan_interest(ctx: Ctx) -> Raw:
     preferential = ctx.doc.rules.preferential_rate
     pref_cite = ctx.doc.rules.preferential_rate_cite
     year = ctx.req.year
-    total, nothing, per_loan = ZERO, [], {}
+    nothing: list[Nothing] = []
+    per_loan: dict[str, Decimal] = {}
+    total = ZERO
     w = ctx.doc.window
     for loan in ctx.req.facts.loans or ():
         sub = rate_pct
@@ -130,7 +118,7 @@ def loan_interest(ctx: Ctx) -> Raw:
         first, last = max(loan.start, ctx.period_start), min(loan.end, ctx.period_end)
         days = (last - first).days + 1 if last >= first else 0
         amount = loan.principal * pct(sub) * days / days_in_year
-        outside = None
+        outside: Nothing | None = None
         if not days:   # intervals: no day in (window ∩ year) means none in the window or none in the year
             if loan.end < w.start or loan.start > w.end:
                 outside = ("out_of_window", "validity", w.cite,
@@ -182,7 +170,7 @@ def loan_interest(ctx: Ctx) -> Raw:
 def rate_of_base(ctx: Ctx) -> Raw:
     """按不超过实际保险费X%的标准 / 按…余额X%的比例: rate × base fact, then any second limit."""
     plan = ctx.plan
-    derived = plan.memo.get("rate_of_base")
+    derived: Any = plan.memo.get("rate_of_base")
     if derived is None:
         rate_pct, cite = ctx.param("rate_pct")
         base_name = ctx.clause.base
@@ -218,7 +206,7 @@ def first_set_premium(ctx: Ctx) -> Raw:
     """首年度不超过实际保险费90%且不超过实际投保费率2%, 从次年度起逐年递减10个百分点."""
     f = ctx.req.facts
     memo = ctx.plan.memo
-    derived = memo.get("first_set")
+    derived: Any = memo.get("first_set")
     if derived is None:                  # the parameters (each refused, in this order, if not in force)
         first_pct, cite = ctx.param("first_year_pct")
         step_pct, step_cite = ctx.param("yearly_step_pct")
@@ -228,7 +216,7 @@ def first_set_premium(ctx: Ctx) -> Raw:
             f"counted premium = min(premium, {ceiling_pct}% × insured amount)")
     first_pct, cite, step_pct, step_cite, ceiling, ceiling_formula = derived
     year_no = programme_year(ctx)
-    by_year = memo.get(("first_set", year_no))
+    by_year: Any = memo.get(("first_set", year_no))
     if by_year is None:
         share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
         by_year = memo[("first_set", year_no)] = (
@@ -256,7 +244,7 @@ def programme_year(ctx: Ctx) -> int:
     n, y = 1, ctx.req.year - 1
     while y in years:
         n, y = n + 1, y - 1
-    inputs = {"policy_no": f.policy_no, "earlier_years": ",".join(map(str, sorted(years))) or "none"}
+    inputs: dict[str, Any] = {"policy_no": f.policy_no, "earlier_years": ",".join(map(str, sorted(years))) or "none"}
     if f.programme_year is not None and f.programme_year != n:
         inputs["declared"] = f.programme_year
     ctx.step("programme_year", "1 + consecutive earlier support years awarded for this policy",
@@ -307,7 +295,7 @@ def vc_reward(ctx: Ctx) -> Raw:
         amount = pct(Decimal(rate_pct)) * inv.amount
         ctx.step("investment", formula=f"{rate_pct}% × investment", inputs=inputs, result=amount, cite=cite)
         for cap in per_item:
-            dated = value_on(cap.amount, ctx.period_start)
+            dated: Any = value_on(cap.amount, ctx.period_start)
             group = items.investee(inv.investee_id)
             already = sum((ctx.history.for_group(c, group) for c in ctx.cap_group(cap)), ZERO) \
                 + given.get(inv.investee_id, ZERO)
@@ -343,7 +331,8 @@ def _ceiling(ctx: Ctx) -> Decimal | None:
 def _find_ceiling(ctx: Ctx) -> Decimal | None:
     for cap in ctx.clause.caps:
         if cap.scope in ("one_off", "per_year", "per_period"):
-            return Decimal(value_on(cap.amount, ctx.period_start).value)
+            dated: Any = value_on(cap.amount, ctx.period_start)
+            return Decimal(dated.value)
     return None
 
 

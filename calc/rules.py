@@ -4,6 +4,7 @@ Each returns nothing or raises `Refused` (a result with a reason code, not an er
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 from calc.context import Ctx
 from calc.model import TraceStep, trace_step
@@ -80,7 +81,7 @@ def eligibility(ctx: Ctx) -> None:
                                        plan.window_cite)))
 
 
-_step = tuple.__new__       # calc.model.trace_step, inline
+_step: Any = tuple.__new__       # calc.model.trace_step, inline
 
 
 def consecutive_years(ctx: Ctx) -> None:
