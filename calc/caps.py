@@ -24,7 +24,7 @@ _WORDS = {
 def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decimal]) -> Decimal:
     """Each cap of the clause in force on the first counted day (the clause's plan), in order:
     what is left of it after the awards already made in its scope bounds the award."""
-    year = ctx.req.year
+    year = ctx.year
     history = ctx.history
     trace, cid = ctx.trace, ctx.cid
     for scope, limit, once, group, shared, cite, rule in ctx.plan.caps:
@@ -34,8 +34,8 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decim
             groups = {item_keys.group(k) for k in items}
             used = sum((history.for_group(c, g) for c in group for g in groups), ZERO)
         elif scope == "per_period":
-            w = ctx.doc.window
-            used = history.in_years(group, w.start.year, w.end.year)
+            plan = ctx.plan
+            used = history.in_years(group, plan.window_start.year, plan.window_end.year)
         else:
             used = history.all_time(group)
         if once and used > 0:
@@ -74,8 +74,8 @@ def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, 
         return dict(items)
     out: dict[str, Decimal] = {}
     blocked: list[tuple[str, dict[str, Decimal]]] = []
-    overlap = ctx.doc.rules.overlap_rule
-    cite = ctx.doc.rules.overlap_cite
+    overlap = ctx.plan.overlap_rule
+    cite = ctx.plan.overlap_cite
     for key, value in items.items():
         paid = ctx.history.for_item(key)
         if not paid:

@@ -65,7 +65,9 @@ class Plan:
     and the fixed texts of the trace. `memo` holds what a formula derives from its parameters."""
     __slots__ = ("cat", "doc", "clause", "cid", "year", "start", "end", "year_end", "params", "caps",
                  "thresholds", "regions", "fact_kind", "max_years", "max_years_cite", "window_cite",
-                 "tranche_label", "needs", "memo", "counted")
+                 "tranche_label", "needs", "memo", "counted", "formula", "doc_id", "issuer", "window_start",
+                 "window_end", "blacklist_cite", "qualifications", "base", "second_limit", "by_policy",
+                 "preferential_rate", "preferential_rate_cite", "overlap_rule", "overlap_cite")
 
     def __init__(self, cat: Any, doc: Document, clause: Clause, year: int):
         self.cat, self.doc, self.clause, self.cid, self.year = cat, doc, clause, clause.id, year
@@ -107,6 +109,23 @@ class Plan:
         self.needs = needs(clause)
         self.counted = (self.start, self.end)   # the days counted, as the eligibility step shows them
         self.memo: dict[Any, Any] = {}
+        # what evaluations read of the clause and its document, copied here: a Plan's attribute is a
+        # slot, where a pydantic model's attribute read takes CPython's slow path (BaseModel defines
+        # __getattr__), and an evaluation made dozens of them
+        self.formula: str = clause.formula
+        self.doc_id: str = doc.id
+        self.issuer: str = doc.issuer
+        self.window_start: date = w.start
+        self.window_end: date = w.end
+        self.blacklist_cite = cite_text(doc.rules.blacklist_cite)
+        self.qualifications: tuple[str, ...] = clause.requires_qualification
+        self.base = clause.base
+        self.second_limit = clause.second_limit
+        self.by_policy = clause.overlap_item == "insurance_policy"
+        self.preferential_rate = doc.rules.preferential_rate
+        self.preferential_rate_cite = cite_text(doc.rules.preferential_rate_cite)
+        self.overlap_rule = doc.rules.overlap_rule
+        self.overlap_cite = cite_text(doc.rules.overlap_cite)
 
     def derived(self, key: str, make: Callable[[], Any]) -> Any:
         """What a formula derives from its parameters (a rate as a fraction, a formula's text), made once."""
@@ -119,10 +138,11 @@ class Plan:
 
 class Ctx:
     __slots__ = ("req", "plan", "doc", "clause", "cid", "history", "as_of", "period_start", "period_end",
-                 "trace", "checks", "cat")
+                 "trace", "checks", "cat", "year")
 
     def __init__(self, req: CalcRequest, plan: Plan, history: AwardHistory, as_of: date):
         self.req, self.plan, self.history, self.as_of = req, plan, history, as_of
+        self.year = req.year             # read once (models/amendments.py passes a namespace with the year alone)
         self.doc, self.clause, self.cid, self.cat = plan.doc, plan.clause, plan.cid, plan.cat
         self.period_start = plan.start   # first day of the support year counted (clipped to the window)
         self.period_end = plan.end       # last day counted
@@ -153,4 +173,4 @@ class Ctx:
         return self.cat.cap_group(self.cid, cap.group) if self.cat is not None else (self.cid,)
 
     def has_param(self, name: str) -> bool:
-        return name in self.clause.params
+        return name in self.plan.params  # the clause's parameters, each resolved (None: not yet in force)

@@ -89,13 +89,13 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         plan = cat.plans.get((req.clause_id, req.year)) or cat.plan(req.clause_id, req.year)
     cid = plan.cid
     ctx = Ctx(req, plan, history, req.as_of or plan.year_end)
-    trace = ctx.trace
+    trace, year = ctx.trace, ctx.year
     shares: dict[str, Decimal] = {}
     try:
         rules.eligibility(ctx)
         if plan.thresholds:
             rules.thresholds(ctx)
-        raw = FORMULAS[plan.clause.formula](ctx)
+        raw = FORMULAS[plan.formula](ctx)
         amount, parts, values = raw
         if values:
             if len(values) == 1:
@@ -132,9 +132,9 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         schedule = _schedule(ctx, final, parts) if parts else \
             (_step(Tranche, (1, ctx.as_of, final, plan.tranche_label)),)
         # built without re-validation: every value here was produced by this module
-        return result_of(cid, req.year, final, schedule, tuple(trace), None, cid, label, shares, values)
+        return result_of(cid, year, final, schedule, tuple(trace), None, cid, label, shares, values)
     except Refused as r:
-        return result_of(cid, req.year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
+        return result_of(cid, year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
 
 
 _step: Any = tuple.__new__       # a TraceStep or a Tranche from its fields in order (calc.model.trace_step)
@@ -173,9 +173,9 @@ def _nothing_payable(ctx: Ctx, amount: Decimal) -> Refused:
         return ctx.refuse("ineligible", f"the reviewer lowered the award under {ctx.cid} to 0: "
                           f"{ctx.req.adjustment.reason}", rule="reviewer", cite=bit.cite)  # type: ignore[union-attr]
     if bit is not None and bit.rule.startswith("cap:"):
-        return ctx.refuse("cap_exhausted", f"the {bit.rule[4:]} cap under {ctx.cid} leaves nothing for {ctx.req.year}",
+        return ctx.refuse("cap_exhausted", f"the {bit.rule[4:]} cap under {ctx.cid} leaves nothing for {ctx.year}",
                           rule=bit.rule, cite=bit.cite)
-    return ctx.refuse("cap_exhausted", f"nothing payable under {ctx.cid} for {ctx.req.year}", rule="zero")
+    return ctx.refuse("cap_exhausted", f"nothing payable under {ctx.cid} for {ctx.year}", rule="zero")
 
 
 def calculate(req: CalcRequest, history: AwardHistory | None = None,
@@ -188,12 +188,13 @@ def calculate(req: CalcRequest, history: AwardHistory | None = None,
         plan = cat.plans.get((req.clause_id, req.year))
         if plan is not None:             # the clause is known (its plan is made): check its facts alone
             needs = plan.needs           # _check_facts, inline where every needed fact is given
+            facts = req.facts
             if needs[2] is not None:
-                for value in needs[2](req.facts):
+                for value in needs[2](facts):
                     if value is None:    # `is`, not `in`: Decimal == None goes through an ABC check
-                        _check_facts(plan.cid, needs, req.facts)
+                        _check_facts(plan.cid, needs, facts)
             if needs[1]:
-                _check_facts(plan.cid, needs, req.facts)
+                _check_facts(plan.cid, needs, facts)
             return _evaluate(req, cat, history if history is not None else AwardHistory.of(req.prior_awards), plan)
     check_request(req, cat)
     history = history if history is not None else AwardHistory.of(req.prior_awards)
