@@ -9,6 +9,7 @@ from operator import attrgetter
 from typing import Any, Callable
 
 from calc.history import AwardHistory
+from calc.model import _CODES, _REFUSAL_SET, _SET_EXTRA, _SET_FIELDS_SET, _SET_PRIVATE
 from calc.model import CalcRequest, Refusal, TraceStep
 from calc.parameters import Citation, Clause, Document, value_on
 
@@ -21,6 +22,24 @@ class Refused(Exception):
 
     def __init__(self, refusal: Refusal):
         self.refusal = refusal
+
+
+_new: Any = object.__new__
+_set: Any = object.__setattr__
+
+
+def refusal(code: str, reason: str, rule: str | None) -> Refusal:
+    """Refusal.built (calc/model.py): the same object, here so that it is compiled with the engine
+    when the core is (calc/model.py stays interpreted). The engine's codes are literals of its own;
+    checked against the model's list all the same."""
+    if code not in _CODES:
+        raise ValueError(f"unknown refusal code {code!r}")
+    obj = _new(Refusal)
+    _set(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})
+    _SET_FIELDS_SET(obj, _REFUSAL_SET)   # frozen model: never mutated
+    _SET_EXTRA(obj, None)
+    _SET_PRIVATE(obj, None)
+    return obj
 
 
 _CITES: dict[int, tuple[Citation, str]] = {}
@@ -158,7 +177,7 @@ class Ctx:
     def refuse(self, code: str, reason: str, rule: str | None = None,
                cite: Citation | str | None = None) -> Refused:
         self.step("refusal", "", {"code": code}, reason, rule, cite)
-        return Refused(Refusal.built(code, reason, rule))
+        return Refused(refusal(code, reason, rule))
 
     def param(self, name: str) -> tuple[Any, str | None]:
         """The clause parameter in force on the first counted day: its value and its citation's text."""

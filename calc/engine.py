@@ -14,7 +14,8 @@ from calc.context import Ctx, Plan, Refused, cite_text, needs
 from calc.errors import InputError
 from calc.formulas import FORMULAS
 from calc.history import AwardHistory
-from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche, result_of, tranche
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
+from calc.model import _ALL_SET, _SET_EXTRA, _SET_FIELDS_SET, _SET_PRIVATE
 from calc.money import FEN, ZERO, fmt, to_fen
 
 CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
@@ -70,13 +71,13 @@ def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
     if amount <= 0:
         return ()
     if not parts:
-        return (tranche(1, ctx.as_of, amount, ctx.plan.tranche_label),)
+        return (_step(Tranche, (1, ctx.as_of, amount, ctx.plan.tranche_label)),)
     raw_total = sum((p[2] for p in parts), ZERO)
     tranches, paid = [], ZERO
     for i, (label, due, raw) in enumerate(parts, start=1):
         share = amount - paid if i == len(parts) else to_fen(amount * raw / raw_total)
         paid += share
-        tranches.append(tranche(i, due, share, label))
+        tranches.append(_step(Tranche, (i, due, share, label)))
     return tuple(tranches)
 
 
@@ -132,9 +133,29 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
         schedule = _schedule(ctx, final, parts) if parts else \
             (_step(Tranche, (1, ctx.as_of, final, plan.tranche_label)),)
         # built without re-validation: every value here was produced by this module
-        return result_of(cid, year, final, schedule, tuple(trace), None, cid, label, shares, values)
+        return _result(cid, year, final, schedule, tuple(trace), None, cid, label, shares, values)
     except Refused as r:
-        return result_of(cid, year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
+        return _result(cid, year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
+
+
+_new: Any = object.__new__
+_set: Any = object.__setattr__
+
+
+def _result(clause_id: str, year: int, amount: Decimal, schedule: tuple, trace: tuple, refusal: Refusal | None,
+            chosen_clause: str | None, item_id: str | None, items: dict, item_values: dict) -> CalcResult:
+    """calc.model.result_of (the same object, built without re-validation: every value here was
+    produced by this module), here so that it is compiled with the engine when the core is: called
+    once per evaluation, interpreted it cost more than its work."""
+    obj = _new(CalcResult)
+    _set(obj, "__dict__", {
+        "clause_id": clause_id, "year": year, "amount": amount, "schedule": schedule, "trace": trace,
+        "refusal": refusal, "chosen_clause": chosen_clause, "alternatives": {}, "item_id": item_id,
+        "items": items, "item_values": item_values})
+    _SET_FIELDS_SET(obj, _ALL_SET)                 # frozen model: never mutated
+    _SET_EXTRA(obj, None)
+    _SET_PRIVATE(obj, None)
+    return obj
 
 
 _step: Any = tuple.__new__       # a TraceStep or a Tranche from its fields in order (calc.model.trace_step)
