@@ -157,11 +157,18 @@ class Plan:
 
 class Ctx:
     __slots__ = ("req", "plan", "doc", "clause", "cid", "history", "as_of", "period_start", "period_end",
-                 "trace", "checks", "cat", "year")
+                 "trace", "checks", "cat", "fields", "year", "facts")
 
-    def __init__(self, req: CalcRequest, plan: Plan, history: AwardHistory, as_of: date):
-        self.req, self.plan, self.history, self.as_of = req, plan, history, as_of
-        self.year = req.year             # read once (models/amendments.py passes a namespace with the year alone)
+    def __init__(self, req: CalcRequest, plan: Plan, history: AwardHistory, as_of: date | None):
+        """`as_of`: the calculation date; None: the request's (by default 31 Dec of the support year)."""
+        # the request's fields, read once from its __dict__, where pydantic keeps them: one attribute
+        # read, where each `req.x` takes CPython's slow path (BaseModel defines __getattr__) and an
+        # evaluation made dozens. (models/amendments.py passes a namespace with the year alone.)
+        fields = self.fields = req.__dict__
+        self.req, self.plan, self.history = req, plan, history
+        self.year: int = fields["year"]
+        self.facts: Any = fields.get("facts")    # Facts (none in the namespace of models/amendments.py)
+        self.as_of: date = as_of or fields["as_of"] or plan.year_end
         self.doc, self.clause, self.cid, self.cat = plan.doc, plan.clause, plan.cid, plan.cat
         self.period_start = plan.start   # first day of the support year counted (clipped to the window)
         self.period_end = plan.end       # last day counted

@@ -89,7 +89,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
     if plan is None:
         plan = cat.plans.get((req.clause_id, req.year)) or cat.plan(req.clause_id, req.year)
     cid = plan.cid
-    ctx = Ctx(req, plan, history, req.as_of or plan.year_end)
+    ctx = Ctx(req, plan, history, None)
     trace, year = ctx.trace, ctx.year
     shares: dict[str, Decimal] = {}
     try:
@@ -113,7 +113,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
             shares = values = {}
         if plan.caps:
             amount = apply_caps(ctx, cat, amount, shares)
-        adj = req.adjustment
+        adj = ctx.fields["adjustment"]
         if adj is not None and adj.max_amount < amount:
             amount = adj.max_amount
             ctx.step("reviewer_lowering", formula="min(award, amount set by the reviewer)",
@@ -205,18 +205,21 @@ def calculate(req: CalcRequest, history: AwardHistory | None = None,
     and returns the most favourable (从优、就高、不重复). `history` (optional) is the enterprise's
     pre-indexed award history; by default it is built from `req.prior_awards`."""
     cat = cat or catalogue()
-    if not req.alternatives:
-        plan = cat.plans.get((req.clause_id, req.year))
+    fields = req.__dict__                # the request's fields, read once (see calc/context.py, Ctx)
+    if not fields["alternatives"]:
+        plan = cat.plans.get((fields["clause_id"], fields["year"]))
         if plan is not None:             # the clause is known (its plan is made): check its facts alone
             needs = plan.needs           # _check_facts, inline where every needed fact is given
-            facts = req.facts
+            facts = fields["facts"]
             if needs[2] is not None:
                 for value in needs[2](facts):
                     if value is None:    # `is`, not `in`: Decimal == None goes through an ABC check
                         _check_facts(plan.cid, needs, facts)
             if needs[1]:
                 _check_facts(plan.cid, needs, facts)
-            return _evaluate(req, cat, history if history is not None else AwardHistory.of(req.prior_awards), plan)
+            if history is None:
+                history = AwardHistory.of(fields["prior_awards"])
+            return _evaluate(req, cat, history, plan)
     check_request(req, cat)
     history = history if history is not None else AwardHistory.of(req.prior_awards)
     if req.alternatives:

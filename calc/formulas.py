@@ -71,7 +71,7 @@ def loan_interest(ctx: Ctx) -> Raw:
     rate_pct, rate_cite, share, days_in_year = derived
     plan = ctx.plan
     preferential, pref_cite = plan.preferential_rate, plan.preferential_rate_cite
-    year, facts = ctx.year, ctx.req.facts
+    year, facts = ctx.year, ctx.facts
     nothing: list[Nothing] = []
     per_loan: dict[str, Decimal] = {}
     total = ZERO
@@ -183,7 +183,7 @@ def rate_of_base(ctx: Ctx) -> Raw:
         derived = plan.memo["rate_of_base"] = (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}", rate_pct,
                                                cite, base_name, plan.by_policy)
     fraction, formula, rate_pct, cite, base_name, by_policy = derived
-    facts = ctx.req.facts
+    facts = ctx.facts
     base = getattr(facts, base_name)
     amount = fraction * base
     ctx.trace.append(_tnew(TraceStep, (plan.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct},
@@ -213,7 +213,7 @@ def rate_of_base(ctx: Ctx) -> Raw:
 
 def first_set_premium(ctx: Ctx) -> Raw:
     """首年度不超过实际保险费90%且不超过实际投保费率2%, 从次年度起逐年递减10个百分点."""
-    f = ctx.req.facts
+    f = ctx.facts
     memo = ctx.plan.memo
     derived: Any = memo.get("first_set")
     if derived is None:                  # the parameters (each refused, in this order, if not in force)
@@ -248,7 +248,7 @@ def first_set_premium(ctx: Ctx) -> Raw:
 def programme_year(ctx: Ctx) -> int:
     """The programme year is derived, never declared: 1 + the consecutive support years just
     before this one in which this clause already paid (or committed) for the same policy."""
-    f = ctx.req.facts
+    f = ctx.facts
     policy_no, declared = f.policy_no, f.programme_year
     years = ctx.history.group_years(ctx.cid, items.group(f"policy:{policy_no or ''}"))  # items.policy(no, None)
     n, y = 1, ctx.year - 1
@@ -277,7 +277,7 @@ def vc_reward(ctx: Ctx) -> Raw:
     nothing: list[Nothing] = []
     given: dict[str, Decimal] = {}                     # per investee, within this claim
     per_investment: dict[str, Decimal] = {}
-    for inv in ctx.req.facts.investments or ():
+    for inv in ctx.facts.investments or ():
         # each field read once (a pydantic attribute read is slow: calc/context.py, Plan)
         investee_id, invested, stage, invested_on = inv.investee_id, inv.amount, inv.stage, inv.invested_on
         held_to = inv.held_until or ctx.as_of
@@ -350,7 +350,7 @@ def _find_ceiling(ctx: Ctx) -> Decimal | None:
 
 def reviewed_grant(ctx: Ctx) -> Raw:
     """按规定给予最高X万元奖励: the amount set by review (default the ceiling), or fixed by tier."""
-    f = ctx.req.facts
+    f = ctx.facts
     if ctx.has_param("tiers"):
         tiers, cite = ctx.param("tiers")
         kind = f.institution_type
@@ -396,7 +396,7 @@ def _nothing_reviewed(ctx: Ctx, review_amount: Decimal | None) -> str:
 
 def staged_grant(ctx: Ctx) -> Raw:
     """分阶段奖励: total × share of each stage reached; stages already paid are not paid again."""
-    f = ctx.req.facts
+    f = ctx.facts
     shares, cite = ctx.param("stage_shares")
     review_amount = f.review_amount
     total = review_amount if review_amount is not None else (_ceiling(ctx) or ZERO)

@@ -7,7 +7,7 @@ import operator
 from typing import Any
 
 from calc.context import Ctx
-from calc.model import TraceStep
+from calc.model import Enterprise, TraceStep
 
 ELIGIBILITY = "blacklist, jurisdiction, validity window, consecutive years, qualification"
 BLACKLIST_RULE = "严重失信名单: 依法依规限制被列入严重失信名单的主体享受财政资金补助等政策扶持"
@@ -17,13 +17,13 @@ def eligibility(ctx: Ctx) -> None:
     """blacklist, jurisdiction, validity window, consecutive years, qualification: in that order,
     each refusing with its rule; their facts gathered in ctx.checks, for the one trace step written
     when all have passed."""
-    plan, req, year = ctx.plan, ctx.req, ctx.year
+    plan, fields, year = ctx.plan, ctx.fields, ctx.year
     # hz2025 (十九), and every document (catalogue): no subsidy to a listed entity
-    if req.blacklisted:
+    if fields["blacklisted"]:
         raise ctx.refuse("blacklisted", "the enterprise is on the serious-dishonesty list (严重失信名单)",
                          rule="blacklist", cite=plan.blacklist_cite or BLACKLIST_RULE)
     # a policy pays enterprises of its own city or county (registered region)
-    enterprise = req.enterprise
+    enterprise: Enterprise = fields["enterprise"]
     region = enterprise.credit_code[2:8]              # credit_code.region_of
     if not region.startswith(plan.regions):
         ctx.checks["blacklisted"] = False
@@ -40,7 +40,7 @@ def eligibility(ctx: Ctx) -> None:
                          f"{plan.window_start}..{plan.window_end}", rule="validity", cite=plan.window_cite)
     kind = plan.fact_kind
     if kind is not None:
-        day = getattr(req.facts, kind)
+        day = getattr(ctx.facts, kind)
         if day is not None:
             checks[kind] = day
             if not plan.window_start <= day <= plan.window_end:
@@ -125,7 +125,7 @@ _WORDS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "in": "in"}
 
 def thresholds(ctx: Ctx) -> None:
     """Eligibility thresholds on facts (e.g. 实际投资总额达到2000万元), as in force on the first counted day."""
-    facts = ctx.req.facts
+    facts = ctx.facts
     trace, cid = ctx.trace, ctx.cid
     for fact, op, limit, text, formula, code, rule, refused_rule, cite in ctx.plan.thresholds:
         actual = getattr(facts, fact)
