@@ -38,17 +38,17 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decim
             used = history.in_years(group, plan.window_start.year, plan.window_end.year)
         else:
             used = history.all_time(group)
-        if once and used > 0:
+        if once and used > ZERO:
             raise ctx.refuse("already_awarded",
                              f"{cid} is a one-off award ({_WORDS[scope]}) and was already awarded ({used})",
                              rule=rule, cite=cite)
         remaining = limit - used
-        if remaining < 0:                                       # max(limit - used, ZERO)
+        if remaining < ZERO:                                    # max(limit - used, ZERO)
             remaining = ZERO
         inputs = {"cap": limit, "already_awarded": used, "remaining": remaining, "computed": amount}
         if shared is not None:
             inputs["shared_with"] = shared
-        if remaining <= 0 and amount > 0:
+        if remaining <= ZERO and amount > ZERO:
             raise ctx.refuse("cap_exhausted",
                              f"the {_WORDS[scope]} cap of {limit} under {cid} is used up ({used} awarded)",
                              rule=rule, cite=cite)

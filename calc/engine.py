@@ -68,7 +68,7 @@ def _check_facts(cid: str, needs: tuple, facts) -> None:
 
 
 def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
-    if amount <= 0:
+    if amount <= ZERO:
         return ()
     if not parts:
         return (_step(Tranche, (1, ctx.as_of, amount, ctx.plan.tranche_label)),)
@@ -121,7 +121,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
                      result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
         final = amount.quantize(FEN, ROUND_HALF_UP)     # to_fen (rounding given by position: half the cost)
         trace.append(_step(TraceStep, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
-        if final <= 0:
+        if final <= ZERO:
             raise _nothing_payable(ctx, amount)
         label: str | None
         if len(shares) == 1:             # the usual claim: one item takes the whole award (distribute)
@@ -186,7 +186,7 @@ def _item_label(shares: dict[str, Decimal]) -> str | None:
 def _nothing_payable(ctx: Ctx, amount: Decimal) -> Refused:
     """An award that is 0.00 after every step (the formulas refuse their own zeros): named after
     what made it zero — a reviewer's ceiling of 0, a cap the formula applied, or the rounding."""
-    if amount > 0:
+    if amount > ZERO:
         return ctx.refuse("below_threshold", f"the award {fmt(amount)} is less than half a fen: rounded once to "
                           "the fen (ROUND_HALF_UP) it is 0.00", rule="round")
     bit: Any = next((s for s in reversed(ctx.trace) if s.rule), None)

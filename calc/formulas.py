@@ -109,7 +109,7 @@ def loan_interest(ctx: Ctx) -> Raw:
                          inputs={"loan": loan_id, "loan_rate_pct": loan_rate, "deposit": dep_label,
                                  "clause_rate_pct": rate_pct},
                          result=f"{sub}%", rule="deposit_floor", cite=pref_cite)
-                if sub <= 0:
+                if sub <= ZERO:
                     nothing.append(("ineligible", "deposit_floor", pref_cite,
                         f"loan {loan_id}: its rate {loan_rate}% leaves no room above the deposit "
                         f"benchmark ({dep_label}); the enterprise's own rate may not fall below it"))
@@ -146,14 +146,14 @@ def loan_interest(ctx: Ctx) -> Raw:
                 ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
                          inputs={"loan": loan_id, "interest_paid": interest_paid}, result=amount,
                          rule="interest_paid_share", cite=share_cite)
-                if amount <= 0:
+                if amount <= ZERO:
                     nothing.append(("cap_exhausted", "interest_paid_share", share_cite,
                                     f"loan {loan_id}: the award is at most {share}% of the interest actually "
                                     f"paid, and {interest_paid} was paid"))
         total += amount
         key = items.loan(loan_id, year)
         per_loan[key] = per_loan.get(key, ZERO) + amount
-    if total <= 0 and nothing:
+    if total <= ZERO and nothing:
         raise _refuse_first(ctx, nothing, "loan")
     interest_paid = facts.interest_paid if share is not None else None
     if interest_paid is not None:
@@ -164,7 +164,7 @@ def loan_interest(ctx: Ctx) -> Raw:
             ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
                      inputs={"interest_paid": interest_paid}, result=total,
                      rule="interest_paid_share", cite=share_cite)
-            if total <= 0:
+            if total <= ZERO:
                 raise ctx.refuse("cap_exhausted", f"the award is at most {share}% of the interest actually paid, "
                                  f"and {interest_paid} was paid", rule="interest_paid_share",
                                  cite=share_cite)
@@ -188,7 +188,7 @@ def rate_of_base(ctx: Ctx) -> Raw:
     amount = fraction * base
     ctx.trace.append(_tnew(TraceStep, (plan.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct},
                                        amount, None, cite)))
-    if amount <= 0:
+    if amount <= ZERO:
         raise ctx.refuse("ineligible", f"{base_name} is {base}: {rate_pct}% of it is nothing",
                          rule=f"base:{base_name}", cite=cite)
     second = plan.second_limit
@@ -198,7 +198,7 @@ def rate_of_base(ctx: Ctx) -> Raw:
             amount = limit
             ctx.step("second_limit", formula=f"≤ {second}", inputs={second: limit}, result=amount, rule=second,
                      cite=cite)
-            if amount <= 0:
+            if amount <= ZERO:
                 raise ctx.refuse("cap_exhausted", f"the award may not exceed {second}, which is {limit}",
                                  rule=second, cite=cite)
     # _policy_items, else _fact_items
@@ -231,7 +231,7 @@ def first_set_premium(ctx: Ctx) -> Raw:
         by_year = memo[("first_set", year_no)] = (
             share, pct(share), f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium")
     share, fraction, formula = by_year
-    if share <= 0:
+    if share <= ZERO:
         raise ctx.refuse("ineligible", f"programme year {year_no}: {first_pct}% less {step_pct} points for each "
                          f"year after the first leaves nothing", rule="yearly_step_pct", cite=step_cite)
     premium, insured = f.premium, f.insured_amount
@@ -360,7 +360,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
         amount = Decimal(tiers[kind])
         ctx.step("tier", formula="fixed amount by institution type", inputs={"institution_type": kind},
                  result=amount, cite=cite)
-        if amount <= 0:
+        if amount <= ZERO:
             raise ctx.refuse("ineligible", f"institution type {kind!r} is awarded nothing", rule="tiers", cite=cite)
         return _tnew(Raw, (amount, [], _fact_items(f, amount)))
     ceiling = _ceiling(ctx)
@@ -373,7 +373,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
         amount = ceiling if ceiling is not None else ZERO
         ctx.step("review_amount", formula="no amount set by review: the ceiling",
                  inputs={"ceiling": ceiling}, result=amount)
-    if amount <= 0:
+    if amount <= ZERO:
         raise ctx.refuse("ineligible", _nothing_reviewed(ctx, review_amount), rule="review_amount",
                          cite=_ceiling_cite(ctx))
     return _tnew(Raw, (amount, [], _fact_items(f, amount)))
@@ -420,19 +420,19 @@ def staged_grant(ctx: Ctx) -> Raw:
                             f"{plan.window_start}..{plan.window_end}"))
             continue
         amount = fractions[stage] * total
-        if already > 0:
+        if already > ZERO:
             used = min(already, amount)
             already -= used
             amount -= used
             inputs["already_paid"] = used
         ctx.step("stage", "share × total", inputs, amount, None, cite)
-        if amount > 0:
+        if amount > ZERO:
             parts.append((stage, max(day, ctx.as_of), amount))
-        elif total > 0:
+        elif total > ZERO:
             nothing.append(("already_awarded", "stage_shares", cite,
                             f"stage {stage} was already paid under {ctx.cid} ({inputs.get('already_paid', ZERO)})"))
     if not parts:
-        if total <= 0:
+        if total <= ZERO:
             raise ctx.refuse("ineligible", _nothing_reviewed(ctx, review_amount), rule="review_amount",
                              cite=cite)
         if nothing:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 FEN = Decimal("0.01")
-ZERO = Decimal(0)
+ZERO = Decimal(0)       # compare a Decimal with ZERO, not 0: against an int, Decimal converts it first
 HUNDRED = Decimal(100)
 _HUNDREDTH = Decimal("0.01")
 
