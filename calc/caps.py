@@ -4,15 +4,14 @@ The history holds every award committed or paid (the award book), not only what 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Final
 
 from calc import items as item_keys
 from calc.catalogue import Catalogue
-from calc.context import Ctx
+from calc.context import TRACE_STEP, Ctx, tuple_new
 from calc.money import ZERO, to_fen
-from calc.model import TraceStep
 
-_WORDS = {
+_WORDS: Final = {
     "per_item": "per item",
     "per_year": "per enterprise per year",
     "per_period": "per enterprise over the policy period",
@@ -54,15 +53,14 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decim
                              rule=rule, cite=cite)
         if amount > remaining:
             amount = remaining
-            trace.append(_step(TraceStep, (cid, rule, _CUT, inputs, amount, rule, cite)))
+            trace.append(tuple_new(TRACE_STEP, (cid, rule, _CUT, inputs, amount, rule, cite)))
         else:
-            trace.append(_step(TraceStep, (cid, rule, _UNDER, inputs, amount, None, cite)))
+            trace.append(tuple_new(TRACE_STEP, (cid, rule, _UNDER, inputs, amount, None, cite)))
     return amount
 
 
-_step: Any = tuple.__new__      # calc.model.trace_step, inline
-_CUT = "min(computed, cap − already awarded)"
-_UNDER = "computed ≤ cap − already awarded"
+_CUT: Final = "min(computed, cap − already awarded)"
+_UNDER: Final = "computed ≤ cap − already awarded"
 
 
 def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, Decimal]:

@@ -5,16 +5,14 @@ text, the labels of the trace), so an evaluation costs dictionary hits, not re-r
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 from calc.history import AwardHistory
-from calc.model import _CODES, _REFUSAL_SET, _SET_EXTRA, _SET_FIELDS_SET, _SET_PRIVATE
-from calc.model import CalcRequest, Refusal, TraceStep
+from calc import model
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
 from calc.parameters import Citation, Clause, Document, value_on
-
-
-_tnew: Any = tuple.__new__
 
 
 class Refused(Exception):
@@ -24,17 +22,47 @@ class Refused(Exception):
         self.refusal = refusal
 
 
-_new: Any = object.__new__
-_set: Any = object.__setattr__
+# What an evaluation builds without re-validation (every value produced by the core), bound once.
+# Final, as the core's other module constants: compiled (make compile), each is a C static, where a
+# name imported from an interpreted module (calc.model) is looked up in the module's dict at every use.
+# A record from its fields in order, in one C call: tuple_new(TRACE_STEP, fields) is
+# calc.model.trace_step(*fields), tuple_new(TRANCHE, fields) calc.model.tranche(*fields).
+tuple_new: Final[Any] = tuple.__new__
+TRACE_STEP: Final[Any] = TraceStep
+TRANCHE: Final[Any] = Tranche
+_new: Final[Any] = object.__new__
+_CALC_RESULT: Final[Any] = CalcResult
+_REFUSAL: Final[Any] = Refusal
+_set: Final[Any] = object.__setattr__
+_SET_FIELDS_SET: Final[Any] = model._SET_FIELDS_SET
+_SET_EXTRA: Final[Any] = model._SET_EXTRA
+_SET_PRIVATE: Final[Any] = model._SET_PRIVATE
+_ALL_SET: Final[Any] = model._ALL_SET
+_REFUSAL_SET: Final[Any] = model._REFUSAL_SET
+_CODES: Final[Any] = model._CODES
+
+
+def result(clause_id: str, year: int, amount: Decimal, schedule: tuple, trace: tuple, refusal: Refusal | None,
+           chosen_clause: str | None, item_id: str | None, items: dict, item_values: dict) -> CalcResult:
+    """calc.model.result_of: the same object, here so that it is compiled with the engine when the
+    core is (calc/model.py stays interpreted; once per evaluation, its call cost more than its work)."""
+    obj = _new(_CALC_RESULT)
+    _set(obj, "__dict__", {
+        "clause_id": clause_id, "year": year, "amount": amount, "schedule": schedule, "trace": trace,
+        "refusal": refusal, "chosen_clause": chosen_clause, "alternatives": {}, "item_id": item_id,
+        "items": items, "item_values": item_values})
+    _SET_FIELDS_SET(obj, _ALL_SET)                 # frozen model: never mutated
+    _SET_EXTRA(obj, None)
+    _SET_PRIVATE(obj, None)
+    return obj
 
 
 def refusal(code: str, reason: str, rule: str | None) -> Refusal:
-    """Refusal.built (calc/model.py): the same object, here so that it is compiled with the engine
-    when the core is (calc/model.py stays interpreted). The engine's codes are literals of its own;
-    checked against the model's list all the same."""
+    """Refusal.built (calc/model.py): the same object, compiled with the engine as `result`. The
+    engine's codes are literals of its own; checked against the model's list all the same."""
     if code not in _CODES:
         raise ValueError(f"unknown refusal code {code!r}")
-    obj = _new(Refusal)
+    obj = _new(_REFUSAL)
     _set(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})
     _SET_FIELDS_SET(obj, _REFUSAL_SET)   # frozen model: never mutated
     _SET_EXTRA(obj, None)
@@ -177,7 +205,7 @@ class Ctx:
 
     def step(self, step: str, formula: str = "", inputs: dict[str, Any] | None = None,
              result: Any = "", rule: str | None = None, cite: Citation | str | None = None) -> None:
-        self.trace.append(_tnew(TraceStep, (       # trace_step, inline
+        self.trace.append(tuple_new(TRACE_STEP, (
             self.cid, step, formula, inputs or {}, result, rule,
             cite if cite is None or isinstance(cite, str) else cite_text(cite))))
 

@@ -3,22 +3,21 @@ reviewer's lowering, rounding to the fen, and the payout schedule. Pure: no I/O,
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
 from calc import rules
 from calc.caps import apply_caps, distribute, not_twice
 from calc.catalogue import Catalogue, catalogue
-from calc.context import Ctx, Plan, Refused, cite_text, needs
+from calc.context import TRACE_STEP, TRANCHE, Ctx, Plan, Refused, cite_text, needs, result, tuple_new
 from calc.errors import InputError
 from calc.formulas import FORMULAS
 from calc.history import AwardHistory
 from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
-from calc.model import _ALL_SET, _SET_EXTRA, _SET_FIELDS_SET, _SET_PRIVATE
 from calc.money import FEN, ZERO, fmt, to_fen
 
-CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
+CEILINGS_RULE: Final = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
 
 
 def parse_request(data: Any) -> CalcRequest:
@@ -71,18 +70,18 @@ def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
     if amount <= ZERO:
         return ()
     if not parts:
-        return (_step(Tranche, (1, ctx.as_of, amount, ctx.plan.tranche_label)),)
+        return (tuple_new(TRANCHE, (1, ctx.as_of, amount, ctx.plan.tranche_label)),)
     raw_total = sum((p[2] for p in parts), ZERO)
     tranches, paid = [], ZERO
     for i, (label, due, raw) in enumerate(parts, start=1):
         share = amount - paid if i == len(parts) else to_fen(amount * raw / raw_total)
         paid += share
-        tranches.append(_step(Tranche, (i, due, share, label)))
+        tranches.append(tuple_new(TRANCHE, (i, due, share, label)))
     return tuple(tranches)
 
 
-_ROUND = "quantize to 0.01, ROUND_HALF_UP"
-_FEN_ZERO = Decimal("0.00")
+_ROUND: Final = "quantize to 0.01, ROUND_HALF_UP"
+_FEN_ZERO: Final = Decimal("0.00")
 
 
 def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Plan | None = None) -> CalcResult:
@@ -120,7 +119,7 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
                      inputs={"max_amount": adj.max_amount, "reviewer": adj.reviewer or "-"},
                      result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
         final = amount.quantize(FEN, ROUND_HALF_UP)     # to_fen (rounding given by position: half the cost)
-        trace.append(_step(TraceStep, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
+        trace.append(tuple_new(TRACE_STEP, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
         if final <= ZERO:
             raise _nothing_payable(ctx, amount)
         label: str | None
@@ -131,34 +130,11 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
             shares = distribute(final, shares)
             label = _item_label(shares)
         schedule = _schedule(ctx, final, parts) if parts else \
-            (_step(Tranche, (1, ctx.as_of, final, plan.tranche_label)),)
+            (tuple_new(TRANCHE, (1, ctx.as_of, final, plan.tranche_label)),)
         # built without re-validation: every value here was produced by this module
-        return _result(cid, year, final, schedule, tuple(trace), None, cid, label, shares, values)
+        return result(cid, year, final, schedule, tuple(trace), None, cid, label, shares, values)
     except Refused as r:
-        return _result(cid, year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
-
-
-_new: Any = object.__new__
-_set: Any = object.__setattr__
-
-
-def _result(clause_id: str, year: int, amount: Decimal, schedule: tuple, trace: tuple, refusal: Refusal | None,
-            chosen_clause: str | None, item_id: str | None, items: dict, item_values: dict) -> CalcResult:
-    """calc.model.result_of (the same object, built without re-validation: every value here was
-    produced by this module), here so that it is compiled with the engine when the core is: called
-    once per evaluation, interpreted it cost more than its work."""
-    obj = _new(CalcResult)
-    _set(obj, "__dict__", {
-        "clause_id": clause_id, "year": year, "amount": amount, "schedule": schedule, "trace": trace,
-        "refusal": refusal, "chosen_clause": chosen_clause, "alternatives": {}, "item_id": item_id,
-        "items": items, "item_values": item_values})
-    _SET_FIELDS_SET(obj, _ALL_SET)                 # frozen model: never mutated
-    _SET_EXTRA(obj, None)
-    _SET_PRIVATE(obj, None)
-    return obj
-
-
-_step: Any = tuple.__new__       # a TraceStep or a Tranche from its fields in order (calc.model.trace_step)
+        return result(cid, year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
 
 
 def _item_values(raw) -> dict[str, Decimal]:

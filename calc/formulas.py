@@ -6,11 +6,11 @@ import calendar
 from datetime import date
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 from calc import items, rates
-from calc.context import Ctx
-from calc.model import Facts, TraceStep
+from calc.context import TRACE_STEP, Ctx, tuple_new
+from calc.model import Facts
 from calc.money import ZERO, pct
 from calc.parameters import Citation, value_on
 from calc.raw import Part, Raw
@@ -21,7 +21,7 @@ from calc.raw import Part, Raw
 Nothing = tuple[str, str, "Citation | str | None", str]
 
 
-_tnew: Any = tuple.__new__      # Raw((amount, parts, items)) or a TraceStep, every field given, in one C call
+RAW: Final[Any] = Raw   # tuple_new(RAW, (amount, parts, items)): a Raw in one C call (Final: calc/context.py)
 
 
 def _fact_items(f: Facts, amount: Decimal) -> dict[str, Decimal]:
@@ -168,7 +168,7 @@ def loan_interest(ctx: Ctx) -> Raw:
                 raise ctx.refuse("cap_exhausted", f"the award is at most {share}% of the interest actually paid, "
                                  f"and {interest_paid} was paid", rule="interest_paid_share",
                                  cite=share_cite)
-    return _tnew(Raw, (total, [], per_loan))
+    return tuple_new(RAW, (total, [], per_loan))
 
 
 # ---------------------------------------------------------------- rate × base
@@ -186,7 +186,7 @@ def rate_of_base(ctx: Ctx) -> Raw:
     facts = ctx.facts
     base = getattr(facts, base_name)
     amount = fraction * base
-    ctx.trace.append(_tnew(TraceStep, (plan.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct},
+    ctx.trace.append(tuple_new(TRACE_STEP, (plan.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct},
                                        amount, None, cite)))
     if amount <= ZERO:
         raise ctx.refuse("ineligible", f"{base_name} is {base}: {rate_pct}% of it is nothing",
@@ -205,8 +205,8 @@ def rate_of_base(ctx: Ctx) -> Raw:
     if by_policy:
         policy_no = facts.policy_no
         if policy_no:
-            return _tnew(Raw, (amount, [], {items.policy(policy_no, facts.period_start): amount}))
-    return _tnew(Raw, (amount, [], _fact_items(facts, amount)))
+            return tuple_new(RAW, (amount, [], {items.policy(policy_no, facts.period_start): amount}))
+    return tuple_new(RAW, (amount, [], _fact_items(facts, amount)))
 
 
 # ---------------------------------------------------------------- first set / first batch insurance
@@ -242,7 +242,7 @@ def first_set_premium(ctx: Ctx) -> Raw:
     amount = fraction * counted
     ctx.step("first_set_premium", formula, {"programme_year": year_no, "counted_premium": counted}, amount, None,
              cite)
-    return _tnew(Raw, (amount, [], _policy_items(ctx, f, amount)))
+    return tuple_new(RAW, (amount, [], _policy_items(ctx, f, amount)))
 
 
 def programme_year(ctx: Ctx) -> int:
@@ -326,7 +326,7 @@ def vc_reward(ctx: Ctx) -> Raw:
             raise _refuse_first(ctx, nothing, "investment")
         raise ctx.refuse("ineligible", "no investment qualifies (stage, holding period or window)",
                          rule="vc_reward", cite=cite)
-    return _tnew(Raw, (total, [], per_investment))
+    return tuple_new(RAW, (total, [], per_investment))
 
 
 # ---------------------------------------------------------------- grants
@@ -362,7 +362,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
                  result=amount, cite=cite)
         if amount <= ZERO:
             raise ctx.refuse("ineligible", f"institution type {kind!r} is awarded nothing", rule="tiers", cite=cite)
-        return _tnew(Raw, (amount, [], _fact_items(f, amount)))
+        return tuple_new(RAW, (amount, [], _fact_items(f, amount)))
     ceiling = _ceiling(ctx)
     review_amount = f.review_amount
     if review_amount is not None:
@@ -376,7 +376,7 @@ def reviewed_grant(ctx: Ctx) -> Raw:
     if amount <= ZERO:
         raise ctx.refuse("ineligible", _nothing_reviewed(ctx, review_amount), rule="review_amount",
                          cite=_ceiling_cite(ctx))
-    return _tnew(Raw, (amount, [], _fact_items(f, amount)))
+    return tuple_new(RAW, (amount, [], _fact_items(f, amount)))
 
 
 def _ceiling_cite(ctx: Ctx) -> Citation | None:
@@ -438,13 +438,13 @@ def staged_grant(ctx: Ctx) -> Raw:
         if nothing:
             raise _refuse_first(ctx, nothing, "stage")
     payable = sum((p[2] for p in parts), ZERO)
-    return _tnew(Raw, (payable, parts, _fact_items(f, payable)))
+    return tuple_new(RAW, (payable, parts, _fact_items(f, payable)))
 
 
 _day = itemgetter(1)     # a (stage, day) pair's day
 
 
-FORMULAS: dict[str, Callable[[Ctx], Raw]] = {
+FORMULAS: Final[dict[str, Callable[[Ctx], Raw]]] = {
     "loan_interest": loan_interest,
     "rate_of_base": rate_of_base,
     "first_set_premium": first_set_premium,

@@ -13,7 +13,7 @@ Part = tuple[str, date, Decimal]   # label, due date, amount
 class Raw(tuple):
     """What a formula computed: the raw award, the parts it is paid in (empty: one tranche of the
     whole award) and each item's share (item key, calc/items.py). A tuple (amount, parts, items),
-    built by the formulas in one C call (`_tnew(Raw, (amount, parts, items))`)."""
+    built by the formulas in one C call (`tuple_new(RAW, (amount, parts, items))`)."""
     __slots__ = ()
     amount: Decimal = property(itemgetter(0))                 # type: ignore[assignment]
     parts: list[Part] = property(itemgetter(1))               # type: ignore[assignment]

@@ -4,13 +4,13 @@ Each returns nothing or raises `Refused` (a result with a reason code, not an er
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Final
 
-from calc.context import Ctx
-from calc.model import Enterprise, TraceStep
+from calc.context import TRACE_STEP, Ctx, tuple_new
+from calc.model import Enterprise
 
-ELIGIBILITY = "blacklist, jurisdiction, validity window, consecutive years, qualification"
-BLACKLIST_RULE = "严重失信名单: 依法依规限制被列入严重失信名单的主体享受财政资金补助等政策扶持"
+ELIGIBILITY: Final = "blacklist, jurisdiction, validity window, consecutive years, qualification"
+BLACKLIST_RULE: Final = "严重失信名单: 依法依规限制被列入严重失信名单的主体享受财政资金补助等政策扶持"
 
 
 def eligibility(ctx: Ctx) -> None:
@@ -79,11 +79,8 @@ def eligibility(ctx: Ctx) -> None:
             raise ctx.refuse("ineligible",
                              f"{plan.cid} requires one of {', '.join(kinds)} valid during {lo}..{hi}; none held",
                              rule="qualification")
-    ctx.trace.append(_step(TraceStep, (plan.cid, "eligibility", ELIGIBILITY, checks, "passed", None,
+    ctx.trace.append(tuple_new(TRACE_STEP, (plan.cid, "eligibility", ELIGIBILITY, checks, "passed", None,
                                        plan.window_cite)))
-
-
-_step: Any = tuple.__new__       # calc.model.trace_step, inline
 
 
 def consecutive_years(ctx: Ctx) -> None:
@@ -118,7 +115,7 @@ def qualification(ctx: Ctx) -> None:
                      rule="qualification")
 
 
-OPS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq,
+OPS: Final = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq,
         "in": lambda a, b: a in b}
 _WORDS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "in": "in"}
 
@@ -131,5 +128,5 @@ def thresholds(ctx: Ctx) -> None:
         actual = getattr(facts, fact)
         if actual is None or not OPS[op](actual, limit):
             raise ctx.refuse(code, f"{rule} ({fact} = {actual})", rule=refused_rule, cite=cite)
-        trace.append(_step(TraceStep, (cid, "threshold", formula, {fact: actual, "threshold": text}, "met", None,
+        trace.append(tuple_new(TRACE_STEP, (cid, "threshold", formula, {fact: actual, "threshold": text}, "met", None,
                                        cite)))
