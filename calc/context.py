@@ -33,10 +33,6 @@ TRANCHE: Final[Any] = Tranche
 _new: Final[Any] = object.__new__
 _CALC_RESULT: Final[Any] = CalcResult
 _REFUSAL: Final[Any] = Refusal
-_set: Final[Any] = object.__setattr__
-_SET_FIELDS_SET: Final[Any] = model._SET_FIELDS_SET
-_SET_EXTRA: Final[Any] = model._SET_EXTRA
-_SET_PRIVATE: Final[Any] = model._SET_PRIVATE
 _ALL_SET: Final[Any] = model._ALL_SET
 _REFUSAL_SET: Final[Any] = model._REFUSAL_SET
 _CODES: Final[Any] = model._CODES
@@ -47,13 +43,14 @@ def result(clause_id: str, year: int, amount: Decimal, schedule: tuple, trace: t
     """calc.model.result_of: the same object, here so that it is compiled with the engine when the
     core is (calc/model.py stays interpreted; once per evaluation, its call cost more than its work)."""
     obj = _new(_CALC_RESULT)
-    _set(obj, "__dict__", {
+    # object.__setattr__ spelled out: mypyc makes it one C call (PyObject_GenericSetAttr)
+    object.__setattr__(obj, "__dict__", {
         "clause_id": clause_id, "year": year, "amount": amount, "schedule": schedule, "trace": trace,
         "refusal": refusal, "chosen_clause": chosen_clause, "alternatives": {}, "item_id": item_id,
         "items": items, "item_values": item_values})
-    _SET_FIELDS_SET(obj, _ALL_SET)                 # frozen model: never mutated
-    _SET_EXTRA(obj, None)
-    _SET_PRIVATE(obj, None)
+    object.__setattr__(obj, "__pydantic_fields_set__", _ALL_SET)     # frozen model: never mutated
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
     return obj
 
 
@@ -63,10 +60,10 @@ def refusal(code: str, reason: str, rule: str | None) -> Refusal:
     if code not in _CODES:
         raise ValueError(f"unknown refusal code {code!r}")
     obj = _new(_REFUSAL)
-    _set(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})
-    _SET_FIELDS_SET(obj, _REFUSAL_SET)   # frozen model: never mutated
-    _SET_EXTRA(obj, None)
-    _SET_PRIVATE(obj, None)
+    object.__setattr__(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})   # as in `result`
+    object.__setattr__(obj, "__pydantic_fields_set__", _REFUSAL_SET)   # frozen model: never mutated
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
     return obj
 
 
