@@ -7,7 +7,6 @@ import operator
 from typing import Final
 
 from calc.context import TRACE_STEP, Ctx, tuple_new
-from calc.model import Enterprise
 
 ELIGIBILITY: Final = "blacklist, jurisdiction, validity window, consecutive years, qualification"
 BLACKLIST_RULE: Final = "严重失信名单: 依法依规限制被列入严重失信名单的主体享受财政资金补助等政策扶持"
@@ -23,8 +22,9 @@ def eligibility(ctx: Ctx) -> None:
         raise ctx.refuse("blacklisted", "the enterprise is on the serious-dishonesty list (严重失信名单)",
                          rule="blacklist", cite=plan.blacklist_cite or BLACKLIST_RULE)
     # a policy pays enterprises of its own city or county (registered region)
-    enterprise: Enterprise = fields["enterprise"]
-    region = enterprise.credit_code[2:8]              # credit_code.region_of
+    enterprise = fields["enterprise"].__dict__        # its fields, in one attribute read (calc/context.py, Ctx)
+    code: str = enterprise["credit_code"]
+    region = code[2:8]                                # credit_code.region_of
     if not region.startswith(plan.regions):
         ctx.checks["blacklisted"] = False
         raise ctx.refuse(
@@ -68,10 +68,11 @@ def eligibility(ctx: Ctx) -> None:
     kinds = plan.qualifications
     if kinds:                                         # qualification, inline
         lo, hi = plan.start, plan.end
-        for q in enterprise.qualifications:
-            kind_held = q.kind
-            if kind_held in kinds and q.valid_from <= hi:
-                valid_to = q.valid_to
+        for q in enterprise["qualifications"]:
+            held = q.__dict__                         # (one attribute read, as the enterprise's)
+            kind_held = held["kind"]
+            if kind_held in kinds and held["valid_from"] <= hi:
+                valid_to = held["valid_to"]
                 if valid_to is None or valid_to >= lo:
                     checks["qualification"] = kind_held    # the first one held
                     break
