@@ -4,7 +4,7 @@ Each returns nothing or raises `Refused` (a result with a reason code, not an er
 from __future__ import annotations
 
 import operator
-from typing import Final
+from typing import Any, Final
 
 from calc.context import TRACE_STEP, Ctx, tuple_new
 
@@ -22,7 +22,7 @@ def eligibility(ctx: Ctx) -> None:
         raise ctx.refuse("blacklisted", "the enterprise is on the serious-dishonesty list (严重失信名单)",
                          rule="blacklist", cite=plan.blacklist_cite or BLACKLIST_RULE)
     # a policy pays enterprises of its own city or county (registered region)
-    enterprise = fields["enterprise"].__dict__        # its fields, in one attribute read (calc/context.py, Ctx)
+    enterprise: dict[str, Any] = fields["enterprise"].__dict__   # its fields, in one read (calc/context.py, Ctx)
     code: str = enterprise["credit_code"]
     region = code[2:8]                                # credit_code.region_of
     if not region.startswith(plan.regions):
@@ -69,7 +69,7 @@ def eligibility(ctx: Ctx) -> None:
     if kinds:                                         # qualification, inline
         lo, hi = plan.start, plan.end
         for q in enterprise["qualifications"]:
-            held = q.__dict__                         # (one attribute read, as the enterprise's)
+            held: dict[str, Any] = q.__dict__         # (one attribute read, as the enterprise's)
             kind_held = held["kind"]
             if kind_held in kinds and held["valid_from"] <= hi:
                 valid_to = held["valid_to"]
