@@ -9,8 +9,8 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Callable, Final
 
-from calc.history import AwardHistory
 from calc import model
+from calc.history import AwardHistory
 from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
 from calc.parameters import Citation, Clause, Document, value_on
 
