@@ -45,7 +45,9 @@ CHUNK = 512
 
 def award(result: CalcResult) -> tuple[str, Decimal, str | None]:
     """A summary for matching: the clause, the amount it pays, the refusal code (None if it pays)."""
-    return result.clause_id, result.amount, result.refusal.code if result.refusal is not None else None
+    fields = result.__dict__    # one attribute read, not three (a pydantic model's fields: calc/context.py, Ctx)
+    refusal = fields["refusal"]
+    return fields["clause_id"], fields["amount"], refusal.code if refusal is not None else None
 
 
 def _whole(result: CalcResult) -> CalcResult:

@@ -4,14 +4,14 @@ The history holds every award committed or paid (the award book), not only what 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Final
 
 from calc import items as item_keys
 from calc.catalogue import Catalogue
-from calc.context import Ctx
+from calc.context import TRACE_STEP, Ctx, tuple_new
 from calc.money import ZERO, to_fen
-from calc.model import TraceStep
 
-_WORDS = {
+_WORDS: Final = {
     "per_item": "per item",
     "per_year": "per enterprise per year",
     "per_period": "per enterprise over the policy period",
@@ -23,7 +23,7 @@ _WORDS = {
 def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decimal]) -> Decimal:
     """Each cap of the clause in force on the first counted day (the clause's plan), in order:
     what is left of it after the awards already made in its scope bounds the award."""
-    year = ctx.req.year
+    year = ctx.year
     history = ctx.history
     trace, cid = ctx.trace, ctx.cid
     for scope, limit, once, group, shared, cite, rule in ctx.plan.caps:
@@ -33,35 +33,34 @@ def apply_caps(ctx: Ctx, cat: Catalogue, amount: Decimal, items: dict[str, Decim
             groups = {item_keys.group(k) for k in items}
             used = sum((history.for_group(c, g) for c in group for g in groups), ZERO)
         elif scope == "per_period":
-            w = ctx.doc.window
-            used = history.in_years(group, w.start.year, w.end.year)
+            plan = ctx.plan
+            used = history.in_years(group, plan.window_start.year, plan.window_end.year)
         else:
             used = history.all_time(group)
-        if once and used > 0:
+        if once and used > ZERO:
             raise ctx.refuse("already_awarded",
                              f"{cid} is a one-off award ({_WORDS[scope]}) and was already awarded ({used})",
                              rule=rule, cite=cite)
         remaining = limit - used
-        if remaining < 0:                                       # max(limit - used, ZERO)
+        if remaining < ZERO:                                    # max(limit - used, ZERO)
             remaining = ZERO
         inputs = {"cap": limit, "already_awarded": used, "remaining": remaining, "computed": amount}
         if shared is not None:
             inputs["shared_with"] = shared
-        if remaining <= 0 and amount > 0:
+        if remaining <= ZERO and amount > ZERO:
             raise ctx.refuse("cap_exhausted",
                              f"the {_WORDS[scope]} cap of {limit} under {cid} is used up ({used} awarded)",
                              rule=rule, cite=cite)
         if amount > remaining:
             amount = remaining
-            trace.append(_step(TraceStep, (cid, rule, _CUT, inputs, amount, rule, cite)))
+            trace.append(tuple_new(TRACE_STEP, (cid, rule, _CUT, inputs, amount, rule, cite)))
         else:
-            trace.append(_step(TraceStep, (cid, rule, _UNDER, inputs, amount, None, cite)))
+            trace.append(tuple_new(TRACE_STEP, (cid, rule, _UNDER, inputs, amount, None, cite)))
     return amount
 
 
-_step = tuple.__new__      # calc.model.trace_step, inline
-_CUT = "min(computed, cap − already awarded)"
-_UNDER = "computed ≤ cap − already awarded"
+_CUT: Final = "min(computed, cap − already awarded)"
+_UNDER: Final = "computed ≤ cap − already awarded"
 
 
 def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, Decimal]:
@@ -73,8 +72,8 @@ def not_twice(ctx: Ctx, cat: Catalogue, items: dict[str, Decimal]) -> dict[str, 
         return dict(items)
     out: dict[str, Decimal] = {}
     blocked: list[tuple[str, dict[str, Decimal]]] = []
-    overlap = ctx.doc.rules.overlap_rule
-    cite = ctx.doc.rules.overlap_cite
+    overlap = ctx.plan.overlap_rule
+    cite = ctx.plan.overlap_cite
     for key, value in items.items():
         paid = ctx.history.for_item(key)
         if not paid:

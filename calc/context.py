@@ -5,15 +5,14 @@ text, the labels of the trace), so an evaluation costs dictionary hits, not re-r
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
+from calc import model
 from calc.history import AwardHistory
-from calc.model import CalcRequest, Refusal, TraceStep
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
 from calc.parameters import Citation, Clause, Document, value_on
-
-
-_tnew = tuple.__new__
 
 
 class Refused(Exception):
@@ -21,6 +20,51 @@ class Refused(Exception):
 
     def __init__(self, refusal: Refusal):
         self.refusal = refusal
+
+
+# What an evaluation builds without re-validation (every value produced by the core), bound once.
+# Final, as the core's other module constants: compiled (make compile), each is a C static, where a
+# name imported from an interpreted module (calc.model) is looked up in the module's dict at every use.
+# A record from its fields in order, in one C call: tuple_new(TRACE_STEP, fields) is
+# calc.model.trace_step(*fields), tuple_new(TRANCHE, fields) calc.model.tranche(*fields).
+tuple_new: Final[Any] = tuple.__new__
+TRACE_STEP: Final[Any] = TraceStep
+TRANCHE: Final[Any] = Tranche
+_new: Final[Any] = object.__new__
+_CALC_RESULT: Final[Any] = CalcResult
+_REFUSAL: Final[Any] = Refusal
+_ALL_SET: Final[Any] = model._ALL_SET
+_REFUSAL_SET: Final[Any] = model._REFUSAL_SET
+_CODES: Final[Any] = model._CODES
+
+
+def result(clause_id: str, year: int, amount: Decimal, schedule: tuple, trace: tuple, refusal: Refusal | None,
+           chosen_clause: str | None, item_id: str | None, items: dict, item_values: dict) -> CalcResult:
+    """calc.model.result_of: the same object, here so that it is compiled with the engine when the
+    core is (calc/model.py stays interpreted; once per evaluation, its call cost more than its work)."""
+    obj = _new(_CALC_RESULT)
+    # object.__setattr__ spelled out: mypyc makes it one C call (PyObject_GenericSetAttr)
+    object.__setattr__(obj, "__dict__", {
+        "clause_id": clause_id, "year": year, "amount": amount, "schedule": schedule, "trace": trace,
+        "refusal": refusal, "chosen_clause": chosen_clause, "alternatives": {}, "item_id": item_id,
+        "items": items, "item_values": item_values})
+    object.__setattr__(obj, "__pydantic_fields_set__", _ALL_SET)     # frozen model: never mutated
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def refusal(code: str, reason: str, rule: str | None) -> Refusal:
+    """Refusal.built (calc/model.py): the same object, compiled with the engine as `result`. The
+    engine's codes are literals of its own; checked against the model's list all the same."""
+    if code not in _CODES:
+        raise ValueError(f"unknown refusal code {code!r}")
+    obj = _new(_REFUSAL)
+    object.__setattr__(obj, "__dict__", {"code": code, "reason": reason, "rule": rule})   # as in `result`
+    object.__setattr__(obj, "__pydantic_fields_set__", _REFUSAL_SET)   # frozen model: never mutated
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
 
 
 _CITES: dict[int, tuple[Citation, str]] = {}
@@ -65,7 +109,9 @@ class Plan:
     and the fixed texts of the trace. `memo` holds what a formula derives from its parameters."""
     __slots__ = ("cat", "doc", "clause", "cid", "year", "start", "end", "year_end", "params", "caps",
                  "thresholds", "regions", "fact_kind", "max_years", "max_years_cite", "window_cite",
-                 "tranche_label", "needs", "memo", "counted")
+                 "tranche_label", "needs", "memo", "counted", "formula", "doc_id", "issuer", "window_start",
+                 "window_end", "blacklist_cite", "qualifications", "base", "second_limit", "by_policy",
+                 "preferential_rate", "preferential_rate_cite", "overlap_rule", "overlap_cite")
 
     def __init__(self, cat: Any, doc: Document, clause: Clause, year: int):
         self.cat, self.doc, self.clause, self.cid, self.year = cat, doc, clause, clause.id, year
@@ -106,7 +152,24 @@ class Plan:
         self.tranche_label = f"{clause.id} {year}"
         self.needs = needs(clause)
         self.counted = (self.start, self.end)   # the days counted, as the eligibility step shows them
-        self.memo: dict[str, Any] = {}
+        self.memo: dict[Any, Any] = {}
+        # what evaluations read of the clause and its document, copied here: a Plan's attribute is a
+        # slot, where a pydantic model's attribute read takes CPython's slow path (BaseModel defines
+        # __getattr__), and an evaluation made dozens of them
+        self.formula: str = clause.formula
+        self.doc_id: str = doc.id
+        self.issuer: str = doc.issuer
+        self.window_start: date = w.start
+        self.window_end: date = w.end
+        self.blacklist_cite = cite_text(doc.rules.blacklist_cite)
+        self.qualifications: tuple[str, ...] = clause.requires_qualification
+        self.base = clause.base
+        self.second_limit = clause.second_limit
+        self.by_policy = clause.overlap_item == "insurance_policy"
+        self.preferential_rate = doc.rules.preferential_rate
+        self.preferential_rate_cite = cite_text(doc.rules.preferential_rate_cite)
+        self.overlap_rule = doc.rules.overlap_rule
+        self.overlap_cite = cite_text(doc.rules.overlap_cite)
 
     def derived(self, key: str, make: Callable[[], Any]) -> Any:
         """What a formula derives from its parameters (a rate as a fraction, a formula's text), made once."""
@@ -119,10 +182,18 @@ class Plan:
 
 class Ctx:
     __slots__ = ("req", "plan", "doc", "clause", "cid", "history", "as_of", "period_start", "period_end",
-                 "trace", "checks", "cat")
+                 "trace", "checks", "cat", "fields", "year", "facts")
 
-    def __init__(self, req: CalcRequest, plan: Plan, history: AwardHistory, as_of: date):
-        self.req, self.plan, self.history, self.as_of = req, plan, history, as_of
+    def __init__(self, req: CalcRequest, plan: Plan, history: AwardHistory, as_of: date | None):
+        """`as_of`: the calculation date; None: the request's (by default 31 Dec of the support year)."""
+        # the request's fields, read once from its __dict__, where pydantic keeps them: one attribute
+        # read, where each `req.x` takes CPython's slow path (BaseModel defines __getattr__) and an
+        # evaluation made dozens. (models/amendments.py passes a namespace with the year alone.)
+        fields = self.fields = req.__dict__
+        self.req, self.plan, self.history = req, plan, history
+        self.year: int = fields["year"]
+        self.facts: Any = fields.get("facts")    # Facts (none in the namespace of models/amendments.py)
+        self.as_of: date = as_of or fields["as_of"] or plan.year_end
         self.doc, self.clause, self.cid, self.cat = plan.doc, plan.clause, plan.cid, plan.cat
         self.period_start = plan.start   # first day of the support year counted (clipped to the window)
         self.period_end = plan.end       # last day counted
@@ -131,14 +202,14 @@ class Ctx:
 
     def step(self, step: str, formula: str = "", inputs: dict[str, Any] | None = None,
              result: Any = "", rule: str | None = None, cite: Citation | str | None = None) -> None:
-        self.trace.append(_tnew(TraceStep, (       # trace_step, inline
+        self.trace.append(tuple_new(TRACE_STEP, (
             self.cid, step, formula, inputs or {}, result, rule,
             cite if cite is None or isinstance(cite, str) else cite_text(cite))))
 
     def refuse(self, code: str, reason: str, rule: str | None = None,
                cite: Citation | str | None = None) -> Refused:
         self.step("refusal", "", {"code": code}, reason, rule, cite)
-        return Refused(Refusal.built(code, reason, rule))
+        return Refused(refusal(code, reason, rule))
 
     def param(self, name: str) -> tuple[Any, str | None]:
         """The clause parameter in force on the first counted day: its value and its citation's text."""
@@ -153,4 +224,4 @@ class Ctx:
         return self.cat.cap_group(self.cid, cap.group) if self.cat is not None else (self.cid,)
 
     def has_param(self, name: str) -> bool:
-        return name in self.clause.params
+        return name in self.plan.params  # the clause's parameters, each resolved (None: not yet in force)

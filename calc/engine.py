@@ -3,21 +3,21 @@ reviewer's lowering, rounding to the fen, and the payout schedule. Pure: no I/O,
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
 from calc import rules
 from calc.caps import apply_caps, distribute, not_twice
 from calc.catalogue import Catalogue, catalogue
-from calc.context import Ctx, Plan, Refused, cite_text, needs
+from calc.context import TRACE_STEP, TRANCHE, Ctx, Plan, Refused, cite_text, needs, result, tuple_new
 from calc.errors import InputError
 from calc.formulas import FORMULAS
 from calc.history import AwardHistory
-from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche, result_of, tranche
+from calc.model import CalcRequest, CalcResult, Refusal, TraceStep, Tranche
 from calc.money import FEN, ZERO, fmt, to_fen
 
-CEILINGS_RULE = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
+CEILINGS_RULE: Final = "本文件中涉及的资金补助(奖励)比例和标准为最高限额"
 
 
 def parse_request(data: Any) -> CalcRequest:
@@ -67,35 +67,35 @@ def _check_facts(cid: str, needs: tuple, facts) -> None:
 
 
 def _schedule(ctx: Ctx, amount: Decimal, parts: list) -> tuple[Tranche, ...]:
-    if amount <= 0:
+    if amount <= ZERO:
         return ()
     if not parts:
-        return (tranche(1, ctx.as_of, amount, ctx.plan.tranche_label),)
+        return (tuple_new(TRANCHE, (1, ctx.as_of, amount, ctx.plan.tranche_label)),)
     raw_total = sum((p[2] for p in parts), ZERO)
     tranches, paid = [], ZERO
     for i, (label, due, raw) in enumerate(parts, start=1):
         share = amount - paid if i == len(parts) else to_fen(amount * raw / raw_total)
         paid += share
-        tranches.append(tranche(i, due, share, label))
+        tranches.append(tuple_new(TRANCHE, (i, due, share, label)))
     return tuple(tranches)
 
 
-_ROUND = "quantize to 0.01, ROUND_HALF_UP"
-_FEN_ZERO = Decimal("0.00")
+_ROUND: Final = "quantize to 0.01, ROUND_HALF_UP"
+_FEN_ZERO: Final = Decimal("0.00")
 
 
 def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Plan | None = None) -> CalcResult:
     if plan is None:
         plan = cat.plans.get((req.clause_id, req.year)) or cat.plan(req.clause_id, req.year)
     cid = plan.cid
-    ctx = Ctx(req, plan, history, req.as_of or plan.year_end)
-    trace = ctx.trace
+    ctx = Ctx(req, plan, history, None)
+    trace, year = ctx.trace, ctx.year
     shares: dict[str, Decimal] = {}
     try:
         rules.eligibility(ctx)
         if plan.thresholds:
             rules.thresholds(ctx)
-        raw = FORMULAS[plan.clause.formula](ctx)
+        raw = FORMULAS[plan.formula](ctx)
         amount, parts, values = raw
         if values:
             if len(values) == 1:
@@ -112,16 +112,17 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
             shares = values = {}
         if plan.caps:
             amount = apply_caps(ctx, cat, amount, shares)
-        adj = req.adjustment
+        adj = ctx.fields["adjustment"]
         if adj is not None and adj.max_amount < amount:
             amount = adj.max_amount
             ctx.step("reviewer_lowering", formula="min(award, amount set by the reviewer)",
                      inputs={"max_amount": adj.max_amount, "reviewer": adj.reviewer or "-"},
                      result=amount, rule="reviewer", cite=f"{CEILINGS_RULE} — {adj.reason}")
         final = amount.quantize(FEN, ROUND_HALF_UP)     # to_fen (rounding given by position: half the cost)
-        trace.append(_step(TraceStep, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
-        if final <= 0:
+        trace.append(tuple_new(TRACE_STEP, (cid, "round", _ROUND, {"amount": amount}, final, None, None)))
+        if final <= ZERO:
             raise _nothing_payable(ctx, amount)
+        label: str | None
         if len(shares) == 1:             # the usual claim: one item takes the whole award (distribute)
             label, = shares
             shares = {label: final - ZERO}
@@ -129,14 +130,11 @@ def _evaluate(req: CalcRequest, cat: Catalogue, history: AwardHistory, plan: Pla
             shares = distribute(final, shares)
             label = _item_label(shares)
         schedule = _schedule(ctx, final, parts) if parts else \
-            (_step(Tranche, (1, ctx.as_of, final, plan.tranche_label)),)
+            (tuple_new(TRANCHE, (1, ctx.as_of, final, plan.tranche_label)),)
         # built without re-validation: every value here was produced by this module
-        return result_of(cid, req.year, final, schedule, tuple(trace), None, cid, label, shares, values)
+        return result(cid, year, final, schedule, tuple(trace), None, cid, label, shares, values)
     except Refused as r:
-        return result_of(cid, req.year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
-
-
-_step = tuple.__new__       # a TraceStep or a Tranche from its fields in order (calc.model.trace_step)
+        return result(cid, year, _FEN_ZERO, (), tuple(trace), r.refusal, None, _item_label(shares), {}, {})
 
 
 def _item_values(raw) -> dict[str, Decimal]:
@@ -164,17 +162,17 @@ def _item_label(shares: dict[str, Decimal]) -> str | None:
 def _nothing_payable(ctx: Ctx, amount: Decimal) -> Refused:
     """An award that is 0.00 after every step (the formulas refuse their own zeros): named after
     what made it zero — a reviewer's ceiling of 0, a cap the formula applied, or the rounding."""
-    if amount > 0:
+    if amount > ZERO:
         return ctx.refuse("below_threshold", f"the award {fmt(amount)} is less than half a fen: rounded once to "
                           "the fen (ROUND_HALF_UP) it is 0.00", rule="round")
-    bit = next((s for s in reversed(ctx.trace) if s.rule), None)
+    bit: Any = next((s for s in reversed(ctx.trace) if s.rule), None)
     if bit is not None and bit.rule == "reviewer":
         return ctx.refuse("ineligible", f"the reviewer lowered the award under {ctx.cid} to 0: "
-                          f"{ctx.req.adjustment.reason}", rule="reviewer", cite=bit.cite)
+                          f"{ctx.req.adjustment.reason}", rule="reviewer", cite=bit.cite)  # type: ignore[union-attr]
     if bit is not None and bit.rule.startswith("cap:"):
-        return ctx.refuse("cap_exhausted", f"the {bit.rule[4:]} cap under {ctx.cid} leaves nothing for {ctx.req.year}",
+        return ctx.refuse("cap_exhausted", f"the {bit.rule[4:]} cap under {ctx.cid} leaves nothing for {ctx.year}",
                           rule=bit.rule, cite=bit.cite)
-    return ctx.refuse("cap_exhausted", f"nothing payable under {ctx.cid} for {ctx.req.year}", rule="zero")
+    return ctx.refuse("cap_exhausted", f"nothing payable under {ctx.cid} for {ctx.year}", rule="zero")
 
 
 def calculate(req: CalcRequest, history: AwardHistory | None = None,
@@ -183,17 +181,21 @@ def calculate(req: CalcRequest, history: AwardHistory | None = None,
     and returns the most favourable (从优、就高、不重复). `history` (optional) is the enterprise's
     pre-indexed award history; by default it is built from `req.prior_awards`."""
     cat = cat or catalogue()
-    if not req.alternatives:
-        plan = cat.plans.get((req.clause_id, req.year))
+    fields = req.__dict__                # the request's fields, read once (see calc/context.py, Ctx)
+    if not fields["alternatives"]:
+        plan = cat.plans.get((fields["clause_id"], fields["year"]))
         if plan is not None:             # the clause is known (its plan is made): check its facts alone
             needs = plan.needs           # _check_facts, inline where every needed fact is given
+            facts = fields["facts"]
             if needs[2] is not None:
-                for value in needs[2](req.facts):
+                for value in needs[2](facts):
                     if value is None:    # `is`, not `in`: Decimal == None goes through an ABC check
-                        _check_facts(plan.cid, needs, req.facts)
+                        _check_facts(plan.cid, needs, facts)
             if needs[1]:
-                _check_facts(plan.cid, needs, req.facts)
-            return _evaluate(req, cat, history if history is not None else AwardHistory.of(req.prior_awards), plan)
+                _check_facts(plan.cid, needs, facts)
+            if history is None:
+                history = AwardHistory.of(fields["prior_awards"])
+            return _evaluate(req, cat, history, plan)
     check_request(req, cat)
     history = history if history is not None else AwardHistory.of(req.prior_awards)
     if req.alternatives:
@@ -232,12 +234,12 @@ def calculate_claims(requests: list[CalcRequest], history: AwardHistory | None =
         rule="从优、就高、不重复", cite=cite_text(doc.rules.overlap_cite))
     out = [chosen.model_copy(update={"trace": chosen.trace + (overlap,), "alternatives": alternatives,
                                      "chosen_clause": chosen.clause_id})]
-    for i, r in enumerate(results):
+    for i, res in enumerate(results):
         if i == best:
             continue
-        refusal = r.refusal or Refusal(
+        refusal = res.refusal or Refusal(
             code="superseded", rule="从优、就高、不重复",
-            reason=f"{chosen.clause_id} pays more ({fmt(chosen.amount)} > {fmt(r.amount)}) for the same item")
-        out.append(r.model_copy(update={"amount": Decimal("0.00"), "schedule": (), "refusal": refusal, "items": {},
-                                        "chosen_clause": chosen.clause_id, "alternatives": alternatives}))
+            reason=f"{chosen.clause_id} pays more ({fmt(chosen.amount)} > {fmt(res.amount)}) for the same item")
+        out.append(res.model_copy(update={"amount": Decimal("0.00"), "schedule": (), "refusal": refusal, "items": {},
+                                          "chosen_clause": chosen.clause_id, "alternatives": alternatives}))
     return out

@@ -6,48 +6,35 @@ import calendar
 from datetime import date
 from decimal import Decimal
 from operator import itemgetter
-from typing import Callable
+from typing import Any, Callable, Final
 
 from calc import items, rates
-from calc.context import Ctx
-from calc.model import TraceStep
+from calc.context import TRACE_STEP, Ctx, tuple_new
+from calc.model import Facts
 from calc.money import ZERO, pct
 from calc.parameters import Citation, value_on
+from calc.raw import Part, Raw
 
-Part = tuple[str, date, Decimal]   # label, due date, amount
 # Why an item (a loan, an investment, a stage) counts nothing: the refusal it would be
 # (code, rule, citation, reason). When no item is left, the first one is the claim's refusal:
 # a zero award always names the rule that made it zero, never a bare "nothing payable".
 Nothing = tuple[str, str, "Citation | str | None", str]
 
 
-class Raw(tuple):
-    """What a formula computed: the raw award, the parts it is paid in (empty: one tranche of the
-    whole award) and each item's share (item key, calc/items.py). A tuple (amount, parts, items),
-    built by the formulas in one C call (`_tnew(Raw, (amount, parts, items))`)."""
-    __slots__ = ()
-    amount: Decimal = property(itemgetter(0))                 # type: ignore[assignment]
-    parts: list[Part] = property(itemgetter(1))               # type: ignore[assignment]
-    items: dict[str, Decimal] = property(itemgetter(2))       # type: ignore[assignment]
-
-    def __new__(cls, amount: Decimal, parts: list[Part] | None = None,
-                items: dict[str, Decimal] | None = None) -> "Raw":
-        return tuple.__new__(cls, (amount, [] if parts is None else parts, {} if items is None else items))
+RAW: Final[Any] = Raw   # tuple_new(RAW, (amount, parts, items)): a Raw in one C call (Final: calc/context.py)
 
 
-_tnew = tuple.__new__      # Raw((amount, parts, items)) or a TraceStep, every field given, in one C call
-
-
-def _fact_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
+def _fact_items(f: Facts, amount: Decimal) -> dict[str, Decimal]:
     """The item a claim names in facts.item_id, if any (grants, ABS issues)."""
-    f = ctx.req.facts
-    return {items.named(f.item_id): amount} if f.item_id else {}
+    item_id = f.item_id
+    return {items.named(item_id): amount} if item_id else {}
 
 
-def _policy_items(ctx: Ctx, amount: Decimal) -> dict[str, Decimal]:
-    f = ctx.req.facts
-    if ctx.clause.overlap_item == "insurance_policy" and f.policy_no:
-        return {items.policy(f.policy_no, f.period_start): amount}
+def _policy_items(ctx: Ctx, f: Facts, amount: Decimal) -> dict[str, Decimal]:
+    if ctx.plan.by_policy:
+        policy_no = f.policy_no
+        if policy_no:
+            return {items.policy(policy_no, f.period_start): amount}
     return {}
 
 
@@ -75,106 +62,113 @@ def loan_interest(ctx: Ctx) -> Raw:
     term on the contract date, and the subsidy rate may not push the enterprise's own rate below
     the deposit benchmark of the same term."""
     memo = ctx.plan.memo
-    derived = memo.get("loan_interest")
+    derived: Any = memo.get("loan_interest")
     if derived is None:                  # the parameters (each refused, in this order, if not in force)
         rate_pct, rate_cite = ctx.param("rate_pct")
         share = ctx.param("interest_paid_share_pct")[0] if ctx.has_param("interest_paid_share_pct") else None
         derived = memo["loan_interest"] = (Decimal(rate_pct), rate_cite, share,
                                            Decimal(366 if calendar.isleap(ctx.plan.year) else 365))
     rate_pct, rate_cite, share, days_in_year = derived
-    preferential = ctx.doc.rules.preferential_rate
-    pref_cite = ctx.doc.rules.preferential_rate_cite
-    year = ctx.req.year
-    total, nothing, per_loan = ZERO, [], {}
-    w = ctx.doc.window
-    for loan in ctx.req.facts.loans or ():
+    plan = ctx.plan
+    preferential, pref_cite = plan.preferential_rate, plan.preferential_rate_cite
+    year, facts = ctx.year, ctx.facts
+    nothing: list[Nothing] = []
+    per_loan: dict[str, Decimal] = {}
+    total = ZERO
+    for loan in facts.loans or ():
+        # each field read once (a pydantic attribute read is slow: calc/context.py, Plan)
+        loan_id, loan_rate, start, end = loan.loan_id, loan.annual_rate_pct, loan.start, loan.end
         sub = rate_pct
         if preferential:
-            fixing = rates.lpr_on(loan.contract_date, loan.term_months)
+            contract_date, term_months = loan.contract_date, loan.term_months
+            fixing = rates.lpr_on(contract_date, term_months)
             if fixing is None:
                 nothing.append(("not_preferential_rate", "preferential_rate", pref_cite,
-                    f"loan {loan.loan_id} was signed on {loan.contract_date}, before the first LPR fixing "
+                    f"loan {loan_id} was signed on {contract_date}, before the first LPR fixing "
                     f"({rates.first_lpr_fixing()}): there is no LPR on that date for its rate to be below"))
                 ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
-                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct,
-                                 "contract_date": loan.contract_date, "lpr": "none before the first fixing"},
+                         inputs={"loan": loan_id, "loan_rate_pct": loan_rate,
+                                 "contract_date": contract_date, "lpr": "none before the first fixing"},
                          result="no LPR on the contract date: loan excluded", rule="preferential_rate",
                          cite=pref_cite)
                 continue
             lpr, lpr_label = fixing
-            if loan.annual_rate_pct >= lpr:
+            if loan_rate >= lpr:
                 nothing.append(("not_preferential_rate", "preferential_rate", pref_cite,
-                    f"loan rate {loan.annual_rate_pct}% is not below the LPR {lpr}% of the same term on the "
-                    f"contract date {loan.contract_date}"))
+                    f"loan rate {loan_rate}% is not below the LPR {lpr}% of the same term on the "
+                    f"contract date {contract_date}"))
                 ctx.step("preferential_rate", formula="loan rate < LPR(contract date, term)",
-                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
+                         inputs={"loan": loan_id, "loan_rate_pct": loan_rate, "lpr": lpr_label},
                          result="not preferential: loan excluded", rule="preferential_rate", cite=pref_cite)
                 continue
-            dep, dep_label = rates.deposit_rate(loan.term_months)
-            headroom = loan.annual_rate_pct - dep
+            dep, dep_label = rates.deposit_rate(term_months)
+            headroom = loan_rate - dep
             if headroom < sub:
                 sub = max(headroom, ZERO)
                 ctx.step("deposit_floor", formula="subsidy rate ≤ loan rate − deposit rate (same term)",
-                         inputs={"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "deposit": dep_label,
+                         inputs={"loan": loan_id, "loan_rate_pct": loan_rate, "deposit": dep_label,
                                  "clause_rate_pct": rate_pct},
                          result=f"{sub}%", rule="deposit_floor", cite=pref_cite)
-                if sub <= 0:
+                if sub <= ZERO:
                     nothing.append(("ineligible", "deposit_floor", pref_cite,
-                        f"loan {loan.loan_id}: its rate {loan.annual_rate_pct}% leaves no room above the deposit "
+                        f"loan {loan_id}: its rate {loan_rate}% leaves no room above the deposit "
                         f"benchmark ({dep_label}); the enterprise's own rate may not fall below it"))
                     continue
             else:
                 ctx.step("preferential_rate", "loan rate < LPR(contract date, term)",
-                         {"loan": loan.loan_id, "loan_rate_pct": loan.annual_rate_pct, "lpr": lpr_label},
+                         {"loan": loan_id, "loan_rate_pct": loan_rate, "lpr": lpr_label},
                          "preferential", None, pref_cite)
-        first, last = max(loan.start, ctx.period_start), min(loan.end, ctx.period_end)
+        first, last = max(start, ctx.period_start), min(end, ctx.period_end)
         days = (last - first).days + 1 if last >= first else 0
-        amount = loan.principal * pct(sub) * days / days_in_year
-        outside = None
+        principal = loan.principal
+        amount = principal * pct(sub) * days / days_in_year
+        outside: Nothing | None = None
         if not days:   # intervals: no day in (window ∩ year) means none in the window or none in the year
-            if loan.end < w.start or loan.start > w.end:
-                outside = ("out_of_window", "validity", w.cite,
-                           f"loan {loan.loan_id} ran {loan.start}..{loan.end}, outside {ctx.doc.id}'s window "
-                           f"{w.start}..{w.end}: no day of it counts")
+            if end < plan.window_start or start > plan.window_end:
+                outside = ("out_of_window", "validity", plan.window_cite,
+                           f"loan {loan_id} ran {start}..{end}, outside {plan.doc_id}'s window "
+                           f"{plan.window_start}..{plan.window_end}: no day of it counts")
             else:
                 outside = ("ineligible", "support_year", None,
-                           f"loan {loan.loan_id} ran {loan.start}..{loan.end}: no day of it lies in the support "
+                           f"loan {loan_id} ran {start}..{end}: no day of it lies in the support "
                            f"year {year} (counted {ctx.period_start}..{ctx.period_end}); claim it for its own year")
             nothing.append(outside)
         ctx.step("interest", "principal × rate × days / days in year",
-                 {"loan": loan.loan_id, "principal": loan.principal, "rate_pct": sub, "days": days,
+                 {"loan": loan_id, "principal": principal, "rate_pct": sub, "days": days,
                   "days_in_year": days_in_year, "counted": f"{first}..{last}" if days else "none"},
                  amount, outside and outside[1], outside[2] if outside else rate_cite)
-        if share is not None and loan.interest_paid is not None:
-            limit = pct(Decimal(share)) * loan.interest_paid
+        interest_paid = loan.interest_paid if share is not None else None
+        if interest_paid is not None:
+            limit = pct(Decimal(share)) * interest_paid
             if amount > limit:
                 amount = limit
                 share_cite = ctx.param("interest_paid_share_pct")[1]
                 ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
-                         inputs={"loan": loan.loan_id, "interest_paid": loan.interest_paid}, result=amount,
+                         inputs={"loan": loan_id, "interest_paid": interest_paid}, result=amount,
                          rule="interest_paid_share", cite=share_cite)
-                if amount <= 0:
+                if amount <= ZERO:
                     nothing.append(("cap_exhausted", "interest_paid_share", share_cite,
-                                    f"loan {loan.loan_id}: the award is at most {share}% of the interest actually "
-                                    f"paid, and {loan.interest_paid} was paid"))
+                                    f"loan {loan_id}: the award is at most {share}% of the interest actually "
+                                    f"paid, and {interest_paid} was paid"))
         total += amount
-        key = items.loan(loan.loan_id, year)
+        key = items.loan(loan_id, year)
         per_loan[key] = per_loan.get(key, ZERO) + amount
-    if total <= 0 and nothing:
+    if total <= ZERO and nothing:
         raise _refuse_first(ctx, nothing, "loan")
-    if share is not None and ctx.req.facts.interest_paid is not None:
-        limit = pct(Decimal(share)) * ctx.req.facts.interest_paid
+    interest_paid = facts.interest_paid if share is not None else None
+    if interest_paid is not None:
+        limit = pct(Decimal(share)) * interest_paid
         if total > limit:
             total = limit
             share_cite = ctx.param("interest_paid_share_pct")[1]
             ctx.step("interest_paid_limit", formula=f"≤ {share}% × interest actually paid",
-                     inputs={"interest_paid": ctx.req.facts.interest_paid}, result=total,
+                     inputs={"interest_paid": interest_paid}, result=total,
                      rule="interest_paid_share", cite=share_cite)
-            if total <= 0:
+            if total <= ZERO:
                 raise ctx.refuse("cap_exhausted", f"the award is at most {share}% of the interest actually paid, "
-                                 f"and {ctx.req.facts.interest_paid} was paid", rule="interest_paid_share",
+                                 f"and {interest_paid} was paid", rule="interest_paid_share",
                                  cite=share_cite)
-    return _tnew(Raw, (total, [], per_loan))
+    return tuple_new(RAW, (total, [], per_loan))
 
 
 # ---------------------------------------------------------------- rate × base
@@ -182,43 +176,46 @@ def loan_interest(ctx: Ctx) -> Raw:
 def rate_of_base(ctx: Ctx) -> Raw:
     """按不超过实际保险费X%的标准 / 按…余额X%的比例: rate × base fact, then any second limit."""
     plan = ctx.plan
-    derived = plan.memo.get("rate_of_base")
+    derived: Any = plan.memo.get("rate_of_base")
     if derived is None:
         rate_pct, cite = ctx.param("rate_pct")
-        base_name = ctx.clause.base
+        base_name = plan.base
         derived = plan.memo["rate_of_base"] = (pct(Decimal(rate_pct)), f"{rate_pct}% × {base_name}", rate_pct,
-                                               cite, base_name, ctx.clause.overlap_item == "insurance_policy")
+                                               cite, base_name, plan.by_policy)
     fraction, formula, rate_pct, cite, base_name, by_policy = derived
-    facts = ctx.req.facts
+    facts = ctx.facts
     base = getattr(facts, base_name)
     amount = fraction * base
-    ctx.trace.append(_tnew(TraceStep, (plan.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct},
+    ctx.trace.append(tuple_new(TRACE_STEP, (plan.cid, "rate_of_base", formula, {base_name: base, "rate_pct": rate_pct},
                                        amount, None, cite)))
-    if amount <= 0:
+    if amount <= ZERO:
         raise ctx.refuse("ineligible", f"{base_name} is {base}: {rate_pct}% of it is nothing",
                          rule=f"base:{base_name}", cite=cite)
-    if ctx.clause.second_limit:
-        limit = getattr(facts, ctx.clause.second_limit)
+    second = plan.second_limit
+    if second:
+        limit = getattr(facts, second)
         if amount > limit:
             amount = limit
-            ctx.step("second_limit", formula=f"≤ {ctx.clause.second_limit}",
-                     inputs={ctx.clause.second_limit: limit}, result=amount, rule=ctx.clause.second_limit, cite=cite)
-            if amount <= 0:
-                raise ctx.refuse("cap_exhausted", f"the award may not exceed {ctx.clause.second_limit}, "
-                                 f"which is {limit}", rule=ctx.clause.second_limit, cite=cite)
+            ctx.step("second_limit", formula=f"≤ {second}", inputs={second: limit}, result=amount, rule=second,
+                     cite=cite)
+            if amount <= ZERO:
+                raise ctx.refuse("cap_exhausted", f"the award may not exceed {second}, which is {limit}",
+                                 rule=second, cite=cite)
     # _policy_items, else _fact_items
-    if by_policy and facts.policy_no:
-        return _tnew(Raw, (amount, [], {items.policy(facts.policy_no, facts.period_start): amount}))
-    return _tnew(Raw, (amount, [], {items.named(facts.item_id): amount} if facts.item_id else {}))
+    if by_policy:
+        policy_no = facts.policy_no
+        if policy_no:
+            return tuple_new(RAW, (amount, [], {items.policy(policy_no, facts.period_start): amount}))
+    return tuple_new(RAW, (amount, [], _fact_items(facts, amount)))
 
 
 # ---------------------------------------------------------------- first set / first batch insurance
 
 def first_set_premium(ctx: Ctx) -> Raw:
     """首年度不超过实际保险费90%且不超过实际投保费率2%, 从次年度起逐年递减10个百分点."""
-    f = ctx.req.facts
+    f = ctx.facts
     memo = ctx.plan.memo
-    derived = memo.get("first_set")
+    derived: Any = memo.get("first_set")
     if derived is None:                  # the parameters (each refused, in this order, if not in force)
         first_pct, cite = ctx.param("first_year_pct")
         step_pct, step_cite = ctx.param("yearly_step_pct")
@@ -228,37 +225,38 @@ def first_set_premium(ctx: Ctx) -> Raw:
             f"counted premium = min(premium, {ceiling_pct}% × insured amount)")
     first_pct, cite, step_pct, step_cite, ceiling, ceiling_formula = derived
     year_no = programme_year(ctx)
-    by_year = memo.get(("first_set", year_no))
+    by_year: Any = memo.get(("first_set", year_no))
     if by_year is None:
         share = max(Decimal(first_pct) - step_pct * (year_no - 1), ZERO)
         by_year = memo[("first_set", year_no)] = (
             share, pct(share), f"{first_pct}% − {step_pct} points × (year − 1) = {share}% × counted premium")
     share, fraction, formula = by_year
-    if share <= 0:
+    if share <= ZERO:
         raise ctx.refuse("ineligible", f"programme year {year_no}: {first_pct}% less {step_pct} points for each "
                          f"year after the first leaves nothing", rule="yearly_step_pct", cite=step_cite)
-    premium = f.premium
-    counted = min(premium, ceiling * f.insured_amount)
+    premium, insured = f.premium, f.insured_amount
+    counted = min(premium, ceiling * insured)
     if counted < premium:
-        ctx.step("premium_rate_ceiling", ceiling_formula, {"premium": premium, "insured_amount": f.insured_amount},
+        ctx.step("premium_rate_ceiling", ceiling_formula, {"premium": premium, "insured_amount": insured},
                  counted, "premium_rate_ceiling", cite)
     amount = fraction * counted
     ctx.step("first_set_premium", formula, {"programme_year": year_no, "counted_premium": counted}, amount, None,
              cite)
-    return _tnew(Raw, (amount, [], _policy_items(ctx, amount)))
+    return tuple_new(RAW, (amount, [], _policy_items(ctx, f, amount)))
 
 
 def programme_year(ctx: Ctx) -> int:
     """The programme year is derived, never declared: 1 + the consecutive support years just
     before this one in which this clause already paid (or committed) for the same policy."""
-    f = ctx.req.facts
-    years = ctx.history.group_years(ctx.cid, items.group(f"policy:{f.policy_no or ''}"))  # items.policy(no, None)
-    n, y = 1, ctx.req.year - 1
+    f = ctx.facts
+    policy_no, declared = f.policy_no, f.programme_year
+    years = ctx.history.group_years(ctx.cid, items.group(f"policy:{policy_no or ''}"))  # items.policy(no, None)
+    n, y = 1, ctx.year - 1
     while y in years:
         n, y = n + 1, y - 1
-    inputs = {"policy_no": f.policy_no, "earlier_years": ",".join(map(str, sorted(years))) or "none"}
-    if f.programme_year is not None and f.programme_year != n:
-        inputs["declared"] = f.programme_year
+    inputs: dict[str, Any] = {"policy_no": policy_no, "earlier_years": ",".join(map(str, sorted(years))) or "none"}
+    if declared is not None and declared != n:
+        inputs["declared"] = declared
     ctx.step("programme_year", "1 + consecutive earlier support years awarded for this policy",
              inputs, n, "derived" if "declared" in inputs else None)
     return n
@@ -274,51 +272,53 @@ def vc_reward(ctx: Ctx) -> Raw:
     stages, stages_cite = ctx.param("eligible_stages")
     stages = tuple(stages)
     per_item = [c for c in ctx.clause.caps if c.scope == "per_item"]
-    w = ctx.doc.window
+    plan = ctx.plan
     total, paid_any = ZERO, False
     nothing: list[Nothing] = []
     given: dict[str, Decimal] = {}                     # per investee, within this claim
     per_investment: dict[str, Decimal] = {}
-    for inv in ctx.req.facts.investments or ():
+    for inv in ctx.facts.investments or ():
+        # each field read once (a pydantic attribute read is slow: calc/context.py, Plan)
+        investee_id, invested, stage, invested_on = inv.investee_id, inv.amount, inv.stage, inv.invested_on
         held_to = inv.held_until or ctx.as_of
-        reached = _months_later(inv.invested_on, months)
-        inputs = {"investee": inv.investee_id, "amount": inv.amount, "stage": inv.stage,
-                  "invested_on": inv.invested_on, "holding_reached": reached, "held_to": held_to}
-        if inv.stage not in stages:
+        reached = _months_later(invested_on, months)
+        inputs = {"investee": investee_id, "amount": invested, "stage": stage,
+                  "invested_on": invested_on, "holding_reached": reached, "held_to": held_to}
+        if stage not in stages:
             ctx.step("investment", inputs=inputs, result=f"excluded: stage not in {stages}", rule="eligible_stages",
                      cite=stages_cite)
             nothing.append(("ineligible", "eligible_stages", stages_cite,
-                            f"investment in {inv.investee_id}: stage {inv.stage} is not one of {', '.join(stages)}"))
+                            f"investment in {investee_id}: stage {stage} is not one of {', '.join(stages)}"))
             continue
         if reached > held_to:
             ctx.step("investment", inputs=inputs, result=f"excluded: held less than {months} months",
                      rule="holding_months", cite=months_cite)
             nothing.append(("ineligible", "holding_months", months_cite,
-                            f"investment in {inv.investee_id} of {inv.invested_on}: held until {held_to}, less than "
+                            f"investment in {investee_id} of {invested_on}: held until {held_to}, less than "
                             f"{months} months (reached {reached})"))
             continue
-        if not (w.start <= reached <= w.end):
+        if not (plan.window_start <= reached <= plan.window_end):
             ctx.step("investment", inputs=inputs, result="excluded: holding period reached outside the window",
-                     rule="validity", cite=w.cite)
-            nothing.append(("out_of_window", "validity", w.cite,
-                            f"investment in {inv.investee_id}: its {months}-month holding was reached on {reached}, "
-                            f"outside {ctx.doc.id}'s window {w.start}..{w.end}"))
+                     rule="validity", cite=plan.window_cite)
+            nothing.append(("out_of_window", "validity", plan.window_cite,
+                            f"investment in {investee_id}: its {months}-month holding was reached on {reached}, "
+                            f"outside {plan.doc_id}'s window {plan.window_start}..{plan.window_end}"))
             continue
-        amount = pct(Decimal(rate_pct)) * inv.amount
+        amount = pct(Decimal(rate_pct)) * invested
         ctx.step("investment", formula=f"{rate_pct}% × investment", inputs=inputs, result=amount, cite=cite)
         for cap in per_item:
-            dated = value_on(cap.amount, ctx.period_start)
-            group = items.investee(inv.investee_id)
+            dated: Any = value_on(cap.amount, ctx.period_start)
+            group = items.investee(investee_id)
             already = sum((ctx.history.for_group(c, group) for c in ctx.cap_group(cap)), ZERO) \
-                + given.get(inv.investee_id, ZERO)
+                + given.get(investee_id, ZERO)
             limit = Decimal(dated.value) - already
             if amount > limit:
                 amount = max(limit, ZERO)
                 ctx.step("cap:per_item", formula="≤ per-investee cap − already awarded for this investee",
-                         inputs={"investee": inv.investee_id, "cap": dated.value, "already": already},
+                         inputs={"investee": investee_id, "cap": dated.value, "already": already},
                          result=amount, rule="cap:per_item", cite=dated.cite)
-        given[inv.investee_id] = given.get(inv.investee_id, ZERO) + amount
-        per_investment[items.investment(inv.investee_id, inv.invested_on)] = amount
+        given[investee_id] = given.get(investee_id, ZERO) + amount
+        per_investment[items.investment(investee_id, invested_on)] = amount
         paid_any = True
         total += amount
     if not paid_any:
@@ -326,7 +326,7 @@ def vc_reward(ctx: Ctx) -> Raw:
             raise _refuse_first(ctx, nothing, "investment")
         raise ctx.refuse("ineligible", "no investment qualifies (stage, holding period or window)",
                          rule="vc_reward", cite=cite)
-    return _tnew(Raw, (total, [], per_investment))
+    return tuple_new(RAW, (total, [], per_investment))
 
 
 # ---------------------------------------------------------------- grants
@@ -343,13 +343,14 @@ def _ceiling(ctx: Ctx) -> Decimal | None:
 def _find_ceiling(ctx: Ctx) -> Decimal | None:
     for cap in ctx.clause.caps:
         if cap.scope in ("one_off", "per_year", "per_period"):
-            return Decimal(value_on(cap.amount, ctx.period_start).value)
+            dated: Any = value_on(cap.amount, ctx.period_start)
+            return Decimal(dated.value)
     return None
 
 
 def reviewed_grant(ctx: Ctx) -> Raw:
     """按规定给予最高X万元奖励: the amount set by review (default the ceiling), or fixed by tier."""
-    f = ctx.req.facts
+    f = ctx.facts
     if ctx.has_param("tiers"):
         tiers, cite = ctx.param("tiers")
         kind = f.institution_type
@@ -359,22 +360,23 @@ def reviewed_grant(ctx: Ctx) -> Raw:
         amount = Decimal(tiers[kind])
         ctx.step("tier", formula="fixed amount by institution type", inputs={"institution_type": kind},
                  result=amount, cite=cite)
-        if amount <= 0:
+        if amount <= ZERO:
             raise ctx.refuse("ineligible", f"institution type {kind!r} is awarded nothing", rule="tiers", cite=cite)
-        return _tnew(Raw, (amount, [], _fact_items(ctx, amount)))
+        return tuple_new(RAW, (amount, [], _fact_items(f, amount)))
     ceiling = _ceiling(ctx)
-    if f.review_amount is not None:
-        amount = f.review_amount
+    review_amount = f.review_amount
+    if review_amount is not None:
+        amount = review_amount
         ctx.step("review_amount", formula="amount set by review (up to the ceiling)",
                  inputs={"review_amount": amount, "ceiling": ceiling}, result=amount)
     else:
         amount = ceiling if ceiling is not None else ZERO
         ctx.step("review_amount", formula="no amount set by review: the ceiling",
                  inputs={"ceiling": ceiling}, result=amount)
-    if amount <= 0:
-        raise ctx.refuse("ineligible", _nothing_reviewed(ctx, f.review_amount), rule="review_amount",
+    if amount <= ZERO:
+        raise ctx.refuse("ineligible", _nothing_reviewed(ctx, review_amount), rule="review_amount",
                          cite=_ceiling_cite(ctx))
-    return _tnew(Raw, (amount, [], _fact_items(ctx, amount)))
+    return tuple_new(RAW, (amount, [], _fact_items(f, amount)))
 
 
 def _ceiling_cite(ctx: Ctx) -> Citation | None:
@@ -394,10 +396,11 @@ def _nothing_reviewed(ctx: Ctx, review_amount: Decimal | None) -> str:
 
 def staged_grant(ctx: Ctx) -> Raw:
     """分阶段奖励: total × share of each stage reached; stages already paid are not paid again."""
-    f = ctx.req.facts
+    f = ctx.facts
     shares, cite = ctx.param("stage_shares")
-    total = f.review_amount if f.review_amount is not None else (_ceiling(ctx) or ZERO)
-    w = ctx.doc.window
+    review_amount = f.review_amount
+    total = review_amount if review_amount is not None else (_ceiling(ctx) or ZERO)
+    plan = ctx.plan
     already = ctx.history.all_time((ctx.cid,))
     parts: list[Part] = []
     nothing: list[Nothing] = []
@@ -409,37 +412,39 @@ def staged_grant(ctx: Ctx) -> Raw:
             raise ctx.refuse("ineligible", f"unknown stage {stage!r}; stages are {', '.join(shares)}",
                              rule="stage_shares", cite=cite)
         inputs = {"stage": stage, "date": day, "share_pct": shares[stage], "total": total}
-        if not (w.start <= day <= w.end):
-            ctx.step("stage", inputs=inputs, result="excluded: outside the window", rule="validity", cite=w.cite)
-            nothing.append(("out_of_window", "validity", w.cite,
-                            f"stage {stage} on {day} lies outside {ctx.doc.id}'s window {w.start}..{w.end}"))
+        if not (plan.window_start <= day <= plan.window_end):
+            ctx.step("stage", inputs=inputs, result="excluded: outside the window", rule="validity",
+                     cite=plan.window_cite)
+            nothing.append(("out_of_window", "validity", plan.window_cite,
+                            f"stage {stage} on {day} lies outside {plan.doc_id}'s window "
+                            f"{plan.window_start}..{plan.window_end}"))
             continue
         amount = fractions[stage] * total
-        if already > 0:
+        if already > ZERO:
             used = min(already, amount)
             already -= used
             amount -= used
             inputs["already_paid"] = used
         ctx.step("stage", "share × total", inputs, amount, None, cite)
-        if amount > 0:
+        if amount > ZERO:
             parts.append((stage, max(day, ctx.as_of), amount))
-        elif total > 0:
+        elif total > ZERO:
             nothing.append(("already_awarded", "stage_shares", cite,
                             f"stage {stage} was already paid under {ctx.cid} ({inputs.get('already_paid', ZERO)})"))
     if not parts:
-        if total <= 0:
-            raise ctx.refuse("ineligible", _nothing_reviewed(ctx, f.review_amount), rule="review_amount",
+        if total <= ZERO:
+            raise ctx.refuse("ineligible", _nothing_reviewed(ctx, review_amount), rule="review_amount",
                              cite=cite)
         if nothing:
             raise _refuse_first(ctx, nothing, "stage")
     payable = sum((p[2] for p in parts), ZERO)
-    return _tnew(Raw, (payable, parts, _fact_items(ctx, payable)))
+    return tuple_new(RAW, (payable, parts, _fact_items(f, payable)))
 
 
 _day = itemgetter(1)     # a (stage, day) pair's day
 
 
-FORMULAS: dict[str, Callable[[Ctx], Raw]] = {
+FORMULAS: Final[dict[str, Callable[[Ctx], Raw]]] = {
     "loan_interest": loan_interest,
     "rate_of_base": rate_of_base,
     "first_set_premium": first_set_premium,

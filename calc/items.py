@@ -23,11 +23,25 @@ def loan(loan_id: str, year: int) -> str:
 
 
 def policy(policy_no: str, period_start: date | None) -> str:
-    return f"policy:{policy_no}" + (f"{SEP}{period_start.isoformat()}" if period_start else "")
+    return f"policy:{policy_no}" + (f"{SEP}{_iso(period_start)}" if period_start else "")
 
 
 def investment(investee_id: str, invested_on: date) -> str:
-    return f"investment:{investee_id}{SEP}{invested_on.isoformat()}"
+    return f"investment:{investee_id}{SEP}{_iso(invested_on)}"
+
+
+_ISO: dict[date, str] = {}
+
+
+def _iso(day: date) -> str:
+    """day.isoformat(), memoised: the days of claims repeat (the start of a policy year, of an
+    investment), and formatting one cost more than the rest of the key."""
+    text = _ISO.get(day)
+    if text is None:
+        if len(_ISO) > 100_000:
+            _ISO.clear()
+        text = _ISO[day] = day.isoformat()
+    return text
 
 
 def named(item_id: str) -> str:

@@ -1,12 +1,15 @@
 """Money and rates: Decimal only, rounded once per award to the fen (ROUND_HALF_UP)."""
 from __future__ import annotations
 
+from typing import Final
+
 from decimal import ROUND_HALF_UP, Decimal
 
-FEN = Decimal("0.01")
-ZERO = Decimal(0)
-HUNDRED = Decimal(100)
-_HUNDREDTH = Decimal("0.01")
+# Final: compiled (make compile), a module's constant is a C static, not a name looked up at each use
+FEN: Final = Decimal("0.01")
+ZERO: Final = Decimal(0)       # compare a Decimal with ZERO, not 0: against an int, Decimal converts it first
+HUNDRED: Final = Decimal(100)
+_HUNDREDTH: Final = Decimal("0.01")
 
 
 def to_fen(amount: Decimal) -> Decimal:

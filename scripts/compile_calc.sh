@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Optional: compile the calculation core with mypyc (SPIKE.md). The compiled modules are C
+# extensions (calc/*.so) next to their sources; Python imports them in place of the .py files.
+# Without a C compiler, Python headers or mypy, nothing is built and the core stays pure Python
+# (the same results: tests/test_calc_compiled.py).
+#
+#   bash scripts/compile_calc.sh          # build (make compile)
+#   bash scripts/compile_calc.sh clean    # remove the build: back to pure Python (make uncompile)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+
+# The modules that compile. Left interpreted: the pydantic models (calc/model.py,
+# calc/parameters.py, calc/rates.py: mypyc cannot compile a BaseModel subclass, mypyc/mypyc#1025)
+# and calc/raw.py (a tuple subclass).
+MODULES="calc/engine.py calc/rules.py calc/formulas.py calc/caps.py calc/context.py calc/history.py
+calc/money.py calc/items.py calc/limits.py calc/batch.py calc/catalogue.py calc/credit_code.py
+calc/errors.py calc/workdays.py"
+
+clean() {
+    rm -f calc/*.so ./*__mypyc.*.so calc/.compiled-sources
+    rm -rf build/__native*.c build/calc build/temp.* build/lib.* build/setup.py build/ops.txt
+}
+
+if [ "${1:-}" = clean ]; then
+    clean
+    echo "compile_calc: compiled modules removed; the core runs as pure Python"
+    exit 0
+fi
+
+if ! [ -x "$PY" ]; then
+    echo "compile_calc: no $PY (set PY=...)" >&2
+    exit 1
+fi
+if ! command -v "${CC:-gcc}" >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
+    echo "compile_calc: no C compiler; the core stays pure Python" >&2
+    exit 0
+fi
+if ! "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+    echo "compile_calc: no Python headers (Python.h); the core stays pure Python" >&2
+    exit 0
+fi
+if ! "$PY" -c 'import mypyc' 2>/dev/null; then
+    echo "compile_calc: mypy is not installed (pip install 'mypy==2.4.1'); the core stays pure Python" >&2
+    exit 0
+fi
+
+clean
+# shellcheck disable=SC2086
+if ! "$PY" -m mypyc --ignore-missing-imports $MODULES >build-mypyc.log 2>&1; then
+    clean
+    echo "compile_calc: mypyc failed (see build-mypyc.log); the core stays pure Python" >&2
+    exit 0
+fi
+rm -f build-mypyc.log
+# what the build was made from: tests/test_calc_compiled.py fails on a build older than its
+# sources (a calc/*.so is imported in place of the .py next to it, edited or not)
+# shellcheck disable=SC2086
+sha256sum $MODULES >calc/.compiled-sources
+"$PY" -c 'import calc.engine as e; assert e.__file__.endswith(".so"), e.__file__; print("compile_calc: compiled", e.__file__)'
