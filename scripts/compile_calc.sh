@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Optional: compile the calculation core with mypyc (SPIKE.md). The compiled modules are C
+# Compile the calculation core with mypyc (docs/compiled-core.md); scripts/env.sh runs it for
+# make run / make test / make bench when the sources changed. The compiled modules are C
 # extensions (calc/*.so) next to their sources; Python imports them in place of the .py files.
 # Without a C compiler, Python headers or mypy, nothing is built and the core stays pure Python
 # (the same results: tests/test_calc_compiled.py).
 #
 #   bash scripts/compile_calc.sh          # build (make compile)
+#   bash scripts/compile_calc.sh if-stale # build unless the build matches the sources (scripts/env.sh)
 #   bash scripts/compile_calc.sh clean    # remove the build: back to pure Python (make uncompile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,11 @@ clean() {
     rm -f calc/*.so ./*__mypyc.*.so calc/.compiled-sources
     rm -rf build/__native*.c build/calc build/temp.* build/lib.* build/setup.py build/ops.txt
 }
+
+if [ "${1:-}" = if-stale ] && [ -f calc/.compiled-sources ] && compgen -G "calc/*.so" >/dev/null \
+    && sha256sum --check --quiet --status calc/.compiled-sources 2>/dev/null; then
+    exit 0                                   # built from the sources as they are (scripts/env.sh)
+fi
 
 if [ "${1:-}" = clean ]; then
     clean
@@ -56,5 +63,5 @@ rm -f build-mypyc.log
 # what the build was made from: tests/test_calc_compiled.py fails on a build older than its
 # sources (a calc/*.so is imported in place of the .py next to it, edited or not)
 # shellcheck disable=SC2086
-sha256sum $MODULES >calc/.compiled-sources
+sha256sum calc/*.py >calc/.compiled-sources     # every calc source: the compiled modules read the models' types too
 "$PY" -c 'import calc.engine as e; assert e.__file__.endswith(".so"), e.__file__; print("compile_calc: compiled", e.__file__)'

@@ -31,3 +31,8 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]' >&2
   rm -f "$VENV"/.installed-* && touch "$stamp"
 fi
+# The calculation core compiled with mypyc (docs/compiled-core.md), rebuilt when its sources changed;
+# pure Python where it cannot be built (no C compiler, no Python.h). DISBURSE_NO_COMPILE=1: pure Python.
+if [ -z "${DISBURSE_NO_COMPILE:-}" ]; then
+  bash scripts/compile_calc.sh if-stale
+fi

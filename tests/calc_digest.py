@@ -7,7 +7,7 @@ prior awards that bring caps and 不重复 into play, and claimed against each o
     python -m tests.calc_digest pure     # the .py sources only, even where calc/*.so exist
 
 Prints one JSON line: {"compiled": [modules loaded from a C extension], "results": n, "digest": sha256}.
-tests/test_calc_compiled.py runs both and asks for the same digest (SPIKE.md: make compile)."""
+tests/test_calc_compiled.py runs both and asks for the same digest (docs/compiled-core.md: make compile)."""
 from __future__ import annotations
 
 import hashlib
