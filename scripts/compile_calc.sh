@@ -20,7 +20,7 @@ calc/money.py calc/items.py calc/limits.py calc/batch.py calc/catalogue.py calc/
 calc/errors.py calc/workdays.py"
 
 clean() {
-    rm -f calc/*.so ./*__mypyc.*.so calc/.compiled-sources
+    rm -f calc/*.so ./*__mypyc.*.so calc/.compiled-sources     # (./*__mypyc: a build before calc.native)
     rm -rf build/__native*.c build/calc build/temp.* build/lib.* build/setup.py build/ops.txt
 }
 
@@ -53,8 +53,19 @@ if ! "$PY" -c 'import mypyc' 2>/dev/null; then
 fi
 
 clean
+# As `python -m mypyc $MODULES` does (its setup.py, built in place), but with the modules' shared
+# runtime library inside the package (calc/native__mypyc.*.so), not at the repository's root:
+# the installed `disburse` command finds the calc package from any directory, not the root.
 # shellcheck disable=SC2086
-if ! "$PY" -m mypyc --ignore-missing-imports $MODULES >build-mypyc.log 2>&1; then
+if ! "$PY" - $MODULES >build-mypyc.log 2>&1 <<'PYEOF'
+import sys
+from setuptools import setup
+from mypyc.build import mypycify
+modules = sys.argv[1:]
+setup(name="disburse-calc-native", script_args=["build_ext", "--inplace"],
+      ext_modules=mypycify(["--ignore-missing-imports", *modules], opt_level="3", group_name="calc.native"))
+PYEOF
+then
     clean
     echo "compile_calc: mypyc failed (see build-mypyc.log); the core stays pure Python" >&2
     exit 0

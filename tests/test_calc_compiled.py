@@ -46,3 +46,13 @@ def test_compiled_and_pure_python_give_the_same_results():
     assert as_built["digest"] == pure["digest"], f"compiled modules {as_built['compiled']} differ from pure Python"
     if os.environ.get("DISBURSE_EXPECT_COMPILED") == "1":
         assert set(as_built["compiled"]) >= COMPILED, as_built["compiled"]
+
+
+def test_the_build_lives_inside_the_calc_package():
+    """The compiled modules' shared runtime library is calc/native__mypyc.*.so: the installed
+    `disburse` command imports the calc package from any directory, where a library at the
+    repository's root is not on the path (every `disburse calc` failed: "No module named
+    '…__mypyc'")."""
+    assert not list(ROOT.glob("*__mypyc*.so")), "a shared library at the root: make compile again"
+    if list((ROOT / "calc").glob("*.so")):
+        assert list((ROOT / "calc").glob("native__mypyc*.so"))
